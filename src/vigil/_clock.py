@@ -1,0 +1,42 @@
+"""The only module that reads time or sleeps (ruff TID251 bans it elsewhere).
+
+Times are Unix nanoseconds (ints), as precise as Go's RFC3339Nano needs. ``SystemClock``
+behaves like Go's ``time.Now()``: it reads the wall clock once, then advances with the
+monotonic clock, so timestamps never jump backwards and a wall-clock step (NTP, a user
+setting the date) cannot make a probe fire early or a start period end late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What the runtime needs of time. Inject ``vigil.testing.FakeClock`` in tests."""
+
+    def now_ns(self) -> int:
+        """Current time, Unix nanoseconds; never decreases."""
+        ...
+
+    async def sleep_ns(self, duration_ns: int) -> None:
+        """Sleep for ``duration_ns`` nanoseconds (0 or less: just yield)."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock timestamps advanced by the monotonic clock."""
+
+    __slots__ = ("_mono_base", "_wall_base")
+
+    def __init__(self) -> None:
+        self._wall_base = time.time_ns()
+        self._mono_base = time.monotonic_ns()
+
+    def now_ns(self) -> int:
+        return self._wall_base + (time.monotonic_ns() - self._mono_base)
+
+    async def sleep_ns(self, duration_ns: int) -> None:
+        await asyncio.sleep(max(duration_ns, 0) / 1e9)

@@ -1,0 +1,342 @@
+"""A typed, synchronous client for the vigil daemon's HTTP API (Docker Engine API style).
+
+The host is ``unix:///path`` or ``tcp://127.0.0.1:PORT``: from the argument, else
+``VIGIL_HOST``, else :func:`default_host`. TCP hosts must be loopback, because the API has
+no authentication. Pass ``transport=httpx.MockTransport(...)`` (or any transport) to test
+without a daemon.
+
+Errors: an answer of 400 or more raises :class:`vigil.exceptions.ApiError` with the daemon's
+``{"message"}``; a daemon that cannot be reached, or an invalid host, raises
+:class:`DaemonConnectionError`. No ``httpx`` exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from vigil.exceptions import ApiError, VigilError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Client",
+    "DaemonConnectionError",
+    "default_host",
+    "encode_filters",
+]
+
+JsonObject = dict[str, Any]
+Filters = Mapping[str, Sequence[str]]
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+# Streams, waits and stops last as long as they last; only connecting is bounded.
+_UNBOUNDED = httpx.Timeout(None, connect=5.0)
+_UDS_BASE_URL = "http://vigil"  # the authority is ignored on a unix socket
+
+
+class DaemonConnectionError(VigilError):
+    """The daemon could not be reached (no socket, refused, dropped), or the host is invalid."""
+
+
+def default_host(environ: Mapping[str, str] | None = None, uid: int | None = None) -> str:
+    """The default socket, as the daemon picks it: ``$XDG_RUNTIME_DIR/vigil.sock``, else
+    ``/run/vigil/vigil.sock`` for root, else ``/tmp/vigil-<uid>/vigil.sock``."""
+    env = os.environ if environ is None else environ
+    user = os.geteuid() if uid is None else uid
+    runtime_dir = env.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        path = os.path.join(runtime_dir, "vigil.sock")
+    elif user == 0:
+        path = "/run/vigil/vigil.sock"
+    else:
+        path = f"/tmp/vigil-{user}/vigil.sock"
+    return "unix://" + path
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse_host(host: str) -> tuple[str, str | None]:
+    """``host`` → (base URL, unix socket path or None); DaemonConnectionError if unusable."""
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        if not path:
+            raise DaemonConnectionError(f"invalid host {host!r}: no socket path")
+        return _UDS_BASE_URL, path
+    if host.startswith("tcp://"):
+        parts = urlsplit(host)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise DaemonConnectionError(f"invalid host {host!r}: expected tcp://127.0.0.1:PORT")
+        if not _is_loopback(parts.hostname):
+            raise DaemonConnectionError(
+                f"refusing to connect to {host}: the vigil API has no authentication, "
+                "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed"
+            )
+        netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"http://{netloc}:{port}", None
+    raise DaemonConnectionError(
+        f"invalid host {host!r}: expected unix:///path or tcp://127.0.0.1:PORT"
+    )
+
+
+def encode_filters(filters: Filters | None) -> str | None:
+    """Docker's ``filters`` query parameter: ``{"key": {"value": true}}``; None when empty."""
+    if not filters:
+        return None
+    return json.dumps(
+        {key: {value: True for value in values} for key, values in filters.items()},
+        separators=(",", ":"),
+    )
+
+
+def _flag(value: bool) -> str | None:
+    return "1" if value else None
+
+
+def _error_message(response: httpx.Response) -> str:
+    """Docker's ``{"message"}`` body; the raw text when the body is something else."""
+    text = response.text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return text.strip() or f"{response.status_code} {response.reason_phrase}"
+
+
+class Client:
+    """One connection pool to one daemon. Use as a context manager, or call :meth:`close`.
+
+    ``timeout`` bounds the quick calls; streams, waits, stops, ``up`` and ``down`` only bound
+    connecting (5 s), since they legitimately last as long as the services make them.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.host = host or os.environ.get("VIGIL_HOST") or default_host()
+        base_url, uds = _parse_host(self.host)
+        # Checked before each request: httpcore 1.0 leaks the socket (a ResourceWarning) when
+        # connecting to a unix socket fails, and a missing file is the usual "not running".
+        self._socket_path = uds if transport is None else None
+        if transport is None:
+            transport = httpx.HTTPTransport(uds=uds) if uds else httpx.HTTPTransport()
+        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Map transport failures onto DaemonConnectionError, Docker's wording first."""
+        not_running = DaemonConnectionError(
+            f"Cannot connect to the vigil daemon at {self.host}. Is the vigil daemon running?"
+        )
+        if self._socket_path is not None and not os.path.exists(self._socket_path):
+            raise not_running
+        try:
+            yield
+        except httpx.ConnectError:
+            raise not_running from None
+        except httpx.TimeoutException:
+            raise DaemonConnectionError(
+                f"timed out talking to the vigil daemon at {self.host}"
+            ) from None
+        except httpx.HTTPError as exc:  # transport and decoding failures alike
+            detail = str(exc) or type(exc).__name__
+            raise DaemonConnectionError(
+                f"error talking to the vigil daemon at {self.host}: {detail}"
+            ) from None
+
+    @staticmethod
+    def _params(params: Mapping[str, str | None]) -> dict[str, str]:
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | None] | None = None,
+        body: object = None,
+        *,
+        long: bool = False,
+    ) -> httpx.Response:
+        extra: dict[str, Any] = {"timeout": _UNBOUNDED} if long else {}
+        if body is not None:
+            extra["json"] = body
+        with self._errors():
+            response = self._http.request(method, path, params=self._params(params or {}), **extra)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _error_message(response))
+        return response
+
+    @contextlib.contextmanager
+    def _stream(self, path: str, params: Mapping[str, str | None]) -> Iterator[httpx.Response]:
+        with (
+            self._errors(),
+            self._http.stream(
+                "GET", path, params=self._params(params), timeout=_UNBOUNDED
+            ) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(response.status_code, _error_message(response))
+            yield response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(response.status_code, "invalid JSON in the daemon's answer") from None
+
+    @staticmethod
+    def _service(ref: str, action: str = "") -> str:
+        return f"/services/{quote(ref, safe='')}{action}"
+
+    def _post(self, ref: str, action: str, params: Mapping[str, str | None] | None = None) -> bool:
+        """POST a service action; False when the daemon answered 304 (nothing to do)."""
+        response = self._request("POST", self._service(ref, action), params, long=True)
+        return response.status_code != 304
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def ping(self) -> str:
+        """``GET /_ping``: ``OK`` when the daemon is up."""
+        return self._request("GET", "/_ping").text
+
+    def version(self) -> JsonObject:
+        result: JsonObject = self._json(self._request("GET", "/version"))
+        return result
+
+    def list_services(self, all: bool = False, filters: Filters | None = None) -> list[JsonObject]:
+        """``GET /services/json``: running services, or every one with ``all``."""
+        params = {"all": _flag(all), "filters": encode_filters(filters)}
+        result: list[JsonObject] = self._json(self._request("GET", "/services/json", params))
+        return result
+
+    def inspect(self, ref: str) -> JsonObject:
+        result: JsonObject = self._json(self._request("GET", self._service(ref, "/json")))
+        return result
+
+    def create(self, name: str, spec: Mapping[str, Any]) -> JsonObject:
+        """``POST /services/create``: ``spec`` is a service entry as in vigil.yaml.
+        Answers ``{"Id": ..., "Warnings": [...]}``."""
+        response = self._request("POST", "/services/create", {"name": name}, dict(spec))
+        result: JsonObject = self._json(response)
+        return result
+
+    def start(self, ref: str) -> bool:
+        """True when started; False when it was already running (304)."""
+        return self._post(ref, "/start")
+
+    def stop(self, ref: str, t: int | None = None) -> bool:
+        """True when stopped; False when it was not running (304). ``t``: grace seconds."""
+        return self._post(ref, "/stop", {"t": None if t is None else str(t)})
+
+    def restart(self, ref: str, t: int | None = None) -> None:
+        self._post(ref, "/restart", {"t": None if t is None else str(t)})
+
+    def kill(self, ref: str, signal: str | int | None = None) -> None:
+        self._post(ref, "/kill", {"signal": None if signal is None else str(signal)})
+
+    def pause(self, ref: str) -> None:
+        self._post(ref, "/pause")
+
+    def unpause(self, ref: str) -> None:
+        self._post(ref, "/unpause")
+
+    def remove(self, ref: str, force: bool = False) -> None:
+        self._request("DELETE", self._service(ref), {"force": _flag(force)}, long=True)
+
+    def logs(
+        self,
+        ref: str,
+        follow: bool = False,
+        tail: int | str | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[str]:
+        """The log as written, line by line, each with its newline; ``follow`` keeps going
+        until the service is removed or the caller stops iterating."""
+        params = {
+            "follow": _flag(follow),
+            "tail": None if tail is None else str(tail),
+            "timestamps": _flag(timestamps),
+        }
+        with self._stream(self._service(ref, "/logs"), params) as response:
+            pending = ""
+            for chunk in response.iter_text():
+                lines = (pending + chunk).splitlines(keepends=True)
+                pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+                yield from lines
+            if pending:
+                yield pending
+
+    def events(
+        self, since: str | None = None, until: str | None = None, filters: Filters | None = None
+    ) -> Iterator[JsonObject]:
+        """``GET /events``: replayed then live events, one dict each, key order kept."""
+        params = {"since": since, "until": until, "filters": encode_filters(filters)}
+        with self._stream("/events", params) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise ApiError(response.status_code, f"invalid event JSON: {line!r}") from None
+                yield event
+
+    def wait(self, ref: str, condition: str = "exited", timeout: str | None = None) -> JsonObject:
+        """``POST /services/{ref}/wait``; ``timeout`` is a Go duration (``30s``).
+        Answers ``{"Met": bool, "Error": str | None, "ExitCode": int}``."""
+        params = {"condition": condition, "timeout": timeout}
+        response = self._request("POST", self._service(ref, "/wait"), params, long=True)
+        result: JsonObject = self._json(response)
+        return result
+
+    def up(self) -> list[str]:
+        """``POST /up``: start every created service; the errors, one per failed service."""
+        body = self._json(self._request("POST", "/up", long=True))
+        errors = body.get("Errors") if isinstance(body, dict) else None
+        return [str(error) for error in errors or []]
+
+    def down(self) -> None:
+        """``POST /down``: stop every service; the daemon then exits."""
+        self._request("POST", "/down", long=True)

@@ -1,0 +1,33 @@
+"""Probes: how a target is asked whether it is healthy.
+
+A probe never raises for a failing target: it returns a ``ProbeReport`` whose outcome says
+whether the target passed, failed, timed out or could not be probed. The monitor stamps it
+with Start/End and hands it to the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from vigil._clock import Clock
+from vigil._results import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    """What one probe run found, before the monitor stamps Start and End."""
+
+    outcome: Outcome
+    exit_code: int
+    output: str
+
+
+@runtime_checkable
+class Probe(Protocol):
+    """Anything that can check a target once, within a timeout measured on ``clock``."""
+
+    async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport: ...
+
+
+__all__ = ["Probe", "ProbeReport"]

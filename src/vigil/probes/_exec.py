@@ -1,0 +1,358 @@
+"""The exec probe: Docker's ``CMD`` / ``CMD-SHELL`` health check, run as a local process.
+
+What Docker does, and so what this does (reference §2.5-2.7):
+- ``CMD`` runs ``test[1:]`` directly; ``CMD-SHELL`` runs ``shell + test[1:]``. The executable
+  is looked up with the *probe's* PATH (as inside a container), with Go's ``LookPath`` rules
+  and error texts.
+- The environment is Docker's, not vigil's: ``PATH`` (Docker's default) and ``HOSTNAME``,
+  then the service's variables override or append. stdin is /dev/null, no TTY, stdout and
+  stderr share one 4096-byte ``OutputBuffer``, drained continuously so a chatty probe
+  never blocks.
+- A probe is its whole process group (``pgid == pid``). When the main process exits, its
+  output is read, whatever is left of its group is SIGKILLed, and the pipe is closed without
+  waiting for EOF from leftovers. On timeout or cancellation the group is SIGKILLed and
+  reaped (see ``vigil._process`` for zombies and the subreaper).
+- A probe that cannot start gives ``Outcome.ERROR`` with a runc/Go-like text; a probe never
+  raises, except ``asyncio.CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import grp
+import json
+import os
+import pwd
+import socket
+import stat
+from collections.abc import Mapping
+from functools import partial
+from types import MappingProxyType
+
+from vigil import _process
+from vigil._clock import Clock
+from vigil._config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
+from vigil._process import Child, Credentials
+from vigil._results import Outcome, OutputBuffer, timeout_output
+from vigil.exceptions import ProbeError
+from vigil.probes import ProbeReport
+
+_READ_CHUNK = 65536
+_MAX_DRAIN_READS = 64  # bounds the final drain if a leftover outlived its SIGKILL briefly
+_SETPRIV_FAILURE = b"setpriv: failed to execute "
+
+
+class _StartError(Exception):
+    """The probe could not be started; the message is the report's output."""
+
+
+class ExecProbe:
+    """A ``CMD`` or ``CMD-SHELL`` health check. Implements the ``Probe`` protocol.
+
+    ``user`` (``name``, ``uid``, ``name:group`` or ``uid:gid``) is applied only when vigil
+    runs as root; ``working_dir`` None means vigil's own working directory. ``name`` only
+    appears in the "has no command" error.
+    """
+
+    __slots__ = ("_argv", "_environment", "_name", "_test", "_user", "_working_dir")
+
+    def __init__(
+        self,
+        test: tuple[str, ...],
+        *,
+        environment: Mapping[str, str] = MappingProxyType({}),
+        working_dir: str | None = None,
+        user: str | None = None,
+        shell: tuple[str, ...] = DEFAULT_SHELL,
+        name: str = "",
+    ) -> None:
+        if not test or test[0] not in (TEST_CMD, TEST_SHELL):
+            kind = test[0] if test else ""
+            raise ProbeError(f"Unknown healthcheck type '{kind}' (expected 'CMD')")
+        self._test = tuple(test)
+        command = self._test[1:]
+        if command and test[0] == TEST_SHELL:
+            command = (*(shell or DEFAULT_SHELL), *command)
+        self._argv = command  # empty: each run reports "has no command", as Docker >= 29.5
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname()}
+        env.update(environment)
+        self._environment: Mapping[str, str] = MappingProxyType(env)
+        self._working_dir = working_dir or None
+        self._user = user or None
+        self._name = name
+
+    @classmethod
+    def from_service(cls, service: ServiceConfig) -> ExecProbe:
+        """The probe Docker would run for ``service``'s health check."""
+        check = service.healthcheck
+        if check is None or not check.runs_probe:
+            raise ProbeError(f"service {service.name} has no CMD or CMD-SHELL healthcheck")
+        return cls(
+            check.test,
+            environment=service.environment,
+            working_dir=service.working_dir,
+            user=service.user,
+            shell=service.effective_shell,
+            name=service.name,
+        )
+
+    @property
+    def test(self) -> tuple[str, ...]:
+        return self._test
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The command line that runs (the shell prepended for CMD-SHELL); empty if none."""
+        return self._argv
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """The probe's complete environment."""
+        return self._environment
+
+    def __repr__(self) -> str:
+        return f"ExecProbe({self._test!r})"
+
+    async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
+        """Run the check once; the timeout counts from the moment the process started."""
+        if not self._argv:
+            return _error(f"healthcheck{self._for_service} has no command")
+        try:
+            child = self._start()
+        except _StartError as exc:
+            return _error(str(exc))
+        except Exception as exc:  # e.g. ValueError for a NUL in the environment
+            return _error(str(exc) or type(exc).__name__)
+        try:
+            finished = await _supervise(child, timeout_ns, clock)
+        except Exception as exc:  # not expected; a probe still never raises
+            return _error(str(exc) or type(exc).__name__)
+        if isinstance(finished, ProbeReport):
+            return finished  # timed out
+        status, output = finished
+        if status is None:
+            return _error(f"healthcheck{self._for_service} has no exit code")
+        code = _process.exit_code(status)
+        if child.via_setpriv and code in (126, 127):
+            failure = _setpriv_failure(output.getvalue(), self._argv[0])
+            if failure is not None:
+                return _error(failure)
+        return ProbeReport(Outcome.PASS if code == 0 else Outcome.FAIL, code, output.text())
+
+    @property
+    def _for_service(self) -> str:
+        return f" for service {self._name}" if self._name else ""
+
+    def _start(self) -> Child:
+        cwd = self._working_dir
+        if cwd is not None:
+            _check_working_dir(cwd)
+        credentials = _credentials(self._user) if self._user else None
+        name = self._argv[0]
+        executable = _look_path(name, self._environment.get("PATH", ""), cwd)
+        try:
+            return _process.spawn(
+                executable, self._argv, self._environment, cwd=cwd, credentials=credentials
+            )
+        except OSError as exc:
+            raise _StartError(_spawn_error_text(exc, name, executable, cwd)) from None
+
+
+def _error(message: str) -> ProbeReport:
+    return ProbeReport(Outcome.ERROR, -1, message)
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+async def _supervise(
+    child: Child, timeout_ns: int, clock: Clock
+) -> ProbeReport | tuple[int | None, OutputBuffer]:
+    """Wait for the exit or the timeout; the TIMEOUT report, or the wait status and output."""
+    loop = asyncio.get_running_loop()
+    output = OutputBuffer()
+    exited: asyncio.Future[bool] = loop.create_future()
+    try:
+        loop.add_reader(child.pidfd, _settle, exited, True)
+        loop.add_reader(child.output_fd, _read_output, loop, child.output_fd, output)
+        timer = loop.create_task(clock.sleep_ns(timeout_ns))
+    except BaseException:
+        await _finish(child, output, killed=True)
+        raise
+    timer.add_done_callback(partial(_on_timer, exited))
+    try:
+        in_time = await exited
+    except BaseException:  # cancelled: the monitor stopped; kill and reap, then re-raise
+        timer.cancel()
+        await _finish(child, output, killed=True)
+        raise
+    timer.cancel()
+    status = await _finish(child, output, killed=not in_time)
+    if not in_time:
+        return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, output.text()))
+    return status, output
+
+
+async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | None:
+    """Kill what is left of the group, collect the output, reap; the leader's wait status."""
+    loop = asyncio.get_running_loop()
+    loop.remove_reader(child.pidfd)
+    loop.remove_reader(child.output_fd)
+    _process.kill_group(child.pid)  # safe: the unreaped leader keeps the pgid from reuse
+    status = None
+    try:
+        if killed:
+            await _process.wait_readable(child.pidfd, _process.LEADER_EXIT_WAIT_S)
+        status = _process.reap_leader(child)
+        _drain(child.output_fd, output)
+    finally:
+        os.close(child.output_fd)
+        os.close(child.pidfd)
+        if status is None:
+            _process.untrack(child.pid)  # did not die in time: left to reap_orphans
+    await _process.reap_group(child.pid)
+    return status
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _on_timer(exited: asyncio.Future[bool], timer: asyncio.Task[None]) -> None:
+    if not timer.cancelled():
+        timer.exception()  # retrieved so a broken clock is not logged as unhandled
+        _settle(exited, False)
+
+
+def _read_output(loop: asyncio.AbstractEventLoop, fd: int, output: OutputBuffer) -> None:
+    try:
+        data = os.read(fd, _READ_CHUNK)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if data:
+        output.write(data)  # keeps draining past 4096 bytes, only counting what it drops
+    else:
+        loop.remove_reader(fd)  # EOF: every writer is gone
+
+
+def _drain(fd: int, output: OutputBuffer) -> None:
+    for _ in range(_MAX_DRAIN_READS):
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except OSError:  # BlockingIOError: nothing more for now
+            return
+        if not data:
+            return
+        output.write(data)
+
+
+# -- starting: Go/runc semantics and texts -----------------------------------------------
+
+
+def _go_quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _look_path(name: str, search_path: str, cwd: str | None) -> str:
+    """Go's ``exec.LookPath`` with the probe's PATH; relative names resolve against ``cwd``."""
+    if "/" in name:
+        code, stat_failed = _executable_errno(_in_dir(cwd, name))
+        if code:
+            reason = _process.errno_text(code)
+            detail = f"stat {name}: {reason}" if stat_failed else reason
+            raise _StartError(f"exec: {_go_quote(name)}: {detail}")
+        return name
+    for directory in search_path.split(":") if search_path else ():
+        candidate = os.path.join(directory or ".", name)
+        if not _executable_errno(_in_dir(cwd, candidate))[0]:
+            return candidate
+    raise _StartError(f"exec: {_go_quote(name)}: executable file not found in $PATH")
+
+
+def _in_dir(cwd: str | None, path: str) -> str:
+    return os.path.join(cwd, path) if cwd is not None else path
+
+
+def _executable_errno(path: str) -> tuple[int, bool]:
+    """Go's ``findExecutable``: (0, _) if runnable, else (errno, whether stat itself failed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.errno or errno.ENOENT, True
+    if stat.S_ISDIR(mode):
+        return errno.EISDIR, False
+    if not os.access(path, os.X_OK, effective_ids=True):
+        return errno.EACCES, False
+    return 0, False
+
+
+def _check_working_dir(cwd: str) -> None:
+    try:
+        is_dir = stat.S_ISDIR(os.stat(cwd).st_mode)
+    except OSError as exc:
+        raise _StartError(_chdir_text(cwd, exc.errno or 0)) from None
+    if not is_dir:
+        raise _StartError(_chdir_text(cwd, errno.ENOTDIR))
+
+
+def _chdir_text(cwd: str, code: int) -> str:
+    return f"chdir to cwd ({_go_quote(cwd)}) set in config failed: {_process.errno_text(code)}"
+
+
+def _spawn_error_text(exc: OSError, name: str, executable: str, cwd: str | None) -> str:
+    code = exc.errno or 0
+    if cwd is not None and exc.filename == cwd:
+        return _chdir_text(cwd, code)  # Popen reports a failed chdir with the cwd as filename
+    if code in _process.EXEC_ERRNOS:
+        return f"exec: {_go_quote(name)}: {_process.errno_text(code)}"
+    return f"fork/exec {executable}: {_process.errno_text(code)}"  # EAGAIN, ENOMEM, EMFILE...
+
+
+def _setpriv_failure(raw: bytes, name: str) -> str | None:
+    """setpriv(1) reports a failed exec as exit 126/127 and a message; Docker says ERROR."""
+    if not raw.startswith(_SETPRIV_FAILURE):
+        return None
+    reason = raw.rstrip(b"\n").rpartition(b": ")[2].decode(errors="replace")
+    return f"exec: {_go_quote(name)}: {reason[:1].lower()}{reason[1:]}"
+
+
+def _credentials(spec: str) -> Credentials | None:
+    """runc's user resolution; None when not root (nothing to switch) or already that user."""
+    if os.geteuid() != 0:
+        return None
+    user, _, group = spec.partition(":")
+    entry = _passwd_entry(user)
+    uid = entry.pw_uid if entry is not None else int(user or 0)
+    gid = entry.pw_gid if entry is not None else 0
+    if group:
+        gid = _group_id(group)
+    groups = tuple(os.getgrouplist(entry.pw_name, gid)) if entry is not None else (gid,)
+    if uid == os.geteuid() and gid == os.getegid() and set(groups) == set(os.getgroups()):
+        return None
+    return Credentials(uid, gid, groups)
+
+
+def _passwd_entry(user: str) -> pwd.struct_passwd | None:
+    try:
+        return pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        if user.isdigit() or not user:
+            return None  # a numeric uid need not exist in /etc/passwd
+        raise _StartError(
+            f"unable to find user {user}: no matching entries in passwd file"
+        ) from None
+
+
+def _group_id(group: str) -> int:
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise _StartError(
+            f"unable to find group {group}: no matching entries in group file"
+        ) from None

@@ -1,0 +1,309 @@
+"""The engine and monitors on a FakeClock: Docker's scheduling and lifecycle, no real sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from vigil import (
+    Engine,
+    HealthcheckConfig,
+    HealthStatus,
+    MonitorStopped,
+    Outcome,
+    ProbeReport,
+    ServiceConfig,
+)
+from vigil._durations import SECOND
+from vigil.testing import EventRecorder, FakeClock, ProbeStep, ScriptedProbe
+
+S = SECOND
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
+
+
+def service(name: str = "web", **check: Any) -> ServiceConfig:
+    return ServiceConfig(name=name, healthcheck=HealthcheckConfig(test=("CMD", "x"), **check))
+
+
+async def started(clock: FakeClock, probe: Any, **check: Any) -> tuple[Engine, EventRecorder, int]:
+    engine = Engine(clock=clock)
+    recorder = EventRecorder()
+    engine.subscribe(recorder)
+    engine.add(service(**check), probe=probe)
+    t0 = clock.now_ns()
+    engine.start("web")
+    return engine, recorder, t0
+
+
+def starts(recorder: EventRecorder, t0: int) -> list[float]:
+    return [(e.result.start - t0) / S for e in recorder.results()]
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ({}, [30, 60, 90]),
+        ({"interval": 10 * S}, [10, 20, 30]),
+        ({"interval": 10 * S, "start_interval": 1 * S}, [10, 20, 30]),
+        ({"interval": 10 * S, "start_period": 3 * S}, [5, 15, 25]),
+        (
+            {"interval": 10 * S, "start_period": 3 * S, "start_interval": 1 * S},
+            [1, 2, 3, 13, 23],
+        ),
+    ],
+)
+def test_probe_cadence_follows_moby_get_interval(
+    check: dict[str, int], expected: list[int]
+) -> None:
+    """The first probe waits one interval (one start interval inside a start period), never 0,
+    and the start interval is used only while starting inside the start period."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine, recorder, t0 = await started(clock, ScriptedProbe([1]), **check)
+        await clock.run_until(t0 + expected[-1] * S)
+        assert starts(recorder, t0) == expected
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_start_interval_stops_once_healthy() -> None:
+    """A success inside the start period switches the cadence to the interval at once."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        check = {"interval": 10 * S, "start_period": 60 * S, "start_interval": 1 * S}
+        engine, recorder, t0 = await started(clock, ScriptedProbe([1, 0]), **check)
+        await clock.run_until(t0 + 22 * S)
+        assert starts(recorder, t0) == [1, 2, 12, 22]
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_next_probe_counts_from_the_previous_result() -> None:
+    """Probes never overlap: the next Start is the previous End plus the interval."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        probe = ScriptedProbe([ProbeStep(0, duration_ns=4 * S)])
+        engine, recorder, t0 = await started(clock, probe, interval=10 * S)
+        await clock.run_until(t0 + 42 * S)
+        results = [e.result for e in recorder.results()]
+        assert [(r.start - t0) / S for r in results] == [10, 24, 38]
+        assert all(r.end - r.start == 4 * S for r in results)
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_walk_starting_healthy_unhealthy_healthy_emits_only_changes() -> None:
+    """Statuses walk starting → healthy → unhealthy → healthy with one event per change."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        probe = ScriptedProbe([0, 1, 1, 1, 1, 0])
+        engine, recorder, t0 = await started(clock, probe, interval=1 * S, retries=3)
+        assert engine.health("web").status is HealthStatus.STARTING
+        await clock.run_until(t0 + 6 * S)
+        assert recorder.status_changes() == [
+            HealthStatus.HEALTHY,
+            HealthStatus.UNHEALTHY,
+            HealthStatus.HEALTHY,
+        ]
+        assert [e.failing_streak for e in recorder.results()] == [0, 1, 2, 3, 4, 0]
+        assert len(engine.health("web").log) == 5
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_timeout_is_a_failure_with_dockers_text() -> None:
+    """A probe that outlives the timeout ends with ExitCode -1 and Docker's message."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        probe = ScriptedProbe([ProbeStep(0, output="partial", duration_ns=60 * S)])
+        engine, recorder, t0 = await started(clock, probe, interval=1 * S, timeout=2 * S)
+        await clock.run_until(t0 + 3 * S)
+        (done,) = recorder.results()
+        assert done.result.exit_code == -1
+        assert done.result.outcome is Outcome.TIMEOUT
+        assert done.result.output == "Health check exceeded timeout (2s): partial"
+        assert done.result.end - done.result.start == 2 * S
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_stop_drops_the_inflight_result_and_goes_unhealthy_silently() -> None:
+    """Stopping mid-probe cancels it, keeps the log, sets unhealthy and emits no status event."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        probe = ScriptedProbe([0, ProbeStep(0, duration_ns=5 * S)])
+        engine, recorder, t0 = await started(clock, probe, interval=1 * S)
+        await clock.run_until(t0 + 3 * S)  # first result at 1s, second probe in flight
+        assert engine.health("web").status is HealthStatus.HEALTHY
+        await engine.stop("web")
+        await clock.run_for(60 * S)
+        health = engine.health("web")
+        assert health.status is HealthStatus.UNHEALTHY
+        assert len(health.log) == 1
+        assert health.failing_streak == 0
+        assert recorder.status_changes() == [HealthStatus.HEALTHY]
+        assert isinstance(recorder.events[-1][1], MonitorStopped)
+        assert probe.runs == 2
+
+    run(scenario)
+
+
+def test_restart_resets_to_starting_and_keeps_the_log() -> None:
+    """start() on a running target: starting, streak 0, log kept, new cadence from now."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine, _, t0 = await started(clock, ScriptedProbe([1]), interval=1 * S)
+        await clock.run_until(t0 + 4 * S)
+        assert engine.health("web").status is HealthStatus.UNHEALTHY
+        engine.start("web")
+        health = engine.health("web")
+        assert (health.status, health.failing_streak, len(health.log)) == (
+            HealthStatus.STARTING,
+            0,
+            4,
+        )
+        await clock.run_for(1 * S)
+        assert engine.health("web").failing_streak == 1
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_resume_after_pause_keeps_unhealthy_until_next_result() -> None:
+    """Unpause resumes probing one interval later with the status left by the pause."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine, _, t0 = await started(clock, ScriptedProbe([0]), interval=10 * S)
+        await clock.run_until(t0 + 10 * S)
+        await engine.stop("web")
+        engine.resume("web")
+        assert engine.health("web").status is HealthStatus.UNHEALTHY
+        await clock.run_for(9 * S)
+        assert engine.health("web").status is HealthStatus.UNHEALTHY
+        await clock.run_for(1 * S)
+        assert engine.health("web").status is HealthStatus.HEALTHY
+        await engine.aclose()
+
+    run(scenario)
+
+
+class _Exploding:
+    async def run(self, *, timeout_ns: int, clock: Any) -> ProbeReport:
+        raise RuntimeError("probe bug")
+
+
+def test_a_raising_probe_is_an_error_result_and_the_monitor_lives_on() -> None:
+    """An exception in a probe becomes ExitCode -1 with its text; probing continues."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine, recorder, t0 = await started(clock, _Exploding(), interval=1 * S)
+        await clock.run_until(t0 + 3 * S)
+        results = recorder.results()
+        assert len(results) == 3
+        assert {(r.result.exit_code, r.result.output, r.result.outcome) for r in results} == {
+            (-1, "probe bug", Outcome.ERROR)
+        }
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_a_slow_target_never_delays_another() -> None:
+    """Each target has its own monitor: a probe stuck until its timeout delays nobody else."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        recorder = EventRecorder()
+        engine.subscribe(recorder)
+        engine.add(
+            service("slow", interval=1 * S, timeout=50 * S),
+            probe=ScriptedProbe([ProbeStep(0, duration_ns=100 * S)]),
+        )
+        engine.add(service("fast", interval=1 * S), probe=ScriptedProbe([0]))
+        t0 = clock.now_ns()
+        engine.start("slow")
+        engine.start("fast")
+        await clock.run_until(t0 + 10 * S)
+        assert [(e.result.start - t0) // S for e in recorder.results("fast")] == list(range(1, 11))
+        assert recorder.results("slow") == []
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_a_failing_subscriber_does_not_stop_delivery() -> None:
+    """A subscriber that raises is logged; later subscribers and the monitor carry on."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+
+        def broken(target: str, event: object) -> None:
+            raise ValueError("subscriber bug")
+
+        engine.subscribe(broken)
+        recorder = EventRecorder()
+        engine.subscribe(recorder)
+        engine.add(service(interval=1 * S), probe=ScriptedProbe([0]))
+        engine.start("web")
+        await clock.run_for(3 * S)
+        assert len(recorder.results()) == 3
+        await engine.aclose()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "x")])
+def test_no_probe_means_health_none(test: tuple[str, ...]) -> None:
+    """Empty, NONE and unknown (case-sensitive) test types run no monitor: health none."""
+
+    async def scenario() -> None:
+        engine = Engine(clock=FakeClock())
+        engine.add(ServiceConfig(name="web", healthcheck=HealthcheckConfig(test=test)))
+        engine.start("web")
+        assert engine.health("web").status is HealthStatus.NONE
+        assert not engine.probing("web")
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_unsubscribe_stops_delivery() -> None:
+    """The function subscribe returns removes the subscriber."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        recorder = EventRecorder()
+        unsubscribe: Callable[[], None] = engine.subscribe(recorder)
+        engine.add(service(interval=1 * S), probe=ScriptedProbe([0]))
+        engine.start("web")
+        await clock.run_for(1 * S)
+        unsubscribe()
+        count = len(recorder.events)
+        await clock.run_for(5 * S)
+        assert len(recorder.events) == count
+        await engine.aclose()
+
+    run(scenario)
