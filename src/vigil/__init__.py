@@ -16,6 +16,7 @@ from vigil._events import MonitorStarted as MonitorStarted
 from vigil._events import MonitorStopped as MonitorStopped
 from vigil._events import ProbeCompleted as ProbeCompleted
 from vigil._events import StatusChanged as StatusChanged
+from vigil._process import become_subreaper as become_subreaper
 from vigil._results import Outcome as Outcome
 from vigil._results import ProbeResult as ProbeResult
 from vigil._state import HealthState as HealthState
@@ -25,6 +26,7 @@ from vigil.exceptions import ConfigProblem as ConfigProblem
 from vigil.exceptions import VigilError as VigilError
 from vigil.probes import Probe as Probe
 from vigil.probes import ProbeReport as ProbeReport
+from vigil.probes._exec import ExecProbe as ExecProbe
 
 __version__ = "0.1.0"
 
@@ -34,6 +36,7 @@ __all__ = [
     "ConfigProblem",
     "Engine",
     "Event",
+    "ExecProbe",
     "HealthState",
     "HealthStatus",
     "HealthcheckConfig",
@@ -49,6 +52,7 @@ __all__ = [
     "StatusChanged",
     "SystemClock",
     "VigilError",
+    "become_subreaper",
     "format_duration",
     "parse_duration",
 ]

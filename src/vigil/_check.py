@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,26 +12,12 @@ from vigil._results import ProbeResult
 from vigil.exceptions import ConfigError, ConfigProblem
 
 
-def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
-    """docker run's ``-e``: ``KEY=VAL`` sets, bare ``KEY`` copies vigil's own value if any."""
-    env: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not key:
-            raise ValueError(f"invalid environment variable: {pair}")
-        if sep:
-            env[key] = value
-        elif key in os.environ:
-            env[key] = os.environ[key]
-    return env
-
-
 def build_check_service(
     *,
     path: Path | None,
     health_cmd: str | None,
     args: Sequence[str],
-    env: Sequence[str],
+    env: Mapping[str, str],
     workdir: str | None,
     user: str | None,
 ) -> ServiceConfig:
@@ -62,10 +47,9 @@ def build_check_service(
         raise ValueError(
             "nothing to check: give -f FILE SERVICE, --health-cmd CMD or -- CMD ARG..."
         )
-    overrides = _parse_env(env)
     return replace(
         service,
-        environment={**service.environment, **overrides},
+        environment={**service.environment, **env},
         working_dir=workdir if workdir is not None else service.working_dir,
         user=user if user is not None else service.user,
     )

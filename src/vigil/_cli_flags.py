@@ -71,7 +71,7 @@ def _flag_int(flag: str, value: str | None) -> int:
     return number
 
 
-def _flag_duration(flag: str, value: str | None) -> int:
+def duration_flag(flag: str, value: str | None) -> int:
     if value is None:
         return 0
     try:
@@ -80,7 +80,7 @@ def _flag_duration(flag: str, value: str | None) -> int:
         raise go_flag(flag, value, str(exc)) from None
 
 
-def _environment(values: Iterable[str]) -> dict[str, str]:
+def environment_flag(values: Iterable[str]) -> dict[str, str]:
     """docker/cli ``ValidateEnv``: ``KEY=VAL``, or ``KEY`` taken from this environment
     (dropped when unset here); later entries win."""
     env: dict[str, str] = {}
@@ -128,11 +128,11 @@ def build_healthcheck(
 def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
     """The service entry of ``vigil run``'s flags, with docker run's checks."""
     durations = {  # pflag parses every flag before any check runs
-        key: _flag_duration(flag, options[flag[2:].replace("-", "_")])
+        key: duration_flag(flag, options[flag[2:].replace("-", "_")])
         for flag, key in _HEALTH_DURATIONS
     }
     retries = _flag_int("--health-retries", options["health_retries"])
-    environment = _environment(options["env"])
+    environment = environment_flag(options["env"])
     if not options["detach"]:
         raise click.UsageError(
             "vigil run needs -d: it adds a service to the running daemon and cannot attach"

@@ -21,6 +21,7 @@ from typing import Any
 
 from vigil import _docker_json
 from vigil._durations import SECOND
+from vigil._goquote import go_quote
 from vigil._service_json import human_duration
 
 JsonObject = dict[str, Any]
@@ -31,38 +32,6 @@ SHORT_ID = 12  # stringid.TruncateID
 # docker/cli formatter: tabwriter.NewWriter(out, minwidth=10, tabwidth=1, padding=3, ' ', 0)
 _MIN_WIDTH = 10
 _PADDING = 3
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``: printable runes kept, the rest escaped."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[char])
-        elif char == " " or (char.isprintable() and unicodedata.category(char)[0] != "Z"):
-            out.append(char)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
 
 def _char_width(char: str) -> int:
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1

@@ -25,6 +25,7 @@ import re
 
 from vigil._config import TEST_CMD, TEST_NONE, TEST_SHELL, HealthcheckConfig
 from vigil._durations import MILLISECOND, format_duration, parse_duration
+from vigil._goquote import go_quote
 from vigil.exceptions import ConfigError, ConfigProblem
 
 # unicode.IsSpace over single bytes, as BuildKit's byte loops call it (rune(line[pos])).
@@ -351,37 +352,3 @@ def _retries(value: str) -> int:
     return number
 
 
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (also ``%#v`` of a string); U+DC80-U+DCFF stand for bad bytes."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in ('"', "\\"):
-            out.append("\\" + char)
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code - 0xDC00:02x}")  # an invalid UTF-8 byte
-        elif char.isprintable():
-            out.append(char)
-        elif char in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[char])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif 0xD800 <= code <= 0xDFFF:
-            out.append("\\ufffd")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)

@@ -24,6 +24,7 @@ from vigil._docker_json import (
     healthcheck_config_json,
 )
 from vigil._durations import HOUR, MINUTE, SECOND
+from vigil._goquote import go_quote
 from vigil._state import HealthState, HealthStatus
 
 __all__ = [
@@ -241,21 +242,6 @@ def list_item_json(view: ServiceView, now_ns: int) -> JsonObject:
 # ---- Docker's filters.Args ---------------------------------------------------------------
 
 
-def _go_quote(text: str) -> str:
-    """``strconv.Quote`` for the texts that reach error messages (ASCII-exact)."""
-    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    escapes |= {"\v": "\\v", "\\": "\\\\", '"': '\\"'}
-    out = []
-    for char in text:
-        if char in escapes:
-            out.append(escapes[char])
-        elif not char.isprintable():
-            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x80 else f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
 def _fields_from(raw: Any) -> dict[str, dict[str, bool]] | None:
     """Go's json.Unmarshal into ``map[string]map[string]bool`` (current form), then into
     ``map[string][]string`` (legacy form); None when neither fits. JSON null is Go's zero."""
@@ -349,10 +335,10 @@ _INT = re.compile(r"[+-]?[0-9]+")
 def _atoi(value: str) -> int:
     """Go's ``strconv.Atoi`` with its error texts."""
     if not _INT.fullmatch(value):
-        raise ValueError(f"strconv.Atoi: parsing {_go_quote(value)}: invalid syntax")
+        raise ValueError(f"strconv.Atoi: parsing {go_quote(value)}: invalid syntax")
     number = int(value)
     if not -(1 << 63) <= number < (1 << 63):
-        raise ValueError(f"strconv.Atoi: parsing {_go_quote(value)}: value out of range")
+        raise ValueError(f"strconv.Atoi: parsing {go_quote(value)}: value out of range")
     return number
 
 

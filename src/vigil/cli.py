@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from vigil import _docker_json
-from vigil._durations import parse_duration
 from vigil.exceptions import ConfigError
 
 DEFAULT_CONFIG_FILE = "vigil.yaml"
@@ -47,19 +46,6 @@ def config_command(path: Path, fmt: str) -> None:
     click.echo(render_project(project, "json" if fmt == "json" else "yaml"), nl=False)
 
 
-def _duration_option(value: str | None, flag: str) -> int:
-    """Parse like docker's pflag Duration flags, with their error texts."""
-    if value is None:
-        return 0
-    try:
-        parsed = parse_duration(value)
-    except ValueError as exc:
-        raise click.UsageError(f'invalid argument "{value}" for "{flag}" flag: {exc}') from None
-    if parsed < 0:
-        raise click.UsageError(f"{flag} cannot be negative")
-    return parsed
-
-
 @cli.command("check", context_settings={"ignore_unknown_options": False})
 @click.option("-f", "--file", "path", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file; with SERVICE, probe that service's healthcheck.")
@@ -86,11 +72,16 @@ def check_command(
     vigil check -- CMD ARG...
     """
     from vigil._check import build_check_service, run_check
+    from vigil._cli_flags import duration_flag, environment_flag
 
-    timeout = _duration_option(health_timeout, "--health-timeout")
+    timeout = duration_flag("--health-timeout", health_timeout)
+    if timeout < 0:
+        raise click.UsageError("--health-timeout cannot be negative")
+    environment = environment_flag(env)
     try:
         service = build_check_service(
-            path=path, health_cmd=health_cmd, args=args, env=env, workdir=workdir, user=user
+            path=path, health_cmd=health_cmd, args=args, env=environment, workdir=workdir,
+            user=user,
         )
     except ConfigError as error:
         _fail_config(error)

@@ -28,6 +28,7 @@ CORE_MODULES = [
     "_dockerfile",
     "_render",
     "_shellwords",  # command splitting for _compose
+    "_goquote",  # Go's strconv.Quote for error texts
     "_compose_values",
     "_compose_lifecycle",
     "_restart",  # restart policies, parsed by _compose_lifecycle

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import grp
-import json
 import os
 import pwd
 import socket
@@ -33,6 +32,7 @@ from types import MappingProxyType
 from vigil import _process
 from vigil._clock import Clock
 from vigil._config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
+from vigil._goquote import go_quote
 from vigil._process import Child, Credentials
 from vigil._results import Outcome, OutputBuffer, timeout_output
 from vigil.exceptions import ProbeError
@@ -253,10 +253,6 @@ def _drain(fd: int, output: OutputBuffer) -> None:
 # -- starting: Go/runc semantics and texts -----------------------------------------------
 
 
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _look_path(name: str, search_path: str, cwd: str | None) -> str:
     """Go's ``exec.LookPath`` with the probe's PATH; relative names resolve against ``cwd``."""
     if "/" in name:
@@ -264,13 +260,13 @@ def _look_path(name: str, search_path: str, cwd: str | None) -> str:
         if code:
             reason = _process.errno_text(code)
             detail = f"stat {name}: {reason}" if stat_failed else reason
-            raise _StartError(f"exec: {_go_quote(name)}: {detail}")
+            raise _StartError(f"exec: {go_quote(name)}: {detail}")
         return name
     for directory in search_path.split(":") if search_path else ():
         candidate = os.path.join(directory or ".", name)
         if not _executable_errno(_in_dir(cwd, candidate))[0]:
             return candidate
-    raise _StartError(f"exec: {_go_quote(name)}: executable file not found in $PATH")
+    raise _StartError(f"exec: {go_quote(name)}: executable file not found in $PATH")
 
 
 def _in_dir(cwd: str | None, path: str) -> str:
@@ -300,7 +296,7 @@ def _check_working_dir(cwd: str) -> None:
 
 
 def _chdir_text(cwd: str, code: int) -> str:
-    return f"chdir to cwd ({_go_quote(cwd)}) set in config failed: {_process.errno_text(code)}"
+    return f"chdir to cwd ({go_quote(cwd)}) set in config failed: {_process.errno_text(code)}"
 
 
 def _spawn_error_text(exc: OSError, name: str, executable: str, cwd: str | None) -> str:
@@ -308,7 +304,7 @@ def _spawn_error_text(exc: OSError, name: str, executable: str, cwd: str | None)
     if cwd is not None and exc.filename == cwd:
         return _chdir_text(cwd, code)  # Popen reports a failed chdir with the cwd as filename
     if code in _process.EXEC_ERRNOS:
-        return f"exec: {_go_quote(name)}: {_process.errno_text(code)}"
+        return f"exec: {go_quote(name)}: {_process.errno_text(code)}"
     return f"fork/exec {executable}: {_process.errno_text(code)}"  # EAGAIN, ENOMEM, EMFILE...
 
 
@@ -317,7 +313,7 @@ def _setpriv_failure(raw: bytes, name: str) -> str | None:
     if not raw.startswith(_SETPRIV_FAILURE):
         return None
     reason = raw.rstrip(b"\n").rpartition(b": ")[2].decode(errors="replace")
-    return f"exec: {_go_quote(name)}: {reason[:1].lower()}{reason[1:]}"
+    return f"exec: {go_quote(name)}: {reason[:1].lower()}{reason[1:]}"
 
 
 def _credentials(spec: str) -> Credentials | None:
