@@ -45,6 +45,9 @@ def _signal_ready() -> None:
 
 
 def _print_event(event: DaemonEvent) -> None:
+    """Foreground output: lifecycle and health changes; per-probe events stay in `vigil events`."""
+    if event.action == "health_probe":
+        return
     from vigil._cli_format import event_line
 
     click.echo(event_line(event.to_json()))
@@ -79,6 +82,7 @@ def up_command(path: Path, detach: bool, host: str | None, state_dir: Path | Non
         _detach(path, host, state)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
     try:
         daemon = Daemon(
             project,

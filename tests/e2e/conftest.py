@@ -25,6 +25,13 @@ class Daemon:
     pid: int
     client: Client
     workdir: Path
+    stopped: bool = False
+
+    def terminate(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """SIGTERM the daemon and wait (bounded) until it is gone."""
+        os.kill(self.pid, signal.SIGTERM)
+        self.stopped = _wait_gone(self.pid, timeout_s)
+        return self.stopped
 
     def events(self, **filters: list[str]) -> list[dict[str, object]]:
         """Every event so far (replay from the epoch up to now)."""
@@ -72,6 +79,9 @@ def start_daemon(tmp: Path, config: str) -> Daemon:
 
 
 def stop_daemon(daemon: Daemon) -> None:
+    if daemon.stopped:
+        daemon.client.close()
+        return
     try:
         daemon.client.down()
     finally:

@@ -218,3 +218,30 @@ services:
     assert Path(f"/proc/{grandchild}").exists()
     daemon.client.stop("forker")
     assert not Path(f"/proc/{grandchild}").exists()
+
+
+def test_sigterm_stops_every_service_and_leaves_no_orphan(daemon_factory: Factory,
+                                                          tmp_path: Path) -> None:
+    """SIGTERM to the daemon stops its services, escaped descendants included, then exits."""
+    pidfile = tmp_path / "grandchild"
+    script = (f"setsid sh -c 'trap \\\"\\\" TERM; echo $$ > {pidfile}; exec sleep 1000' & "
+              "exec sleep 1000")
+    daemon = daemon_factory(f"""
+services:
+  forker:
+    command: ["sh", "-c", "{script}"]
+    stop_grace_period: 200ms
+  plain:
+    command: ["sleep", "1000"]
+    depends_on: [forker]
+""")
+    assert daemon.client.wait("plain", "running", timeout=LONG)["Met"] is True
+    for _ in range(1000):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        os.sched_yield()
+    grandchild = int(pidfile.read_text())
+    mains = [daemon.client.inspect(n)["State"]["Pid"] for n in ("forker", "plain")]
+    assert daemon.terminate()
+    for pid in [grandchild, *mains]:
+        assert not Path(f"/proc/{pid}").exists(), pid

@@ -1,0 +1,53 @@
+"""Not executed: mypy checks that the public API is usable as documented, fully typed."""
+
+from __future__ import annotations
+
+import vigil
+from vigil.testing import EventRecorder, FakeClock, ProbeStep, ScriptedProbe
+
+
+async def library_use() -> None:
+    check = vigil.HealthcheckConfig(
+        test=("CMD-SHELL", "curl -f http://localhost/"),
+        interval=vigil.parse_duration("5s"),
+        retries=3,
+    )
+    service = vigil.ServiceConfig(name="web", healthcheck=check)
+    async with vigil.Engine() as engine:
+        unsubscribe = engine.subscribe(lambda name, event: None)
+        engine.add(service)
+        engine.start("web")
+        state: vigil.HealthState = engine.health("web")
+        status: vigil.HealthStatus = state.status
+        streak: int = state.failing_streak
+        log: tuple[vigil.ProbeResult, ...] = state.log
+        await engine.stop("web")
+        unsubscribe()
+    del status, streak, log
+
+
+async def testing_use() -> None:
+    clock = FakeClock()
+    recorder = EventRecorder()
+    async with vigil.Engine(clock=clock) as engine:
+        engine.subscribe(recorder)
+        probe: vigil.Probe = ScriptedProbe([0, 1, ProbeStep(1, "slow", 10**9)])
+        engine.add(vigil.ServiceConfig(name="x", healthcheck=vigil.HealthcheckConfig(
+            test=("CMD", "true"))), probe=probe)
+        engine.start("x")
+        await clock.run_for(60 * 10**9)
+    changes: list[vigil.HealthStatus] = recorder.status_changes("x")
+    del changes
+
+
+class MyProbe:
+    async def run(self, *, timeout_ns: int, clock: vigil.Clock) -> vigil.ProbeReport:
+        return vigil.ProbeReport(vigil.Outcome.PASS, 0, "ok")
+
+
+def custom_probe_conforms() -> vigil.Probe:
+    return MyProbe()
+
+
+def durations() -> str:
+    return vigil.format_duration(vigil.parse_duration("1h30m"))
