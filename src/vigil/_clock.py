@@ -9,6 +9,7 @@ setting the date) cannot make a probe fire early or a start period end late.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from typing import Protocol, runtime_checkable
 
@@ -39,4 +40,21 @@ class SystemClock:
         return self._wall_base + (time.monotonic_ns() - self._mono_base)
 
     async def sleep_ns(self, duration_ns: int) -> None:
-        await asyncio.sleep(max(duration_ns, 0) / 1e9)
+        # A bare loop timer and future: asyncio.sleep adds a coroutine and a context copy per
+        # call, and with thousands of monitors each sleeping an interval the GC sees them all.
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        timer = loop.call_later(max(duration_ns, 0) / 1e9, _wake, waiter, context=_TIMER_CONTEXT)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+
+
+# Timer callbacks only complete a future; one shared context spares a copy per timer.
+_TIMER_CONTEXT = contextvars.Context()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -124,6 +124,9 @@ class Daemon:
     async def _up(self, manager: Manager) -> None:
         for error in await manager.up():
             _log.error("%s", error)
+        # The monitors (a task, its coroutine and target per service) live as long as the
+        # daemon: without this, every young-generation GC pass walks them again.
+        gc.freeze()
 
     async def _reap(self) -> None:
         while True:

@@ -35,21 +35,18 @@ async def run_monitor(
     if after is not None:
         await _wait_out(after)
     timeout = check.effective_timeout
+    now_ns = clock.now_ns
     while True:
-        await clock.sleep_ns(next_delay(read_state(), check, clock.now_ns()))
-        start = clock.now_ns()
-        report = await _run_probe(name, probe, timeout, clock)
-        apply(ProbeResult(start, clock.now_ns(), report.exit_code, report.output, report.outcome))
-
-
-async def _run_probe(name: str, probe: Probe, timeout_ns: int, clock: Clock) -> ProbeReport:
-    try:
-        return await probe.run(timeout_ns=timeout_ns, clock=clock)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # a broken probe is a failed check, never a dead monitor
-        _log.warning("probe of %s raised %r", name, exc)
-        return ProbeReport(Outcome.ERROR, -1, str(exc) or type(exc).__name__)
+        await clock.sleep_ns(next_delay(read_state(), check, now_ns()))
+        start = now_ns()
+        try:
+            report = await probe.run(timeout_ns=timeout, clock=clock)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken probe is a failed check, never a dead monitor
+            _log.warning("probe of %s raised %r", name, exc)
+            report = ProbeReport(Outcome.ERROR, -1, str(exc) or type(exc).__name__)
+        apply(ProbeResult(start, now_ns(), report.exit_code, report.output, report.outcome))
 
 
 async def _wait_out(task: asyncio.Task[None]) -> None:

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from vigil import _spawn_thread
+
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 LEADER_EXIT_WAIT_S = 2.0  # a SIGKILLed process needs microseconds; D state can take longer
@@ -101,10 +103,20 @@ def untrack(pid: int) -> None:
 def reap_orphans() -> int:
     """Reap every zombie child of this process that nobody tracks; return how many."""
     me = os.getpid()
+    zombies = [p.pid for p in _scan_proc() if p.ppid == me and p.state == "Z"]
+    return _reap_untracked(zombies)
+
+
+def _reap_untracked(pids: list[int]) -> int:
+    """Reap those of ``pids`` nobody tracks. The spawn thread's lock makes sure a child it
+    has just spawned is tracked before we look."""
+    if not pids:
+        return 0
     reaped = 0
-    for proc in _scan_proc():
-        if proc.ppid == me and proc.state == "Z" and proc.pid not in _tracked:
-            reaped += _reap_one(proc.pid)
+    with _spawn_thread.SPAWN_LOCK:
+        for pid in pids:
+            if pid not in _tracked:
+                reaped += _reap_one(pid)
     return reaped
 
 
@@ -192,6 +204,49 @@ def spawn(
     finally:
         os.close(write_fd)
     track(pid)
+    return _watch(pid, read_fd, via_setpriv)
+
+
+async def spawn_async(
+    executable: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    cwd: str | None = None,
+    credentials: Credentials | None = None,
+) -> Child:
+    """``spawn``, but the plain case (no working directory, no user switch) runs on the spawn
+    thread, so the event loop keeps running while the parent waits for the child's exec."""
+    encoded = None
+    if cwd is None and credentials is None and _spawn_thread.available(_DEFAULT_SIGNALS):
+        encoded = _spawn_thread.encode(executable, argv, env)
+    if encoded is None:  # os.posix_spawn raises its own error for what encode refuses
+        return spawn(executable, argv, env, cwd=cwd, credentials=credentials)
+    pid, read_fd = await _spawn_thread.spawn(
+        encoded,
+        default_signals=_DEFAULT_SIGNALS,
+        stdin=_devnull(),
+        track=track,
+        abandon=_abandon,
+    )
+    return _watch(pid, read_fd, False)
+
+
+def spawn_slots() -> _spawn_thread.Slots:
+    """The running loop's bound on probes starting at once: ``await acquire()`` before the
+    executable lookup and ``spawn_async``, ``release()`` once the child runs (or failed)."""
+    return _spawn_thread.slots()
+
+
+def _abandon(pid: int) -> None:
+    """A child spawned for a caller that is gone: kill and reap it."""
+    kill_group(pid)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # just SIGKILLed: returns at once
+    untrack(pid)
+
+
+def _watch(pid: int, read_fd: int, via_setpriv: bool) -> Child:
     os.set_blocking(read_fd, False)
     try:
         pidfd = os.pidfd_open(pid)
@@ -319,7 +374,7 @@ async def reap_group(pgid: int) -> bool:
     Zombies whose parent is not this process are left to their parent (PID 1 without a
     subreaper); this gives up at once when only those remain.
     """
-    if not _group_exists(pgid):
+    if not group_exists(pgid):
         return True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + GROUP_REAP_WAIT_S
@@ -327,22 +382,25 @@ async def reap_group(pgid: int) -> bool:
     me = os.getpid()
     while True:
         waiting = False
+        zombies = []
         for proc in group_members(pgid):
             if proc.pid in _tracked:
                 continue  # another probe's leader: the pgid number was reused
             if proc.ppid == me and proc.state == "Z":
-                _reap_one(proc.pid)
+                zombies.append(proc.pid)
             elif proc.state != "Z":
                 waiting = True  # still dying, or its parent is dying and will hand it to us
+        _reap_untracked(zombies)
         if not waiting:
-            return not _group_exists(pgid)
+            return not group_exists(pgid)
         if loop.time() >= deadline:
             return False
         await _pause(delay)
         delay = min(delay * 2, 0.05)
 
 
-def _group_exists(pgid: int) -> bool:
+def group_exists(pgid: int) -> bool:
+    """Whether any process (zombies included) is left in the process group."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

@@ -19,6 +19,7 @@ What Docker does, and so what this does (reference §2.5-2.7):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import grp
 import os
@@ -26,11 +27,11 @@ import pwd
 import socket
 import stat
 from collections.abc import Mapping
-from functools import partial
+from functools import lru_cache, partial
 from types import MappingProxyType
 
 from vigil import _process
-from vigil._clock import Clock
+from vigil._clock import Clock, SystemClock
 from vigil._config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
 from vigil._goquote import go_quote
 from vigil._process import Child, Credentials
@@ -41,6 +42,7 @@ from vigil.probes import ProbeReport
 _READ_CHUNK = 65536
 _MAX_DRAIN_READS = 64  # bounds the final drain if a leftover outlived its SIGKILL briefly
 _SETPRIV_FAILURE = b"setpriv: failed to execute "
+_TIMER_CONTEXT = contextvars.Context()  # the timeout callback only completes a future
 
 
 class _StartError(Exception):
@@ -75,9 +77,12 @@ class ExecProbe:
         if command and test[0] == TEST_SHELL:
             command = (*(shell or DEFAULT_SHELL), *command)
         self._argv = command  # empty: each run reports "has no command", as Docker >= 29.5
-        env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname()}
-        env.update(environment)
-        self._environment: Mapping[str, str] = MappingProxyType(env)
+        if environment:
+            env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname()}
+            env.update(environment)
+            self._environment: Mapping[str, str] = MappingProxyType(env)
+        else:  # the usual case: one shared mapping instead of a dict per probe
+            self._environment = _default_environment(socket.gethostname())
         self._working_dir = working_dir or None
         self._user = user or None
         self._name = name
@@ -118,12 +123,16 @@ class ExecProbe:
         """Run the check once; the timeout counts from the moment the process started."""
         if not self._argv:
             return _error(f"healthcheck{self._for_service} has no command")
+        slots = _process.spawn_slots()
+        await slots.acquire()  # in a burst of due probes, wait here: one small future each
         try:
-            child = self._start()
+            child = await self._start()
         except _StartError as exc:
             return _error(str(exc))
         except Exception as exc:  # e.g. ValueError for a NUL in the environment
             return _error(str(exc) or type(exc).__name__)
+        finally:
+            slots.release()
         try:
             finished = await _supervise(child, timeout_ns, clock)
         except Exception as exc:  # not expected; a probe still never raises
@@ -144,7 +153,7 @@ class ExecProbe:
     def _for_service(self) -> str:
         return f" for service {self._name}" if self._name else ""
 
-    def _start(self) -> Child:
+    async def _start(self) -> Child:
         cwd = self._working_dir
         if cwd is not None:
             _check_working_dir(cwd)
@@ -152,11 +161,16 @@ class ExecProbe:
         name = self._argv[0]
         executable = _look_path(name, self._environment.get("PATH", ""), cwd)
         try:
-            return _process.spawn(
+            return await _process.spawn_async(
                 executable, self._argv, self._environment, cwd=cwd, credentials=credentials
             )
         except OSError as exc:
             raise _StartError(_spawn_error_text(exc, name, executable, cwd)) from None
+
+
+@lru_cache(maxsize=4)
+def _default_environment(hostname: str) -> Mapping[str, str]:
+    return MappingProxyType({"PATH": DEFAULT_PATH, "HOSTNAME": hostname})
 
 
 def _error(message: str) -> ProbeReport:
@@ -173,14 +187,20 @@ async def _supervise(
     loop = asyncio.get_running_loop()
     output = OutputBuffer()
     exited: asyncio.Future[bool] = loop.create_future()
+    timer: asyncio.TimerHandle | asyncio.Task[None]
     try:
         loop.add_reader(child.pidfd, _settle, exited, True)
         loop.add_reader(child.output_fd, _read_output, loop, child.output_fd, output)
-        timer = loop.create_task(clock.sleep_ns(timeout_ns))
+        if type(clock) is SystemClock:  # its sleep is a loop timer: use one, not a task
+            timer = loop.call_later(
+                timeout_ns / 1e9, _settle, exited, False, context=_TIMER_CONTEXT
+            )
+        else:
+            timer = loop.create_task(clock.sleep_ns(timeout_ns))
+            timer.add_done_callback(partial(_on_timer, exited))
     except BaseException:
         await _finish(child, output, killed=True)
         raise
-    timer.add_done_callback(partial(_on_timer, exited))
     try:
         in_time = await exited
     except BaseException:  # cancelled: the monitor stopped; kill and reap, then re-raise
@@ -188,18 +208,18 @@ async def _supervise(
         await _finish(child, output, killed=True)
         raise
     timer.cancel()
-    status = await _finish(child, output, killed=not in_time)
     if not in_time:
+        await _finish(child, output, killed=True)
         return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, output.text()))
+    status = _finish_exited(child, output)
+    if _process.group_exists(child.pid):  # leftovers: rare, so no coroutine on the fast path
+        await _process.reap_group(child.pid)
     return status, output
 
 
 async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | None:
     """Kill what is left of the group, collect the output, reap; the leader's wait status."""
-    loop = asyncio.get_running_loop()
-    loop.remove_reader(child.pidfd)
-    loop.remove_reader(child.output_fd)
-    _process.kill_group(child.pid)  # safe: the unreaped leader keeps the pgid from reuse
+    _unwatch_and_kill(child)
     status = None
     try:
         if killed:
@@ -207,12 +227,35 @@ async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | 
         status = _process.reap_leader(child)
         _drain(child.output_fd, output)
     finally:
-        os.close(child.output_fd)
-        os.close(child.pidfd)
-        if status is None:
-            _process.untrack(child.pid)  # did not die in time: left to reap_orphans
+        _close(child, status)
     await _process.reap_group(child.pid)
     return status
+
+
+def _finish_exited(child: Child, output: OutputBuffer) -> int | None:
+    """``_finish`` for a leader that has exited, up to the group reaping, without awaiting."""
+    _unwatch_and_kill(child)
+    status = None
+    try:
+        status = _process.reap_leader(child)
+        _drain(child.output_fd, output)
+    finally:
+        _close(child, status)
+    return status
+
+
+def _unwatch_and_kill(child: Child) -> None:
+    loop = asyncio.get_running_loop()
+    loop.remove_reader(child.pidfd)
+    loop.remove_reader(child.output_fd)
+    _process.kill_group(child.pid)  # safe: the unreaped leader keeps the pgid from reuse
+
+
+def _close(child: Child, status: int | None) -> None:
+    os.close(child.output_fd)
+    os.close(child.pidfd)
+    if status is None:
+        _process.untrack(child.pid)  # did not die in time: left to reap_orphans
 
 
 def _settle(future: asyncio.Future[bool], value: bool) -> None:
