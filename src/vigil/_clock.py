@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
@@ -53,6 +54,28 @@ class SystemClock:
 
 # Timer callbacks only complete a future; one shared context spares a copy per timer.
 _TIMER_CONTEXT = contextvars.Context()
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
+
+
+def call_after_ns(clock: Clock, delay_ns: int, callback: Callable[[], None]) -> Cancellable:
+    """Run ``callback`` once ``delay_ns`` has passed on ``clock``; ``cancel()`` the result to
+    call it off. The system clock gets a bare loop timer; any other clock a sleeping task
+    (a clock that fails to sleep fires the callback at once rather than never)."""
+    loop = asyncio.get_running_loop()
+    if type(clock) is SystemClock:
+        return loop.call_later(max(delay_ns, 0) / 1e9, callback, context=_TIMER_CONTEXT)
+    task = loop.create_task(clock.sleep_ns(delay_ns))
+
+    def done(finished: asyncio.Task[None]) -> None:
+        if not finished.cancelled():
+            finished.exception()  # retrieved so a broken clock is not logged as unhandled
+            callback()
+
+    task.add_done_callback(done)
+    return task
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

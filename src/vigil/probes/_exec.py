@@ -19,7 +19,6 @@ What Docker does, and so what this does (reference §2.5-2.7):
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import errno
 import grp
 import os
@@ -31,7 +30,7 @@ from functools import lru_cache, partial
 from types import MappingProxyType
 
 from vigil import _process
-from vigil._clock import Clock, SystemClock
+from vigil._clock import Clock, call_after_ns
 from vigil._config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
 from vigil._goquote import go_quote
 from vigil._process import Child, Credentials
@@ -42,7 +41,6 @@ from vigil.probes import ProbeReport
 _READ_CHUNK = 65536
 _MAX_DRAIN_READS = 64  # bounds the final drain if a leftover outlived its SIGKILL briefly
 _SETPRIV_FAILURE = b"setpriv: failed to execute "
-_TIMER_CONTEXT = contextvars.Context()  # the timeout callback only completes a future
 
 
 class _StartError(Exception):
@@ -187,17 +185,10 @@ async def _supervise(
     loop = asyncio.get_running_loop()
     output = OutputBuffer()
     exited: asyncio.Future[bool] = loop.create_future()
-    timer: asyncio.TimerHandle | asyncio.Task[None]
     try:
         loop.add_reader(child.pidfd, _settle, exited, True)
         loop.add_reader(child.output_fd, _read_output, loop, child.output_fd, output)
-        if type(clock) is SystemClock:  # its sleep is a loop timer: use one, not a task
-            timer = loop.call_later(
-                timeout_ns / 1e9, _settle, exited, False, context=_TIMER_CONTEXT
-            )
-        else:
-            timer = loop.create_task(clock.sleep_ns(timeout_ns))
-            timer.add_done_callback(partial(_on_timer, exited))
+        timer = call_after_ns(clock, timeout_ns, partial(_settle, exited, False))
     except BaseException:
         await _finish(child, output, killed=True)
         raise
@@ -261,12 +252,6 @@ def _close(child: Child, status: int | None) -> None:
 def _settle(future: asyncio.Future[bool], value: bool) -> None:
     if not future.done():
         future.set_result(value)
-
-
-def _on_timer(exited: asyncio.Future[bool], timer: asyncio.Task[None]) -> None:
-    if not timer.cancelled():
-        timer.exception()  # retrieved so a broken clock is not logged as unhandled
-        _settle(exited, False)
 
 
 def _read_output(loop: asyncio.AbstractEventLoop, fd: int, output: OutputBuffer) -> None:
