@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vigil._durations import parse_duration
 from vigil.client import Client
 from vigil.exceptions import VigilError
+from vigil.go.duration import parse_duration
 
-READY_FD_ENV = "VIGIL_READY_FD"  # vigil up's readiness pipe (see vigil._cli_up)
+READY_FD_ENV = "VIGIL_READY_FD"  # vigil up's readiness pipe (see vigil.cli.up)
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 FIRST_PROBES_TIMEOUT_S = 120.0
@@ -358,7 +358,7 @@ def minimal_server(sock: str, probe_rate: float, status_rate: float, limit_s: fl
     from starlette.responses import StreamingResponse
     from starlette.routing import Route
 
-    from vigil._docker_json import dumps
+    from vigil.docker.health import dumps
 
     queues: list[asyncio.Queue[dict[str, Any] | None]] = []  # None: end of the stream
 
@@ -470,8 +470,8 @@ def stream_baseline(
 
 _LOAD_ONLY = """
 import sys
-import fastapi, uvicorn, vigil._daemon, vigil.api  # what the daemon has imported by then
-from vigil._loader import load_project_file
+import fastapi, uvicorn, vigil.daemon.main, vigil.api  # what the daemon has imported by then
+from vigil.compose.load import load_project_file
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):

@@ -25,9 +25,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from vigil._clock import SystemClock
-from vigil._process import become_subreaper
-from vigil.probes._exec import ExecProbe
+from vigil.linux.process import become_subreaper
+from vigil.probes.exec import ExecProbe
+from vigil.runtime.clock import SystemClock
 
 WARMUP_S = 0.3
 TRUE = "/bin/true"

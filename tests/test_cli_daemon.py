@@ -13,9 +13,9 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from vigil import _cli_daemon
-from vigil._cli_format import ellipsis, event_line, go_quote, go_time_string, tabulate
-from vigil.cli import cli
+from vigil.cli import services as _cli_daemon
+from vigil.cli.format import ellipsis, event_line, go_quote, go_time_string, tabulate
+from vigil.cli.main import cli
 from vigil.client import Client
 
 SECOND = 1_000_000_000

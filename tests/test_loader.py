@@ -14,8 +14,10 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from vigil._compose_lifecycle import SIGNALS, parse_signal
-from vigil._config import (
+from vigil.compose.lifecycle import SIGNALS, parse_signal
+from vigil.compose.load import load_project_file, load_project_text
+from vigil.compose.render import project_to_dict, render_project
+from vigil.core.config import (
     CONDITION_COMPLETED,
     CONDITION_HEALTHY,
     CONDITION_STARTED,
@@ -25,11 +27,9 @@ from vigil._config import (
     RestartPolicy,
     ServiceConfig,
 )
-from vigil._durations import HOUR, MILLISECOND, SECOND, format_duration, parse_duration
-from vigil._loader import load_project_file, load_project_text
-from vigil._render import project_to_dict, render_project
-from vigil._supervisor import parse_signal as supervisor_parse_signal
 from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.go.duration import HOUR, MILLISECOND, SECOND, format_duration, parse_duration
+from vigil.targets.supervised import parse_signal as supervisor_parse_signal
 
 S = SECOND
 

@@ -3,30 +3,30 @@
 The public API; everything else lives in private modules and may change.
 """
 
-from vigil._clock import Clock as Clock
-from vigil._clock import SystemClock as SystemClock
-from vigil._config import HealthcheckConfig as HealthcheckConfig
-from vigil._config import ProjectConfig as ProjectConfig
-from vigil._config import ServiceConfig as ServiceConfig
-from vigil._durations import format_duration as format_duration
-from vigil._durations import parse_duration as parse_duration
-from vigil._engine import Engine as Engine
-from vigil._events import Event as Event
-from vigil._events import MonitorStarted as MonitorStarted
-from vigil._events import MonitorStopped as MonitorStopped
-from vigil._events import ProbeCompleted as ProbeCompleted
-from vigil._events import StatusChanged as StatusChanged
-from vigil._process import become_subreaper as become_subreaper
-from vigil._results import Outcome as Outcome
-from vigil._results import ProbeResult as ProbeResult
-from vigil._state import HealthState as HealthState
-from vigil._state_types import HealthStatus as HealthStatus
+from vigil.core.config import HealthcheckConfig as HealthcheckConfig
+from vigil.core.config import ProjectConfig as ProjectConfig
+from vigil.core.config import ServiceConfig as ServiceConfig
+from vigil.core.events import Event as Event
+from vigil.core.events import MonitorStarted as MonitorStarted
+from vigil.core.events import MonitorStopped as MonitorStopped
+from vigil.core.events import ProbeCompleted as ProbeCompleted
+from vigil.core.events import StatusChanged as StatusChanged
+from vigil.core.health import HealthState as HealthState
+from vigil.core.results import Outcome as Outcome
+from vigil.core.results import ProbeResult as ProbeResult
+from vigil.core.status import HealthStatus as HealthStatus
 from vigil.exceptions import ConfigError as ConfigError
 from vigil.exceptions import ConfigProblem as ConfigProblem
 from vigil.exceptions import VigilError as VigilError
+from vigil.go.duration import format_duration as format_duration
+from vigil.go.duration import parse_duration as parse_duration
+from vigil.linux.process import become_subreaper as become_subreaper
 from vigil.probes import Probe as Probe
 from vigil.probes import ProbeReport as ProbeReport
-from vigil.probes._exec import ExecProbe as ExecProbe
+from vigil.probes.exec import ExecProbe as ExecProbe
+from vigil.runtime.clock import Clock as Clock
+from vigil.runtime.clock import SystemClock as SystemClock
+from vigil.runtime.engine import Engine as Engine
 
 __version__ = "0.1.0"
 

@@ -1,3 +1,3 @@
-from vigil.cli import main
+from vigil.cli.main import main
 
 main()

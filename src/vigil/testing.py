@@ -17,11 +17,11 @@ import types
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
-from vigil._clock import Clock
-from vigil._events import Event, ProbeCompleted, StatusChanged
-from vigil._results import Outcome, timeout_output
-from vigil._state_types import HealthStatus
+from vigil.core.events import Event, ProbeCompleted, StatusChanged
+from vigil.core.results import Outcome, timeout_output
+from vigil.core.status import HealthStatus
 from vigil.probes import ProbeReport
+from vigil.runtime.clock import Clock
 
 __all__ = ["EventRecorder", "FakeClock", "ProbeStep", "ScriptedProbe"]
 

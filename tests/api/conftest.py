@@ -15,10 +15,10 @@ import pytest
 from fastapi import FastAPI
 
 from vigil import Engine
-from vigil._eventlog import EventLog
-from vigil._manager import Manager
-from vigil._process import become_subreaper
 from vigil.api import create_app
+from vigil.daemon.eventlog import EventLog
+from vigil.daemon.manager import Manager
+from vigil.linux.process import become_subreaper
 from vigil.testing import FakeClock, ScriptedProbe, settle
 
 

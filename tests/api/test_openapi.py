@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from vigil import Engine
-from vigil._eventlog import EventLog
-from vigil._manager import Manager
 from vigil.api import create_app
+from vigil.daemon.eventlog import EventLog
+from vigil.daemon.manager import Manager
 from vigil.testing import FakeClock, ScriptedProbe
 
 CONTRACT = {
@@ -179,7 +179,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 
 SCHEMA = schemathesis.openapi.from_dict(_document()).exclude(path="/events")
 # Not checked: ``unsupported_method`` (Docker answers 404 ``page not found``, not 405) and
-# ``positive_data_acceptance`` (vigil._compose and the manager refuse schema-valid but
+# ``positive_data_acceptance`` (vigil.compose.project and the manager refuse schema-valid but
 # meaningless values such as a random duration text, with Docker's 400 messages).
 EXCLUDED = [checks.unsupported_method, checks.positive_data_acceptance]
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from vigil._durations import SECOND
-from vigil._eventlog import lifecycle_event
+from vigil.docker.events import lifecycle_event
+from vigil.go.duration import SECOND
 from vigil.testing import settle
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def test_create_refuses_invalid_names(api_factory: ApiFactory, name: str) -> Non
 
 
 def test_create_lists_every_config_problem(api_factory: ApiFactory) -> None:
-    """A bad entry: 400 with every problem of vigil._compose, one a line, in order."""
+    """A bad entry: 400 with every problem of vigil.compose.project, one a line, in order."""
 
     async def body(api: Api) -> None:
         entry = {"command": 5, "healthcheck": {"interval": "abc", "retries": "x"}, "bogus": 1}

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from vigil._eventlog import lifecycle_event
 from vigil.api import ListenError, close_streams, default_host, parse_host, serve
+from vigil.docker.events import lifecycle_event
 from vigil.exceptions import ConfigError
 from vigil.testing import settle
 

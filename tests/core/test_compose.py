@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil._compose import (
+from vigil.compose.lifecycle import SIGNALS, parse_signal
+from vigil.compose.project import (
     TextFloat,
     TextInt,
     go_float,
@@ -17,8 +18,7 @@ from vigil._compose import (
     parse_project,
     parse_service,
 )
-from vigil._compose_lifecycle import SIGNALS, parse_signal
-from vigil._config import (
+from vigil.core.config import (
     CONDITION_COMPLETED,
     CONDITION_HEALTHY,
     CONDITION_STARTED,
@@ -28,9 +28,9 @@ from vigil._config import (
     RestartPolicy,
     ServiceConfig,
 )
-from vigil._durations import MILLISECOND, MINUTE, SECOND
-from vigil._shellwords import split_command
 from vigil.exceptions import ConfigError
+from vigil.go.duration import MILLISECOND, MINUTE, SECOND
+from vigil.go.shellwords import split_command
 
 S = SECOND
 ENV = {"HOME": "/root", "EMPTY": ""}
@@ -640,7 +640,7 @@ UNKNOWN_POLICY = (
     ],
 )
 def test_restart_problems_name_the_field(value: object, message: str) -> None:
-    """Docker's parse and validation texts (vigil._restart), on ``services.<name>.restart``."""
+    """Docker's parse and validation texts (core.lifecycle), on ``services.<name>.restart``."""
     assert web_problems({"restart": value}) == [f"services.web.restart: {message}"]
 
 
@@ -891,7 +891,7 @@ def test_depends_on_problems(depends_on: object, expected: list[str]) -> None:
     ],
 )
 def test_dependency_graph_problems(services: dict[str, object], expected: list[str]) -> None:
-    """compose-go's texts (via vigil._deps): undefined services, then a cycle; a service
+    """compose-go's texts (via vigil.core.deps): undefined services, then a cycle; a service
     depending on itself is a cycle. ``required: false`` does not excuse an undefined one."""
     assert problems({"services": services}) == expected
 

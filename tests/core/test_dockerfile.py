@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vigil._config import HealthcheckConfig
-from vigil._dockerfile import go_quote, parse_healthcheck_instruction
-from vigil._durations import MILLISECOND, SECOND
+from vigil.compose.dockerfile import go_quote, parse_healthcheck_instruction
+from vigil.core.config import HealthcheckConfig
 from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.go.duration import MILLISECOND, SECOND
 
 S = SECOND
 

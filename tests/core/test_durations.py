@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil._durations import (
+from vigil.go.duration import (
     HOUR,
     MICROSECOND,
     MILLISECOND,

@@ -14,19 +14,18 @@ from typing import Any
 
 import pytest
 
-from vigil._docker_json import dumps
-from vigil._durations import MILLISECOND, SECOND
-from vigil._eventlog import (
+from vigil.core.health import HealthStatus
+from vigil.daemon.eventlog import EventLog, Subscription
+from vigil.docker.events import (
     DaemonEvent,
     EventFilter,
-    EventLog,
-    Subscription,
     health_probe_event,
     health_status_event,
     lifecycle_event,
     parse_since_until,
 )
-from vigil._state import HealthStatus
+from vigil.docker.health import dumps
+from vigil.go.duration import MILLISECOND, SECOND
 
 ID = "ab12" * 16
 T0 = 1_700_000_000 * SECOND

@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil._config import RestartPolicy
-from vigil._durations import MILLISECOND, SECOND
-from vigil._restart import (
+from vigil.core.config import RestartPolicy
+from vigil.core.lifecycle import (
     BACKOFF_MAX,
     RestartTracker,
     cancel,
@@ -20,6 +19,7 @@ from vigil._restart import (
     validate_restart_policy,
 )
 from vigil.exceptions import ConfigError
+from vigil.go.duration import MILLISECOND, SECOND
 
 MS = MILLISECOND
 S = SECOND

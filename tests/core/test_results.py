@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil._config import HealthcheckConfig
-from vigil._durations import MILLISECOND, SECOND
-from vigil._results import (
+from vigil.core.config import HealthcheckConfig
+from vigil.core.results import (
     MAX_OUTPUT_BYTES,
     Outcome,
     OutputBuffer,
@@ -26,6 +25,7 @@ from vigil._results import (
     timeout_output,
     timeout_result,
 )
+from vigil.go.duration import MILLISECOND, SECOND
 
 LIMIT = 4096
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=300)

@@ -13,11 +13,11 @@ from types import MappingProxyType
 
 import pytest
 
-from vigil._config import HealthcheckConfig, RestartPolicy, ServiceConfig
-from vigil._docker_json import dumps
-from vigil._durations import HOUR, MILLISECOND, MINUTE, SECOND
-from vigil._results import Outcome, ProbeResult
-from vigil._service_json import (
+from vigil.core.config import HealthcheckConfig, RestartPolicy, ServiceConfig
+from vigil.core.health import HealthState, HealthStatus
+from vigil.core.results import Outcome, ProbeResult
+from vigil.docker.health import dumps
+from vigil.docker.services import (
     FilterArgs,
     ServiceView,
     human_duration,
@@ -27,7 +27,7 @@ from vigil._service_json import (
     parse_list_filters,
     status_text,
 )
-from vigil._state import HealthState, HealthStatus
+from vigil.go.duration import HOUR, MILLISECOND, MINUTE, SECOND
 
 DAY = 24 * HOUR
 WEEK = 7 * DAY

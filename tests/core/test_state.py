@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil._config import HealthcheckConfig, validate_healthcheck
-from vigil._durations import MICROSECOND, MILLISECOND, SECOND
-from vigil._events import Event, ProbeCompleted, StatusChanged
-from vigil._results import Outcome, ProbeResult
-from vigil._state import HealthState, HealthStatus, apply_result, next_delay, start, stop
+from vigil.core.config import HealthcheckConfig, validate_healthcheck
+from vigil.core.events import Event, ProbeCompleted, StatusChanged
+from vigil.core.health import HealthState, HealthStatus, apply_result, next_delay, start, stop
+from vigil.core.results import Outcome, ProbeResult
+from vigil.go.duration import MICROSECOND, MILLISECOND, SECOND
 
 STARTING = HealthStatus.STARTING
 HEALTHY = HealthStatus.HEALTHY

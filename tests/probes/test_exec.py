@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from vigil import _process
-from vigil._clock import Clock
-from vigil._config import DEFAULT_PATH, HealthcheckConfig, ServiceConfig
-from vigil._durations import SECOND
-from vigil._process import become_subreaper, group_members
-from vigil._results import Outcome
+from vigil.core.config import DEFAULT_PATH, HealthcheckConfig, ServiceConfig
+from vigil.core.results import Outcome
 from vigil.exceptions import ProbeError
+from vigil.go.duration import SECOND
+from vigil.linux import process as _process
+from vigil.linux.process import become_subreaper, group_members
 from vigil.probes import Probe, ProbeReport
-from vigil.probes._exec import ExecProbe
+from vigil.probes.exec import ExecProbe
+from vigil.runtime.clock import Clock
 
 T = TypeVar("T")
 
@@ -267,7 +267,7 @@ def test_a_lost_exit_status_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None
         reap(child)
         return None
 
-    monkeypatch.setattr("vigil._process.reap_leader", lose_status)
+    monkeypatch.setattr("vigil.linux.process.reap_leader", lose_status)
     report = check(ExecProbe(("CMD", "true"), name="web"))
     assert report == ProbeReport(Outcome.ERROR, -1, "healthcheck for service web has no exit code")
 
@@ -291,7 +291,7 @@ def test_user_is_applied(
 ) -> None:
     """By name (primary group from passwd) or uid:gid; via setpriv(1) or Popen's fallback."""
     if not use_setpriv:
-        monkeypatch.setattr("vigil._process.setpriv_path", lambda: None)
+        monkeypatch.setattr("vigil.linux.process.setpriv_path", lambda: None)
     nobody = pwd.getpwnam("nobody")
     ids = check(ExecProbe(("CMD-SHELL", "id -u; id -g"), user="nobody", working_dir=working_dir))
     assert ids == ProbeReport(Outcome.PASS, 0, f"{nobody.pw_uid}\n{nobody.pw_gid}\n")

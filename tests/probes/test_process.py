@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vigil import _process
-from vigil._process import (
+from vigil.linux import process as _process
+from vigil.linux.process import (
     Child,
     become_subreaper,
     errno_text,

@@ -12,9 +12,10 @@ import signal
 
 import pytest
 
-from vigil import _process, _spawn_thread
-from vigil._process import Child, become_subreaper, reap_leader, spawn_async
-from vigil._spawn_thread import Slots, encode
+from vigil.linux import process as _process
+from vigil.linux import spawn_thread as _spawn_thread
+from vigil.linux.process import Child, become_subreaper, reap_leader, spawn_async
+from vigil.linux.spawn_thread import Slots, encode
 
 SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 ENV = {"PATH": "/usr/bin:/bin"}

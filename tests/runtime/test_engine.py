@@ -17,7 +17,7 @@ from vigil import (
     ProbeReport,
     ServiceConfig,
 )
-from vigil._durations import SECOND
+from vigil.go.duration import SECOND
 from vigil.testing import EventRecorder, FakeClock, ProbeStep, ScriptedProbe
 
 S = SECOND

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vigil import _logs
-from vigil._logs import (
+from vigil.targets import logs as _logs
+from vigil.targets.logs import (
     MAX_LINE_BYTES,
     STDERR,
     STDOUT,

@@ -19,10 +19,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from vigil._config import DEFAULT_PATH, RestartPolicy, ServiceConfig
-from vigil._durations import MILLISECOND, SECOND
-from vigil._logs import STDERR, STDOUT, ServiceLog
-from vigil._restart import (
+from vigil.core.config import DEFAULT_PATH, RestartPolicy, ServiceConfig
+from vigil.core.lifecycle import (
     ProcessEvent,
     ProcessExited,
     ProcessKilled,
@@ -31,8 +29,10 @@ from vigil._restart import (
     ProcessStatus,
     ProcessStopped,
 )
-from vigil._supervisor import Supervisor, find_tagged_processes, parse_signal
 from vigil.exceptions import ConfigError
+from vigil.go.duration import MILLISECOND, SECOND
+from vigil.targets.logs import STDERR, STDOUT, ServiceLog
+from vigil.targets.supervised import Supervisor, find_tagged_processes, parse_signal
 from vigil.testing import FakeClock
 
 S = SECOND

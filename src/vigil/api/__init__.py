@@ -7,22 +7,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vigil.api._routes import close_streams as close_streams
-    from vigil.api._routes import create_app as create_app
-    from vigil.api._server import ListenError as ListenError
-    from vigil.api._server import default_host as default_host
-    from vigil.api._server import parse_host as parse_host
-    from vigil.api._server import serve as serve
+    from vigil.api.routes import close_streams as close_streams
+    from vigil.api.routes import create_app as create_app
+    from vigil.api.server import ListenError as ListenError
+    from vigil.api.server import default_host as default_host
+    from vigil.api.server import parse_host as parse_host
+    from vigil.api.server import serve as serve
 
 __all__ = ["ListenError", "close_streams", "create_app", "default_host", "parse_host", "serve"]
 
 _WHERE = {
-    "close_streams": "vigil.api._routes",
-    "create_app": "vigil.api._routes",
-    "ListenError": "vigil.api._server",
-    "default_host": "vigil.api._server",
-    "parse_host": "vigil.api._server",
-    "serve": "vigil.api._server",
+    "close_streams": "vigil.api.routes",
+    "create_app": "vigil.api.routes",
+    "ListenError": "vigil.api.server",
+    "default_host": "vigil.api.server",
+    "parse_host": "vigil.api.server",
+    "serve": "vigil.api.server",
 }
 
 

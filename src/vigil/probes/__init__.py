@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from vigil._clock import Clock
-from vigil._results import Outcome
+from vigil.core.results import Outcome
+from vigil.runtime.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

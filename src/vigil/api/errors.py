@@ -1,0 +1,107 @@
+"""Docker's error answers: ``{"message": "..."}`` with Docker's status codes, for every way a
+request can fail (vigil's exceptions, bad parameters, unknown routes, bugs)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from vigil.api.schemas import ErrorResponse
+from vigil.docker.health import dumps
+from vigil.exceptions import ConfigError, ServiceError
+
+_log = logging.getLogger("vigil.api")
+
+_DESCRIPTIONS = {
+    400: "bad parameter",
+    404: "no such service",
+    409: "conflict: the service is not in a state that allows it",
+    500: "server error",
+}
+# Pydantic error types in Docker-like words; others use pydantic's own text.
+_REASONS = {
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "greater_than_equal": "value out of range",
+    "less_than_equal": "value out of range",
+    "string_type": "must be a string",
+}
+
+
+class DockerJSONResponse(Response):
+    """JSON as Docker writes it: Go's encoder without HTML escaping, newline-terminated."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return (dumps(content) + "\n").encode("utf-8")
+
+
+def error_response(status_code: int, message: str) -> Response:
+    if status_code == 304:
+        return Response(status_code=304)  # Docker: no body
+    return DockerJSONResponse({"message": message}, status_code=status_code)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the error statuses a route can answer."""
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One line naming the parameter and its value, e.g.
+    ``invalid query parameter t="x": must be an integer``."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    error = errors[0]
+    loc = [str(part) for part in error.get("loc", ())]
+    where = loc[0] if loc else "request"
+    name = ".".join(loc[1:]) or where
+    kind = str(error.get("type", ""))
+    if kind == "missing":
+        return f"{where} parameter {name} is required"
+    text = str(error.get("msg", "invalid value"))
+    reason = _REASONS.get(kind) or text[:1].lower() + text[1:]
+    value = dumps(str(error.get("input", "")))
+    return f"invalid {where} parameter {name}={value}: {reason}".replace("\n", " ")
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.status, exc.message)
+
+
+async def _config_error(request: Request, exc: Exception) -> Response:
+    return error_response(400, str(exc))  # every problem, one a line
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(400, validation_message(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (404, 405):  # Docker's router answers both the same way
+        return error_response(404, "page not found")
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, str(exc) or type(exc).__name__)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(ConfigError, _config_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _server_error)

@@ -1,0 +1,245 @@
+"""Serving the API: uvicorn on sockets vigil creates itself, and the ``-H`` host addresses.
+
+The unix socket is bound with mode 0600 (umask while binding, then chmod) in a directory
+created 0700 when missing. A socket file left by a dead daemon is removed; one that still
+answers is not: a second daemon refuses to start. uvicorn runs with the asyncio loop (uvloop's
+subprocess path forks), h11, no lifespan, no access log and no signal handlers of its own
+(the daemon owns signals); shutdown ends open streams first so it takes well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import socket
+import stat
+from collections.abc import Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from vigil import __version__
+from vigil.exceptions import ConfigError, VigilError
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+SOCKET_NAME = "vigil.sock"
+ROOT_SOCKET = "/run/vigil/vigil.sock"
+SHUTDOWN_GRACE_S = 1  # then uvicorn cancels whatever request is still running
+_PROBE_TIMEOUT_S = 1.0  # connecting to a possibly stale socket
+_BACKLOG = 128
+
+HostAddress = tuple[Literal["unix"], str] | tuple[Literal["tcp"], tuple[str, int]]
+
+
+class ListenError(VigilError):
+    """The daemon cannot listen where it was asked to (in use, not a socket, no permission)."""
+
+
+# ---- addresses ---------------------------------------------------------------------------
+
+
+def default_host(environ: Mapping[str, str] | None = None, *, uid: int | None = None) -> str:
+    """``unix://$XDG_RUNTIME_DIR/vigil.sock``; else ``/run/vigil/vigil.sock`` for root, else
+    ``/tmp/vigil-<uid>/vigil.sock``."""
+    env = os.environ if environ is None else environ
+    uid = os.geteuid() if uid is None else uid
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if runtime:
+        return "unix://" + os.path.join(runtime, SOCKET_NAME)
+    if uid == 0:
+        return "unix://" + ROOT_SOCKET
+    return f"unix:///tmp/vigil-{uid}/{SOCKET_NAME}"
+
+
+def parse_host(text: str) -> HostAddress:
+    """``unix:///path`` → ``("unix", "/path")``; ``tcp://HOST:PORT`` → ``("tcp", (host, port))``.
+
+    Raises ConfigError naming the host and what is wrong with it.
+    """
+
+    def bad(reason: str) -> ConfigError:
+        return ConfigError(f'invalid host "{text}": {reason}')
+
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        raise bad("expected unix:///path/to/socket or tcp://HOST:PORT")
+    if scheme == "unix":
+        if not rest:
+            raise bad("the socket path is missing")
+        if not rest.startswith("/"):
+            raise bad("the socket path must be absolute")
+        return ("unix", rest)
+    if scheme != "tcp":
+        raise bad(f"unsupported protocol {scheme}://, expected unix:// or tcp://")
+    parts = urlsplit(text)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise bad("expected tcp://HOST:PORT and nothing more")
+    try:
+        port = parts.port
+    except ValueError:
+        raise bad("the port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise bad("the host name is missing")
+    if port is None or port == 0:
+        raise bad("the port is missing" if port is None else "the port must be from 1 to 65535")
+    return ("tcp", (parts.hostname, port))
+
+
+# ---- sockets -----------------------------------------------------------------------------
+
+
+def _clear_stale_socket(path: str) -> None:
+    """Remove a socket file nobody answers on; refuse a live one or a non-socket."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ListenError(f"cannot listen on unix://{path}: the file exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(_PROBE_TIMEOUT_S)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    except OSError as exc:
+        raise ListenError(f"cannot listen on unix://{path}: {exc.strerror or exc}") from None
+    finally:
+        probe.close()
+    raise ListenError(f"a vigil daemon is already listening on unix://{path}")
+
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Generator[None, None, None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def bind_unix(path: str) -> socket.socket:
+    """A listening unix socket at ``path``, mode 0600, its directory made 0700 if missing."""
+    parent = os.path.dirname(path)
+    try:
+        if parent and not os.path.isdir(parent):
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+        _clear_stale_socket(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on unix://{path}: {exc.strerror or exc}") from None
+    try:
+        with _umask(0o177):  # never a moment with a wider mode
+            sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on unix://{path}: {exc.strerror or exc}") from None
+    return sock
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on exactly ``host:port`` (the caller decides which hosts)."""
+    where = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ListenError(f"cannot listen on {where}: {reason or exc}") from None
+    return sock
+
+
+def _remove_if_ours(path: str, inode: int) -> None:
+    """Unlink the socket file unless another daemon has replaced it since."""
+    with contextlib.suppress(OSError):
+        if os.lstat(path).st_ino == inode:
+            os.unlink(path)
+
+
+# ---- serving -----------------------------------------------------------------------------
+
+
+async def serve(
+    app: ASGIApp,
+    *,
+    unix_path: str | None,
+    tcp: tuple[str, int] | None,
+    ready: Callable[[], None] | None = None,
+    stop: asyncio.Event,
+) -> None:
+    """Serve ``app`` until ``stop`` is set; ``ready()`` is called once listening.
+
+    Raises ListenError when a socket cannot be bound (nothing is served then).
+    """
+    if unix_path is None and tcp is None:
+        raise ValueError("serve needs unix_path or tcp")
+    import uvicorn  # here: only the daemon pays for importing the server
+
+    from vigil.api.routes import close_streams
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield  # the daemon owns SIGINT/SIGTERM
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:
+                ready()
+
+    sockets: list[socket.socket] = []
+    inode = 0
+    try:
+        if unix_path is not None:
+            sockets.append(bind_unix(unix_path))
+            inode = os.lstat(unix_path).st_ino
+        if tcp is not None:
+            sockets.append(bind_tcp(*tcp))
+        config = uvicorn.Config(
+            app,
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            proxy_headers=False,
+            server_header=False,
+            headers=[("Server", f"vigil/{__version__} (linux)")],
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+        server = Server(config)
+        serving = asyncio.ensure_future(server.serve(sockets=sockets))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            close_streams(app)
+            server.should_exit = True
+            await serving
+    finally:
+        for sock in sockets:
+            sock.close()
+        if unix_path is not None and inode:
+            _remove_if_ours(unix_path, inode)

@@ -1,0 +1,115 @@
+"""Streamed answers (``/events``, ``/logs?follow=1``) and the long requests shutdown must end.
+
+A stream writes each item as soon as its source yields it, and always releases the source
+(subscription, log follower, ``until`` timer): when it ends, when the client disconnects and
+when the server shuts down (``OpenStreams.close_all``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Callable
+
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from vigil.daemon.eventlog import Subscription
+from vigil.docker.health import dumps
+from vigil.runtime.clock import Clock
+from vigil.targets.logs import LogEntry, LogFollower
+
+NDJSON = "application/x-ndjson"
+_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)")
+_TAIL_CHUNK = 1000  # log lines per write when sending a tail
+
+
+class NDJSONResponse(Response):
+    """Documents the media type of ``/events`` in the OpenAPI document."""
+
+    media_type = NDJSON
+
+
+class OpenStreams:
+    """Long requests (streams, waits) that server shutdown must end at once."""
+
+    def __init__(self) -> None:
+        self._closers: set[Callable[[], object]] = set()
+        self.closing = False
+
+    def add(self, closer: Callable[[], object]) -> None:
+        if self.closing:
+            closer()
+        self._closers.add(closer)
+
+    def discard(self, closer: Callable[[], object]) -> None:
+        self._closers.discard(closer)
+
+    def close_all(self) -> None:
+        self.closing = True
+        for closer in tuple(self._closers):
+            closer()
+
+
+class Stream(StreamingResponse):
+    """A streamed answer that always calls ``cleanup`` and closes its source."""
+
+    def __init__(
+        self,
+        source: AsyncGenerator[bytes, None],
+        *,
+        media_type: str,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(source, media_type=media_type)
+        self._source = source
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._cleanup is not None:
+                self._cleanup()
+            await self._source.aclose()
+
+
+def fixed_time(text: str) -> str:
+    """A json-file time in Go's ``RFC3339NanoFixed`` (9 fraction digits), as moby's
+    ``ContainerLogs`` prefixes lines with ``timestamps``."""
+    match = _TIME.fullmatch(text)
+    if match is None:
+        return text
+    return f"{match[1]}.{(match[2] or '').ljust(9, '0')}{match[3]}"
+
+
+def _log_bytes(entry: LogEntry, stamped: bool) -> bytes:
+    line = f"{fixed_time(entry.time)} {entry.log}" if stamped else entry.log
+    return line.encode("utf-8")
+
+
+async def log_chunks(
+    entries: list[LogEntry],
+    follower: LogFollower | None,
+    streams: frozenset[str],
+    stamped: bool,
+) -> AsyncGenerator[bytes, None]:
+    """The tail in large writes, then each followed line as it is logged."""
+    lines = [_log_bytes(e, stamped) for e in entries if e.stream in streams]
+    for start in range(0, len(lines), _TAIL_CHUNK):
+        yield b"".join(lines[start : start + _TAIL_CHUNK])
+    if follower is not None:
+        async for entry in follower:
+            if entry.stream in streams:
+                yield _log_bytes(entry, stamped)
+
+
+async def event_lines(subscription: Subscription) -> AsyncGenerator[bytes, None]:
+    async for event in subscription:
+        yield (dumps(event.to_json()) + "\n").encode("utf-8")
+
+
+async def close_at(clock: Clock, subscription: Subscription, until_ns: int) -> None:
+    """Docker's ``until`` timer: the stream ends when ``until`` passes, events or not."""
+    while (left := until_ns - clock.now_ns()) > 0:
+        await clock.sleep_ns(left)
+    subscription.close("until reached")

@@ -1,0 +1,72 @@
+"""``vigil check``: one probe, now, with the full runtime semantics (like a Docker probe)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from vigil.core.config import TEST_CMD, TEST_SHELL, HealthcheckConfig, ServiceConfig
+from vigil.core.results import ProbeResult
+from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.runtime.clock import SystemClock
+
+
+def build_check_service(
+    *,
+    path: Path | None,
+    health_cmd: str | None,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    workdir: str | None,
+    user: str | None,
+) -> ServiceConfig:
+    """The service to probe, from a config file's service or from docker-run-style flags."""
+    if path is not None:
+        if health_cmd is not None or len(args) != 1:
+            raise ValueError("-f FILE takes exactly one SERVICE and no --health-cmd")
+        from vigil.compose.load import load_project_file
+
+        project = load_project_file(path)
+        name = args[0]
+        if name not in project.services:
+            raise ConfigError(ConfigProblem("services", f"no such service: {name}"))
+        service = project.services[name]
+        if service.healthcheck is None or not service.healthcheck.runs_probe:
+            raise ConfigError(
+                ConfigProblem(f"services.{name}", f"service {name} has no healthcheck configured")
+            )
+    elif health_cmd is not None:
+        if args:
+            raise ValueError("--health-cmd and a command after -- are mutually exclusive")
+        check = HealthcheckConfig((TEST_SHELL, health_cmd))
+        service = ServiceConfig(name="check", healthcheck=check)
+    elif args:
+        service = ServiceConfig(name="check", healthcheck=HealthcheckConfig((TEST_CMD, *args)))
+    else:
+        raise ValueError(
+            "nothing to check: give -f FILE SERVICE, --health-cmd CMD or -- CMD ARG..."
+        )
+    return replace(
+        service,
+        environment={**service.environment, **env},
+        working_dir=workdir if workdir is not None else service.working_dir,
+        user=user if user is not None else service.user,
+    )
+
+
+async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResult:
+    """Run the service's probe once; ``timeout_ns`` 0 means the configured (or default) one."""
+    from vigil.linux.process import become_subreaper, reap_orphans
+    from vigil.probes.exec import ExecProbe
+
+    assert service.healthcheck is not None
+    become_subreaper()  # so grandchildren a timed-out probe leaves behind are ours to reap
+    clock = SystemClock()
+    probe = ExecProbe.from_service(service)
+    timeout = timeout_ns or service.healthcheck.effective_timeout
+    start = clock.now_ns()
+    report = await probe.run(timeout_ns=timeout, clock=clock)
+    end = clock.now_ns()
+    reap_orphans()
+    return ProbeResult(start, end, report.exit_code, report.output, report.outcome)

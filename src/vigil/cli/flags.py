@@ -1,0 +1,164 @@
+"""docker/cli's flag parsing for the daemon commands, with pflag's and docker's error texts,
+and the service entry that ``vigil run``'s flags make. Flag problems are click usage errors
+(exit 2), as pflag's are usage errors in docker.
+
+Sources: docker/cli ``opts/opts.go`` (``FilterOpt``), ``opts/env.go`` (``ValidateEnv``),
+``cli/command/container/opts.go`` (health flags), spf13/pflag ``errors.go``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import click
+
+from vigil.core.lifecycle import parse_restart_policy
+from vigil.exceptions import ConfigError
+from vigil.go.duration import format_duration, parse_duration
+
+
+def go_flag(flag: str, value: str, problem: str) -> click.UsageError:
+    """pflag's wording for a flag value it could not take."""
+    return click.UsageError(f'invalid argument "{value}" for "{flag}" flag: {problem}')
+
+
+def parse_filters(values: Iterable[str]) -> dict[str, list[str]]:
+    """docker/cli ``FilterOpt.Set``: ``key=value``, key lower-cased, both sides trimmed."""
+    filters: dict[str, list[str]] = {}
+    for value in values:
+        if value == "":
+            continue
+        if "=" not in value:
+            raise go_flag("-f, --filter", value, "bad format of filter (expected name=value)")
+        key, _, text = value.partition("=")
+        filters.setdefault(key.strip().lower(), []).append(text.strip())
+    return filters
+
+
+def parse_timeout(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        parsed = parse_duration(value)
+    except ValueError as exc:
+        raise go_flag(flag, value, str(exc)) from None
+    if parsed < 0:
+        raise click.UsageError(f"{flag} cannot be negative")
+    return parsed
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+_HEALTH_DURATIONS = (  # (flag, compose key)
+    ("--health-interval", "interval"),
+    ("--health-timeout", "timeout"),
+    ("--health-start-period", "start_period"),
+    ("--health-start-interval", "start_interval"),
+)
+
+
+def _flag_int(flag: str, value: str | None) -> int:
+    """pflag's int flag (decimal only here) with strconv's error texts."""
+    if value is None:
+        return 0
+    if not _GO_INT.fullmatch(value):
+        raise go_flag(flag, value, f'strconv.ParseInt: parsing "{value}": invalid syntax')
+    number = int(value)
+    if not -(1 << 63) <= number < (1 << 63):
+        raise go_flag(flag, value, f'strconv.ParseInt: parsing "{value}": value out of range')
+    return number
+
+
+def duration_flag(flag: str, value: str | None) -> int:
+    if value is None:
+        return 0
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise go_flag(flag, value, str(exc)) from None
+
+
+def environment_flag(values: Iterable[str]) -> dict[str, str]:
+    """docker/cli ``ValidateEnv``: ``KEY=VAL``, or ``KEY`` taken from this environment
+    (dropped when unset here); later entries win."""
+    env: dict[str, str] = {}
+    for value in values:
+        key, has_value, text = value.partition("=")
+        if key == "":
+            raise go_flag("-e, --env", value, f"invalid environment variable: {value}")
+        if has_value:
+            env[key] = text
+        elif key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def build_healthcheck(
+    *, cmd: str | None, durations: dict[str, int], retries: int, disable: bool
+) -> dict[str, Any] | None:
+    """docker/cli's health flags → a compose ``healthcheck`` entry (None: no flag given).
+
+    ``durations`` maps compose keys (``interval``...) to nanoseconds, 0 when not given.
+    Without ``--health-cmd`` the entry has no ``test``: Docker would inherit the image's
+    check; vigil has no image, so such a service has no check (its other settings are kept).
+    """
+    if not (cmd or retries or any(durations.values())):
+        return {"disable": True} if disable else None
+    if disable:
+        raise click.UsageError("--no-healthcheck conflicts with --health-* options")
+    checks = [
+        ("--health-interval", durations.get("interval", 0)),
+        ("--health-timeout", durations.get("timeout", 0)),
+        ("--health-retries", retries),
+        ("--health-start-period", durations.get("start_period", 0)),
+        ("--health-start-interval", durations.get("start_interval", 0)),
+    ]
+    for flag, value in checks:
+        if value < 0:
+            raise click.UsageError(f"{flag} cannot be negative")
+    entry: dict[str, Any] = {"test": ["CMD-SHELL", cmd]} if cmd else {}
+    entry |= {key: format_duration(ns) for key, ns in durations.items() if ns}
+    if retries:
+        entry["retries"] = retries
+    return entry
+
+
+def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The service entry of ``vigil run``'s flags, with docker run's checks."""
+    durations = {  # pflag parses every flag before any check runs
+        key: duration_flag(flag, options[flag[2:].replace("-", "_")])
+        for flag, key in _HEALTH_DURATIONS
+    }
+    retries = _flag_int("--health-retries", options["health_retries"])
+    environment = environment_flag(options["env"])
+    if not options["detach"]:
+        raise click.UsageError(
+            "vigil run needs -d: it adds a service to the running daemon and cannot attach"
+        )
+    if not options["name"]:
+        raise click.UsageError("vigil run needs --name NAME")
+    if not options["command"]:
+        raise click.UsageError('"vigil run" requires at least 1 argument (the command)')
+    if options["restart"]:
+        try:
+            parse_restart_policy(options["restart"])
+        except ConfigError as error:
+            raise click.UsageError(str(error)) from None
+    healthcheck = build_healthcheck(
+        cmd=options["health_cmd"],
+        durations=durations,
+        retries=retries,
+        disable=options["no_healthcheck"],
+    )
+    spec: dict[str, Any] = {"command": list(options["command"])}
+    optional = {
+        "environment": environment,
+        "working_dir": options["workdir"],
+        "user": options["user"],
+        "healthcheck": healthcheck,
+        "restart": options["restart"],
+    }
+    spec |= {key: value for key, value in optional.items() if value}
+    return spec

@@ -1,0 +1,133 @@
+"""``vigil up``: run the daemon in the foreground, or detached (``-d``) returning once it serves.
+
+Detaching re-executes ``vigil up`` in a new session with its output in
+``<state dir>/vigil.log``; the child reports readiness through an inherited pipe, so the
+parent neither polls nor guesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from vigil.docker.events import DaemonEvent
+from vigil.exceptions import ConfigError, VigilError
+
+READY_FD_ENV = "VIGIL_READY_FD"
+DETACH_TIMEOUT_S = 60.0
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    from vigil.compose.load import load_project_file
+
+    try:
+        return load_project_file(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+
+
+def _signal_ready() -> None:
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is not None:
+        try:
+            os.write(int(fd), b"1")
+            os.close(int(fd))
+        except OSError:
+            pass
+
+
+def _print_event(event: DaemonEvent) -> None:
+    """Foreground output: lifecycle and health changes; per-probe events stay in `vigil events`."""
+    if event.action == "health_probe":
+        return
+    from vigil.cli.format import event_line
+
+    click.echo(event_line(event.to_json()))
+
+
+@click.command("up")
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    default="vigil.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file.",
+)
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; return once serving.")
+@click.option("-H", "--host", envvar="VIGIL_HOST", help="unix:///path or tcp://127.0.0.1:PORT.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where service logs and the daemon log live.",
+)
+def up_command(path: Path, detach: bool, host: str | None, state_dir: Path | None) -> None:
+    """Start the daemon and every service of the config file, dependencies first."""
+    from vigil.api.server import default_host
+    from vigil.daemon.main import Daemon, default_state_dir
+
+    project = _load(path)  # validate before detaching, so errors reach the user
+    host = host or default_host()
+    state = state_dir or default_state_dir()
+    if detach:
+        _detach(path, host, state)
+        return
+    logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
+    try:
+        daemon = Daemon(
+            project,
+            host=host,
+            state_dir=state,
+            on_ready=_signal_ready,
+            on_event=None if os.environ.get(READY_FD_ENV) else _print_event,
+        )
+        sys.exit(asyncio.run(daemon.run()))
+    except VigilError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+
+
+def _detach(path: Path, host: str, state: Path) -> None:
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    read_end, write_end = os.pipe()
+    env = {**os.environ, READY_FD_ENV: str(write_end), "VIGIL_HOST": host}
+    with open(state / "vigil.log", "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "vigil", "up", "-f", str(path), "--state-dir", str(state)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
+    os.close(write_end)
+    ready = _wait_ready(read_end)
+    if not ready:
+        code = child.poll()
+        click.echo(
+            f"Error: the vigil daemon did not start (exit {code}); see {state / 'vigil.log'}",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"vigil daemon {child.pid} serving on {host}")
+
+
+def _wait_ready(fd: int) -> bool:
+    import select
+
+    try:
+        readable, _, _ = select.select([fd], [], [], DETACH_TIMEOUT_S)
+        return bool(readable) and os.read(fd, 1) == b"1"
+    finally:
+        os.close(fd)

@@ -1,0 +1,422 @@
+"""A compose-style project (``services:``) from plain data, checked with Docker's and compose's
+messages. Pure core: standard library only, no I/O; the environment is passed in.
+
+Every problem is collected, in document order, as ``<path>: <message>``; one ``ConfigError``
+carries them all. Texts are compose's schema wording (``must be a string``, ``Additional
+property foo is not allowed``, service names ``^[a-zA-Z0-9._-]+$``), compose-go's
+(``healthcheck.test must start either by ...``), docker compose's (``healthcheck.start_interval
+requires ...``), the daemon's (``Interval in Healthcheck cannot be less than 1ms``, the
+working-directory rule), Go's ``time.ParseDuration`` and BuildKit's (``dockerfile:``).
+
+Choices, where compose is silent, loose or unsafe:
+
+- Durations must be strings in Go syntax, as compose's schema says; the YAML integer ``0``
+  alone is taken as ``"0"`` (Go accepts it). 0 means "not set": no defaults are written.
+- ``retries`` must be an integer (booleans are not); compose also takes strings.
+- ``disable: true`` gives ``test: [NONE]`` and cannot be combined with other keys (the text is
+  docker-compose v1's; compose v2 silently ignores the other keys).
+- ``start_interval`` needs a non-zero ``start_period`` (docker compose checks presence only;
+  a zero start period would make the start interval dead, see moby#49900). The rule also
+  applies to a ``dockerfile:`` healthcheck, so every accepted config renders and reloads.
+- A string ``command`` is split like compose-go's ``shellwords.Parse``, except that an unquoted
+  ``; & | < >`` is an error: compose silently drops the rest of the line there.
+- ``environment`` map values: strings as is, booleans ``true``/``false``, numbers as written in
+  the file (``TextInt``/``TextFloat`` carry the text; compose-go would turn ``1.10`` into
+  ``1.1``); numbers without text (JSON) as Go's ``fmt.Sprint``. Null values and ``KEY`` list
+  entries take the value from ``environ``, or the variable is dropped when it has none.
+- ``x-`` keys are accepted and ignored where compose's schema allows them (top level, service,
+  healthcheck, ``depends_on`` entry), so YAML anchors can live there. Nothing else is ignored.
+- Empty ``working_dir`` and ``user`` mean unset, like Docker's empty strings.
+- ``restart``, ``stop_signal``, ``stop_grace_period`` and ``depends_on`` are read by
+  ``_compose_lifecycle`` (its docstring lists their rules). Once every service is read, the
+  dependency graph is checked by ``_deps.check_dependencies`` (undefined services, cycles);
+  a service that failed to parse still counts as defined there (with its ``depends_on`` if
+  that part is valid), so it is not reported as undefined on top of its own problems.
+  ``parse_service`` reads one entry alone and cannot check its dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from vigil.compose.dockerfile import parse_healthcheck_instruction
+from vigil.compose.lifecycle import (
+    depends_on_field,
+    restart_field,
+    stop_grace_period_field,
+    stop_signal_field,
+)
+from vigil.compose.values import (
+    SERVICE_NAME,
+    Problems,
+    TextFloat,
+    TextInt,
+    boolean_field,
+    go_duration,
+    go_float,
+    is_extension,
+    string_list,
+    text_field,
+)
+from vigil.core.config import (
+    TEST_CMD,
+    TEST_NONE,
+    TEST_SHELL,
+    Dependency,
+    HealthcheckConfig,
+    ProjectConfig,
+    RestartPolicy,
+    ServiceConfig,
+    validate_healthcheck,
+)
+from vigil.core.deps import check_dependencies
+from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.go.shellwords import split_command
+
+# TextInt, TextFloat and go_float live in _compose_values; the loader imports them from here.
+__all__ = [
+    "TextFloat",
+    "TextInt",
+    "go_float",
+    "parse_healthcheck",
+    "parse_project",
+    "parse_service",
+]
+
+_DURATIONS = ("interval", "timeout", "start_period", "start_interval")
+_TEST_START = 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'
+_DISABLE_ALONE = '"disable: true" cannot be combined with other options'
+_START_INTERVAL = "healthcheck.start_interval requires healthcheck.start_period to be set"
+
+
+def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
+    """A whole ``vigil.yaml`` document (already loaded) as a ``ProjectConfig``.
+
+    ``None`` (an empty file) is a project without services. Raises ``ConfigError`` with
+    every problem found, in document order.
+    """
+    if data is None:
+        return ProjectConfig()
+    if not isinstance(data, Mapping):
+        raise ConfigError(ConfigProblem("", "Top-level object must be a mapping"))
+    problems: Problems = []
+    services: dict[str, ServiceConfig] = {}
+    for key, value in data.items():
+        if key == "services":
+            services = _services(value, problems, environ)
+        elif not is_extension(key):
+            problems.append(ConfigProblem("(root)", f"Additional property {key} is not allowed"))
+    if problems:
+        raise ConfigError(problems)
+    return ProjectConfig(services=MappingProxyType(services))
+
+
+def parse_service(
+    name: str, data: object, *, path: str, environ: Mapping[str, str]
+) -> ServiceConfig:
+    """One service entry (``data`` as under ``services.<name>``), e.g. for an API create call.
+
+    ``path`` is where the entry is (``services.web``); problems are reported under it.
+    """
+    problems: Problems = []
+    service = _service(name, data, path, problems, environ)
+    if problems or service is None:
+        raise ConfigError(problems)
+    return service
+
+
+def parse_healthcheck(data: object, *, path: str) -> HealthcheckConfig:
+    """A ``healthcheck:`` mapping (compose keys, or ``dockerfile:`` alone)."""
+    problems: Problems = []
+    check = _healthcheck(data, path, problems)
+    if problems or check is None:
+        raise ConfigError(problems)
+    return check
+
+
+def _services(
+    data: object, problems: Problems, environ: Mapping[str, str]
+) -> dict[str, ServiceConfig]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        problems.append(ConfigProblem("services", "must be a mapping"))
+        return {}
+    services: dict[str, ServiceConfig] = {}
+    graph: dict[str, ServiceConfig] = {}  # for the dependency check, failed services too
+    for name, entry in data.items():
+        if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
+            problems.append(ConfigProblem("services", f"Additional property {name} is not allowed"))
+            continue
+        service = _service(name, entry, f"services.{name}", problems, environ)
+        if service is not None:
+            services[name] = service
+        graph[name] = service or _failed_service(name, entry)
+    problems.extend(check_dependencies(graph))
+    return services
+
+
+def _failed_service(name: str, data: object) -> ServiceConfig:
+    """A service with problems, as the dependency check sees it: defined, with its
+    ``depends_on`` when that part is valid (its other problems are reported already)."""
+    scratch: Problems = []
+    entries = data.get("depends_on", []) if isinstance(data, Mapping) else []
+    depends_on = depends_on_field(entries, "", scratch)
+    return ServiceConfig(name, depends_on=MappingProxyType({} if scratch else depends_on))
+
+
+def _service(
+    name: str, data: object, path: str, problems: Problems, environ: Mapping[str, str]
+) -> ServiceConfig | None:
+    if not SERVICE_NAME.fullmatch(name):
+        parent = path.rpartition(".")[0] or "(root)"
+        problems.append(ConfigProblem(parent, f"Additional property {name} is not allowed"))
+        return None
+    if not isinstance(data, Mapping):
+        problems.append(ConfigProblem(path, "must be a mapping"))
+        return None
+    before = len(problems)
+    command: tuple[str, ...] = ()
+    environment: Mapping[str, str] = MappingProxyType({})
+    working_dir: str | None = None
+    user: str | None = None
+    shell: tuple[str, ...] = ()
+    healthcheck: HealthcheckConfig | None = None
+    restart = RestartPolicy()
+    stop_signal = ""
+    stop_grace_period = 0
+    depends_on: Mapping[str, Dependency] = MappingProxyType({})
+    for key, value in data.items():
+        where = f"{path}.{key}"
+        if key == "command":
+            command = _command(value, where, problems)
+        elif key == "environment":
+            environment = MappingProxyType(_environment(value, where, problems, environ))
+        elif key == "working_dir":
+            working_dir = _working_dir(value, where, problems)
+        elif key == "user":
+            user = text_field(value, where, problems) or None
+        elif key == "shell":
+            shell = string_list(value, where, problems, "must be a list")
+        elif key == "healthcheck":
+            healthcheck = _healthcheck(value, where, problems)
+        elif key == "restart":
+            restart = restart_field(value, where, problems)
+        elif key == "stop_signal":
+            stop_signal = stop_signal_field(value, where, problems)
+        elif key == "stop_grace_period":
+            stop_grace_period = stop_grace_period_field(value, where, problems)
+        elif key == "depends_on":
+            depends_on = MappingProxyType(depends_on_field(value, where, problems))
+        elif not is_extension(key):
+            problems.append(ConfigProblem(path, f"Additional property {key} is not allowed"))
+    if len(problems) > before:
+        return None
+    return ServiceConfig(
+        name=name,
+        command=command,
+        environment=environment,
+        working_dir=working_dir,
+        user=user,
+        shell=shell,
+        healthcheck=healthcheck,
+        restart=restart,
+        stop_signal=stop_signal,
+        stop_grace_period=stop_grace_period,
+        depends_on=depends_on,
+    )
+
+
+def _command(value: object, where: str, problems: Problems) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            words = split_command(value)
+        except ValueError as error:
+            problems.append(ConfigProblem(where, str(error)))
+            return ()
+        return tuple(text_field(word, where, problems) for word in words)
+    return string_list(value, where, problems, "must be a string or list")
+
+
+def _working_dir(value: object, where: str, problems: Problems) -> str | None:
+    text = text_field(value, where, problems)
+    if text and not text.startswith("/"):
+        problems.append(
+            ConfigProblem(
+                where, f"the working directory '{text}' is invalid, it needs to be an absolute path"
+            )
+        )
+    return text or None
+
+
+def _environment(
+    value: object, where: str, problems: Problems, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """compose's ``list_or_dict``; a missing value comes from ``environ`` or is dropped."""
+    entries: list[tuple[str, str | None, str]] = []  # name, value, where the entry is
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            entry = f"{where}.{key}"
+            text_field(str(key), entry, problems)  # NUL check
+            entries.append((str(key), _env_value(item, entry, problems), entry))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            entry = f"{where}.{index}"
+            if not isinstance(item, str):
+                problems.append(ConfigProblem(entry, "must be a string"))
+                continue
+            text_field(item, entry, problems)
+            if item in value[:index]:
+                problems.append(ConfigProblem(where, "array items must be unique"))
+            name, has_value, text = item.partition("=")
+            entries.append((name, text if has_value else None, entry))
+    else:
+        problems.append(ConfigProblem(where, "must be a mapping or list"))
+    result: dict[str, str] = {}
+    for name, text_value, entry in entries:
+        if name == "" or "=" in name:
+            problems.append(ConfigProblem(entry, f'invalid variable name "{name}"'))
+        elif text_value is not None:
+            result[name] = text_value
+        elif name in environ:
+            result[name] = environ[name]
+    return result
+
+
+def _env_value(value: object, where: str, problems: Problems) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return text_field(value, where, problems)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, TextInt | TextFloat):
+        return value.text
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    problems.append(ConfigProblem(where, "must be a string, number, boolean or null"))
+    return None
+
+
+def _healthcheck(data: object, path: str, problems: Problems) -> HealthcheckConfig | None:
+    if not isinstance(data, Mapping):
+        problems.append(ConfigProblem(path, "must be a mapping"))
+        return None
+    before = len(problems)
+    keys = [key for key in data if not is_extension(key)]
+    values: dict[str, object] = {}
+    start_interval_at = -1  # where the start_interval rule's problem belongs
+    for key, value in data.items():
+        where = f"{path}.{key}"
+        if key == "test":
+            values["test"] = _test(value, where, problems)
+        elif key in _DURATIONS:
+            values[key] = _duration(key, value, where, problems)
+            start_interval_at = len(problems) if key == "start_interval" else start_interval_at
+        elif key == "retries":
+            values["retries"] = _retries(value, where, problems)
+        elif key == "disable":
+            values["disable"] = disable = boolean_field(value, where, problems)
+            if disable and len(keys) > 1:
+                problems.append(ConfigProblem(where, _DISABLE_ALONE))
+        elif key == "dockerfile":
+            values["dockerfile"] = _dockerfile(value, where, problems)
+            if len(keys) > 1:
+                others = ", ".join(str(k) for k in keys if k != "dockerfile")
+                problems.append(ConfigProblem(where, f"cannot be combined with {others}"))
+        elif not is_extension(key):
+            problems.append(ConfigProblem(path, f"Additional property {key} is not allowed"))
+    check = values.get("dockerfile")
+    if isinstance(check, HealthcheckConfig):
+        if _start_interval_unusable(check.start_interval, check.start_period):
+            problems.append(ConfigProblem(f"{path}.dockerfile", _START_INTERVAL))
+    elif _start_interval_unusable(values.get("start_interval"), values.get("start_period", 0)):
+        problems.insert(start_interval_at, ConfigProblem(f"{path}.start_interval", _START_INTERVAL))
+    if len(problems) > before:
+        return None
+    if isinstance(check, HealthcheckConfig):
+        return check
+    test = values.get("test")
+    return HealthcheckConfig(
+        test=(TEST_NONE,) if values.get("disable") else test if isinstance(test, tuple) else (),
+        interval=_int(values.get("interval")),
+        timeout=_int(values.get("timeout")),
+        start_period=_int(values.get("start_period")),
+        start_interval=_int(values.get("start_interval")),
+        retries=_int(values.get("retries")),
+    )
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int) else 0
+
+
+def _start_interval_unusable(start_interval: object, start_period: object) -> bool:
+    """A start interval only runs during a start period; both must have parsed to check."""
+    return (
+        isinstance(start_interval, int)
+        and start_interval != 0
+        and isinstance(start_period, int)
+        and start_period == 0
+    )
+
+
+def _test(value: object, where: str, problems: Problems) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (TEST_SHELL, text_field(value, where, problems))
+    if not isinstance(value, list | tuple):
+        problems.append(ConfigProblem(where, "must be a string or list"))
+        return None
+    before = len(problems)
+    test = string_list(value, where, problems, "must be a string or list")
+    if len(problems) == before and test and test[0] not in (TEST_CMD, TEST_SHELL, TEST_NONE):
+        problems.append(ConfigProblem(where, _TEST_START))
+    return test
+
+
+_FIELD_CHECKS: dict[str, Callable[[int], HealthcheckConfig]] = {
+    "interval": lambda ns: HealthcheckConfig(interval=ns),
+    "timeout": lambda ns: HealthcheckConfig(timeout=ns),
+    "start_period": lambda ns: HealthcheckConfig(start_period=ns),
+    "start_interval": lambda ns: HealthcheckConfig(start_interval=ns),
+    "retries": lambda n: HealthcheckConfig(retries=n),
+}
+
+
+def _daemon_check(field: str, value: int, where: str, problems: Problems) -> int | None:
+    """The daemon's rule for one field alone, so that every field's problem is reported."""
+    message = validate_healthcheck(_FIELD_CHECKS[field](value))
+    if message is not None:
+        problems.append(ConfigProblem(where, message))
+        return None
+    return value
+
+
+def _duration(field: str, value: object, where: str, problems: Problems) -> int | None:
+    nanoseconds = go_duration(value, where, problems)
+    if nanoseconds is None:
+        return None
+    return _daemon_check(field, nanoseconds, where, problems)
+
+
+def _retries(value: object, where: str, problems: Problems) -> int | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        problems.append(ConfigProblem(where, "must be an integer"))
+        return None
+    return _daemon_check("retries", int(value), where, problems)
+
+
+def _dockerfile(value: object, where: str, problems: Problems) -> HealthcheckConfig | None:
+    if not isinstance(value, str):
+        problems.append(ConfigProblem(where, "must be a string"))
+        return None
+    try:
+        return parse_healthcheck_instruction(value)
+    except ConfigError as error:
+        problems.extend(ConfigProblem(where, problem.message) for problem in error.problems)
+        return None

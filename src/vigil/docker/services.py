@@ -1,0 +1,400 @@
+"""A service shown in Docker's container shapes: inspect, list item, ``ps`` STATUS, list filters.
+
+Pure: no asyncio, no I/O, no clock reads; every "now" is an argument (Unix ns).
+
+Sources: ``moby/moby:daemon/container/state.go`` (``State.String``, ``State.State``),
+``daemon/container/health.go`` (``Health.String``), ``daemon/list.go`` (list filters),
+``api/types/filters/parse.go`` (``Args``: ``FromJSON``, ``ExactMatch``, ``FuzzyMatch``,
+``Match``, ``Validate``) and ``docker/go-units:duration.go`` (``HumanDuration``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from vigil.core.config import ServiceConfig
+from vigil.core.health import HealthState, HealthStatus
+from vigil.docker.health import (
+    JsonObject,
+    health_json,
+    healthcheck_config_json,
+)
+from vigil.go.duration import HOUR, MINUTE, SECOND
+from vigil.go.strconv import go_quote
+from vigil.go.timefmt import format_rfc3339nano
+
+__all__ = [
+    "FilterArgs",
+    "ListFilters",
+    "ServiceStatus",
+    "ServiceView",
+    "human_duration",
+    "inspect_json",
+    "list_item_json",
+    "matches",
+    "parse_list_filters",
+    "status_text",
+]
+
+ServiceStatus = Literal["created", "running", "paused", "restarting", "removing", "exited", "dead"]
+# Docker's order, as its error messages list them (api/types/container/state.go validStates).
+STATUSES: tuple[str, ...] = get_args(ServiceStatus)
+HEALTHS: tuple[str, ...] = tuple(s.value for s in HealthStatus)  # none, starting, healthy, ...
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # what Docker shows for a time never set
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """Everything Docker would show of a service at one moment.
+
+    ``status`` is the process state (Docker's ``State.Status``). ``health`` None, or a state
+    that never had a monitor (status ``none``), means no ``State.Health`` at all, as Docker
+    leaves it nil for containers without a check or never started. Times are Unix ns, 0 = unset.
+    """
+
+    id: str
+    config: ServiceConfig
+    created_ns: int
+    status: ServiceStatus = "created"
+    pid: int = 0
+    exit_code: int = 0
+    started_at_ns: int = 0
+    finished_at_ns: int = 0
+    restart_count: int = 0
+    error: str = ""
+    health: HealthState | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown service status {self.status!r}")
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def running(self) -> bool:
+        """Docker's ``State.Running``: also true while paused or restarting."""
+        return self.status in ("running", "paused", "restarting")
+
+    @property
+    def shown_health(self) -> HealthState | None:
+        """The health Docker would show (its ``State.Health``), or None."""
+        if self.health is None or self.health.status is HealthStatus.NONE:
+            return None
+        return self.health
+
+    @property
+    def health_status(self) -> str:
+        """The value the ``health`` list filter compares: the status, or ``none``."""
+        shown = self.shown_health
+        return "none" if shown is None else shown.status.value
+
+
+# ---- timestamps and durations -----------------------------------------------------------
+
+
+def _time_json(unix_ns: int) -> str:
+    """``StartedAt``/``FinishedAt``/``Created``: stored in UTC by Docker; unset is Go's zero."""
+    return format_rfc3339nano(unix_ns, utc=True) if unix_ns else GO_ZERO_TIME
+
+
+def human_duration(ns: int) -> str:
+    """go-units ``HumanDuration``: ``Less than a second``, ``About a minute``, ``3 weeks``...
+
+    Integer forms of Go's float conversions: ``int(d.Hours() + 0.5)`` rounds half up.
+    """
+    seconds = ns // SECOND if ns > 0 else 0
+    if seconds < 1:
+        return "Less than a second"
+    if seconds == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = ns // MINUTE
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = (ns + HOUR // 2) // HOUR
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{ns // HOUR // 24 // 365} years"
+
+
+def status_text(view: ServiceView, now_ns: int) -> str:
+    """Docker's ``State.String()``, the ``docker ps`` STATUS column, branch for branch."""
+    if view.running:
+        up = human_duration(now_ns - view.started_at_ns)
+        if view.status == "paused":
+            return f"Up {up} (Paused)"
+        if view.status == "restarting":
+            ago = human_duration(now_ns - view.finished_at_ns)
+            return f"Restarting ({view.exit_code}) {ago} ago"
+        shown = view.shown_health
+        if shown is not None:
+            health = shown.status.value
+            return f"Up {up} (health: starting)" if health == "starting" else f"Up {up} ({health})"
+        return f"Up {up}"
+    if view.status == "removing":
+        return "Removal In Progress"
+    if view.status == "dead":
+        return "Dead"
+    if not view.started_at_ns:
+        return "Created"
+    if not view.finished_at_ns:
+        return ""
+    ago = human_duration(now_ns - view.finished_at_ns)
+    return f"Exited ({view.exit_code}) {ago} ago"
+
+
+# ---- JSON shapes -------------------------------------------------------------------------
+
+
+def _command_text(command: tuple[str, ...]) -> str:
+    """Docker's list ``Command``: Path, then args with a space quoted in single quotes."""
+    if not command:
+        return ""
+    args = [f"'{arg}'" if " " in arg else arg for arg in command[1:]]
+    return " ".join([command[0], *args]) if args else command[0]
+
+
+def _config_json(config: ServiceConfig) -> JsonObject:
+    out: JsonObject = {
+        "User": config.user or "",
+        "Env": [f"{key}={value}" for key, value in config.environment.items()],
+        "Cmd": list(config.command) or None,  # Go's nil StrSlice: null, as Docker shows
+    }
+    if config.healthcheck is not None:
+        out["Healthcheck"] = healthcheck_config_json(config.healthcheck)
+    out["WorkingDir"] = config.working_dir or ""
+    if config.stop_signal:
+        out["StopSignal"] = config.stop_signal
+    if config.stop_grace_period:
+        out["StopTimeout"] = config.stop_grace_period // SECOND  # compose: whole seconds
+    return out
+
+
+def inspect_json(view: ServiceView) -> JsonObject:
+    """One element of Docker's ``GET /containers/{id}/json`` answer, in Docker's key order."""
+    state: JsonObject = {
+        "Status": view.status,
+        "Running": view.running,
+        "Paused": view.status == "paused",
+        "Restarting": view.status == "restarting",
+        "OOMKilled": False,
+        "Dead": view.status == "dead",
+        "Pid": view.pid,
+        "ExitCode": view.exit_code,
+        "Error": view.error,
+        "StartedAt": _time_json(view.started_at_ns),
+        "FinishedAt": _time_json(view.finished_at_ns),
+    }
+    shown = view.shown_health
+    if shown is not None:
+        state["Health"] = health_json(shown)
+    command = view.config.command
+    policy = view.config.restart
+    return {
+        "Id": view.id,
+        "Created": _time_json(view.created_ns),
+        "Path": command[0] if command else "",
+        "Args": list(command[1:]),
+        "State": state,
+        "Name": "/" + view.name,
+        "RestartCount": view.restart_count,
+        "HostConfig": {
+            "RestartPolicy": {"Name": policy.name, "MaximumRetryCount": policy.maximum_retry_count}
+        },
+        "Config": _config_json(view.config),
+    }
+
+
+def list_item_json(view: ServiceView, now_ns: int) -> JsonObject:
+    """One element of Docker's ``GET /containers/json`` (API 1.52: with ``Health``)."""
+    shown = view.shown_health
+    return {
+        "Id": view.id,
+        "Names": ["/" + view.name],
+        "Command": _command_text(view.config.command),
+        "Created": view.created_ns // SECOND,
+        "State": view.status,
+        "Status": status_text(view, now_ns),
+        "Health": {
+            "Status": view.health_status,
+            "FailingStreak": 0 if shown is None else shown.failing_streak,
+        },
+    }
+
+
+# ---- Docker's filters.Args ---------------------------------------------------------------
+
+
+def _fields_from(raw: Any) -> dict[str, dict[str, bool]] | None:
+    """Go's json.Unmarshal into ``map[string]map[string]bool`` (current form), then into
+    ``map[string][]string`` (legacy form); None when neither fits. JSON null is Go's zero."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        return None
+    if all(v is None or isinstance(v, dict) for v in raw.values()):
+        flags = [b for v in raw.values() for b in (v or {}).values()]
+        if all(b is None or isinstance(b, bool) for b in flags):
+            return {key: {v: bool(b) for v, b in (vs or {}).items()} for key, vs in raw.items()}
+    if all(v is None or isinstance(v, list) for v in raw.values()):
+        strings = [s for v in raw.values() for s in v or []]
+        if all(s is None or isinstance(s, str) for s in strings):
+            return {key: {s or "": True for s in vs or []} for key, vs in raw.items()}
+    return None
+
+
+class FilterArgs:
+    """Docker's ``filters.Args``: each key maps values to a flag (the legacy list form means
+    all true). Several values of one key match if any does; keys are combined with AND."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Mapping[str, bool]] | None = None) -> None:
+        self._fields = {key: dict(values) for key, values in (fields or {}).items()}
+
+    @classmethod
+    def from_json(cls, text: str | None) -> FilterArgs:
+        """Parse the ``filters`` query parameter; both JSON forms Docker accepts:
+        ``{"event":{"start":true}}`` and the legacy ``{"event":["start"]}``."""
+        if not text:
+            return cls()
+        try:
+            fields = _fields_from(json.loads(text))
+        except ValueError:
+            fields = None
+        if fields is None:
+            raise ValueError("invalid filter")
+        return cls(fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def keys(self) -> list[str]:
+        return sorted(self._fields)
+
+    def contains(self, key: str) -> bool:
+        return key in self._fields
+
+    def get(self, key: str) -> list[str]:
+        """Every value of ``key`` (sorted: Go's map order is random, ours is stable)."""
+        return sorted(self._fields.get(key, {}))
+
+    def validate(self, accepted: Iterable[str]) -> None:
+        """Docker's ``Validate``: ``invalid filter 'foo'`` for the first unknown key."""
+        allowed = set(accepted)
+        for key in self.keys():
+            if key not in allowed:
+                raise ValueError(f"invalid filter '{key}'")
+
+    def exact_match(self, key: str, source: str) -> bool:
+        values = self._fields.get(key)
+        return not values or values.get(source, False)
+
+    def fuzzy_match(self, key: str, source: str) -> bool:
+        """Exact, or ``source`` starts with one of the values (moby#25798)."""
+        if self.exact_match(key, source):
+            return True
+        return any(source.startswith(prefix) for prefix in self._fields.get(key, {}))
+
+    def match(self, key: str, source: str) -> bool:
+        """Exact, or an unanchored regular expression search (Go skips invalid patterns)."""
+        if self.exact_match(key, source):
+            return True
+        for pattern in self._fields.get(key, {}):
+            try:
+                if re.search(pattern, source):
+                    return True
+            except re.error:
+                continue
+        return False
+
+
+# ---- list filters ------------------------------------------------------------------------
+
+LIST_FILTER_KEYS = ("exited", "health", "id", "name", "status")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _atoi(value: str) -> int:
+    """Go's ``strconv.Atoi`` with its error texts."""
+    if not _INT.fullmatch(value):
+        raise ValueError(f"strconv.Atoi: parsing {go_quote(value)}: invalid syntax")
+    number = int(value)
+    if not -(1 << 63) <= number < (1 << 63):
+        raise ValueError(f"strconv.Atoi: parsing {go_quote(value)}: value out of range")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """Validated list filters. A ``status`` filter implies ``all``, as in Docker."""
+
+    args: FilterArgs = field(default_factory=FilterArgs)
+    exit_codes: tuple[int, ...] = ()
+
+    @property
+    def implies_all(self) -> bool:
+        return self.args.contains("status")
+
+
+def parse_list_filters(filters_json: str | None) -> ListFilters:
+    """Parse and validate ``filters`` of ``GET /services/json`` with Docker's messages, checked
+    in Docker's order (keys, ``exited``, ``status``, ``health``); raises ValueError."""
+    args = FilterArgs.from_json(filters_json)
+    args.validate(LIST_FILTER_KEYS)
+    codes = []
+    for value in args.get("exited"):
+        try:
+            codes.append(_atoi(value))
+        except ValueError as err:
+            raise ValueError(f"invalid filter 'exited={value}': {err}") from None
+    for key, label, valid in (("status", "state", STATUSES), ("health", "health", HEALTHS)):
+        for value in args.get(key):
+            if value not in valid:
+                raise ValueError(
+                    f"invalid filter '{key}={value}': invalid value for {label} ({value}): "
+                    f"must be one of {', '.join(valid)}"
+                )
+    return ListFilters(args, tuple(codes))
+
+
+def matches(view: ServiceView, filters: ListFilters, *, show_all: bool = True) -> bool:
+    """Docker's ``includeContainerInList`` for one service.
+
+    ``show_all`` is the API's ``all`` (pass it through; Docker's default is false): without
+    it, only running services are listed, unless a ``status`` filter is given. ``id`` is a
+    prefix of the ID (Docker's unique-prefix lookup, judged per service here); ``name`` is
+    an unanchored regular expression tried on ``name`` and ``/name``.
+    """
+    args = filters.args
+    if not view.running and not (show_all or filters.implies_all):
+        return False
+    if not (args.match("name", "/" + view.name) or args.match("name", view.name)):
+        return False
+    ids = args.get("id")
+    if ids and not any(prefix and view.id.startswith(prefix) for prefix in ids):
+        return False
+    if filters.exit_codes and not (
+        view.exit_code in filters.exit_codes and not view.running and view.started_at_ns
+    ):
+        return False
+    return args.exact_match("status", view.status) and args.exact_match(
+        "health", view.health_status
+    )

@@ -1,0 +1,276 @@
+"""The exec probe: Docker's ``CMD`` / ``CMD-SHELL`` health check, run as a local process.
+
+What Docker does, and so what this does (reference §2.5-2.7):
+- ``CMD`` runs ``test[1:]`` directly; ``CMD-SHELL`` runs ``shell + test[1:]``. The executable
+  is looked up with the *probe's* PATH (as inside a container), with Go's ``LookPath`` rules
+  and error texts.
+- The environment is Docker's, not vigil's: ``PATH`` (Docker's default) and ``HOSTNAME``,
+  then the service's variables override or append. stdin is /dev/null, no TTY, stdout and
+  stderr share one 4096-byte ``OutputBuffer``, drained continuously so a chatty probe
+  never blocks.
+- A probe is its whole process group (``pgid == pid``). When the main process exits, its
+  output is read, whatever is left of its group is SIGKILLed, and the pipe is closed without
+  waiting for EOF from leftovers. On timeout or cancellation the group is SIGKILLed and
+  reaped (see ``vigil.linux.process`` for zombies and the subreaper).
+- A probe that cannot start gives ``Outcome.ERROR`` with a runc/Go-like text; a probe never
+  raises, except ``asyncio.CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Mapping
+from functools import lru_cache, partial
+from types import MappingProxyType
+
+from vigil.core.config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
+from vigil.core.results import Outcome, OutputBuffer, timeout_output
+from vigil.exceptions import ProbeError
+from vigil.linux import process as _process
+from vigil.linux.launch import (
+    StartError,
+    check_working_dir,
+    look_path,
+    resolve_credentials,
+    setpriv_failure,
+    spawn_error_text,
+)
+from vigil.linux.process import Child
+from vigil.probes import ProbeReport
+from vigil.runtime.clock import Clock, call_after_ns
+
+_READ_CHUNK = 65536
+_MAX_DRAIN_READS = 64  # bounds the final drain if a leftover outlived its SIGKILL briefly
+
+
+class ExecProbe:
+    """A ``CMD`` or ``CMD-SHELL`` health check. Implements the ``Probe`` protocol.
+
+    ``user`` (``name``, ``uid``, ``name:group`` or ``uid:gid``) is applied only when vigil
+    runs as root; ``working_dir`` None means vigil's own working directory. ``name`` only
+    appears in the "has no command" error.
+    """
+
+    __slots__ = ("_argv", "_environment", "_name", "_test", "_user", "_working_dir")
+
+    def __init__(
+        self,
+        test: tuple[str, ...],
+        *,
+        environment: Mapping[str, str] = MappingProxyType({}),
+        working_dir: str | None = None,
+        user: str | None = None,
+        shell: tuple[str, ...] = DEFAULT_SHELL,
+        name: str = "",
+    ) -> None:
+        if not test or test[0] not in (TEST_CMD, TEST_SHELL):
+            kind = test[0] if test else ""
+            raise ProbeError(f"Unknown healthcheck type '{kind}' (expected 'CMD')")
+        self._test = tuple(test)
+        command = self._test[1:]
+        if command and test[0] == TEST_SHELL:
+            command = (*(shell or DEFAULT_SHELL), *command)
+        self._argv = command  # empty: each run reports "has no command", as Docker >= 29.5
+        if environment:
+            env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname()}
+            env.update(environment)
+            self._environment: Mapping[str, str] = MappingProxyType(env)
+        else:  # the usual case: one shared mapping instead of a dict per probe
+            self._environment = _default_environment(socket.gethostname())
+        self._working_dir = working_dir or None
+        self._user = user or None
+        self._name = name
+
+    @classmethod
+    def from_service(cls, service: ServiceConfig) -> ExecProbe:
+        """The probe Docker would run for ``service``'s health check."""
+        check = service.healthcheck
+        if check is None or not check.runs_probe:
+            raise ProbeError(f"service {service.name} has no CMD or CMD-SHELL healthcheck")
+        return cls(
+            check.test,
+            environment=service.environment,
+            working_dir=service.working_dir,
+            user=service.user,
+            shell=service.effective_shell,
+            name=service.name,
+        )
+
+    @property
+    def test(self) -> tuple[str, ...]:
+        return self._test
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The command line that runs (the shell prepended for CMD-SHELL); empty if none."""
+        return self._argv
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """The probe's complete environment."""
+        return self._environment
+
+    def __repr__(self) -> str:
+        return f"ExecProbe({self._test!r})"
+
+    async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
+        """Run the check once; the timeout counts from the moment the process started."""
+        if not self._argv:
+            return _error(f"healthcheck{self._for_service} has no command")
+        slots = _process.spawn_slots()
+        await slots.acquire()  # in a burst of due probes, wait here: one small future each
+        try:
+            child = await self._start()
+        except StartError as exc:
+            return _error(str(exc))
+        except Exception as exc:  # e.g. ValueError for a NUL in the environment
+            return _error(str(exc) or type(exc).__name__)
+        finally:
+            slots.release()
+        try:
+            finished = await _supervise(child, timeout_ns, clock)
+        except Exception as exc:  # not expected; a probe still never raises
+            return _error(str(exc) or type(exc).__name__)
+        if isinstance(finished, ProbeReport):
+            return finished  # timed out
+        status, output = finished
+        if status is None:
+            return _error(f"healthcheck{self._for_service} has no exit code")
+        code = _process.exit_code(status)
+        if child.via_setpriv and code in (126, 127):
+            failure = setpriv_failure(output.getvalue(), self._argv[0])
+            if failure is not None:
+                return _error(failure)
+        return ProbeReport(Outcome.PASS if code == 0 else Outcome.FAIL, code, output.text())
+
+    @property
+    def _for_service(self) -> str:
+        return f" for service {self._name}" if self._name else ""
+
+    async def _start(self) -> Child:
+        cwd = self._working_dir
+        if cwd is not None:
+            check_working_dir(cwd)
+        credentials = resolve_credentials(self._user) if self._user else None
+        name = self._argv[0]
+        executable = look_path(name, self._environment.get("PATH", ""), cwd)
+        try:
+            return await _process.spawn_async(
+                executable, self._argv, self._environment, cwd=cwd, credentials=credentials
+            )
+        except OSError as exc:
+            raise StartError(spawn_error_text(exc, name, executable, cwd)) from None
+
+
+@lru_cache(maxsize=4)
+def _default_environment(hostname: str) -> Mapping[str, str]:
+    return MappingProxyType({"PATH": DEFAULT_PATH, "HOSTNAME": hostname})
+
+
+def _error(message: str) -> ProbeReport:
+    return ProbeReport(Outcome.ERROR, -1, message)
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+async def _supervise(
+    child: Child, timeout_ns: int, clock: Clock
+) -> ProbeReport | tuple[int | None, OutputBuffer]:
+    """Wait for the exit or the timeout; the TIMEOUT report, or the wait status and output."""
+    loop = asyncio.get_running_loop()
+    output = OutputBuffer()
+    exited: asyncio.Future[bool] = loop.create_future()
+    try:
+        loop.add_reader(child.pidfd, _settle, exited, True)
+        loop.add_reader(child.output_fd, _read_output, loop, child.output_fd, output)
+        timer = call_after_ns(clock, timeout_ns, partial(_settle, exited, False))
+    except BaseException:
+        await _finish(child, output, killed=True)
+        raise
+    try:
+        in_time = await exited
+    except BaseException:  # cancelled: the monitor stopped; kill and reap, then re-raise
+        timer.cancel()
+        await _finish(child, output, killed=True)
+        raise
+    timer.cancel()
+    if not in_time:
+        await _finish(child, output, killed=True)
+        return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, output.text()))
+    status = _finish_exited(child, output)
+    if _process.group_exists(child.pid):  # leftovers: rare, so no coroutine on the fast path
+        await _process.reap_group(child.pid)
+    return status, output
+
+
+async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | None:
+    """Kill what is left of the group, collect the output, reap; the leader's wait status."""
+    _unwatch_and_kill(child)
+    status = None
+    try:
+        if killed:
+            await _process.wait_readable(child.pidfd, _process.LEADER_EXIT_WAIT_S)
+        status = _process.reap_leader(child)
+        _drain(child.output_fd, output)
+    finally:
+        _close(child, status)
+    await _process.reap_group(child.pid)
+    return status
+
+
+def _finish_exited(child: Child, output: OutputBuffer) -> int | None:
+    """``_finish`` for a leader that has exited, up to the group reaping, without awaiting."""
+    _unwatch_and_kill(child)
+    status = None
+    try:
+        status = _process.reap_leader(child)
+        _drain(child.output_fd, output)
+    finally:
+        _close(child, status)
+    return status
+
+
+def _unwatch_and_kill(child: Child) -> None:
+    loop = asyncio.get_running_loop()
+    loop.remove_reader(child.pidfd)
+    loop.remove_reader(child.output_fd)
+    _process.kill_group(child.pid)  # safe: the unreaped leader keeps the pgid from reuse
+
+
+def _close(child: Child, status: int | None) -> None:
+    os.close(child.output_fd)
+    os.close(child.pidfd)
+    if status is None:
+        _process.untrack(child.pid)  # did not die in time: left to reap_orphans
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _read_output(loop: asyncio.AbstractEventLoop, fd: int, output: OutputBuffer) -> None:
+    try:
+        data = os.read(fd, _READ_CHUNK)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if data:
+        output.write(data)  # keeps draining past 4096 bytes, only counting what it drops
+    else:
+        loop.remove_reader(fd)  # EOF: every writer is gone
+
+
+def _drain(fd: int, output: OutputBuffer) -> None:
+    for _ in range(_MAX_DRAIN_READS):
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except OSError:  # BlockingIOError: nothing more for now
+            return
+        if not data:
+            return
+        output.write(data)

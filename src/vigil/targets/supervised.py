@@ -1,0 +1,599 @@
+"""The supervisor of one owned process: start, stop, kill, pause, restart policy, logs.
+
+It behaves like Docker's container lifecycle for a service's ``command``:
+
+- The process gets its own session and process group, stdin /dev/null, stdout and stderr
+  in two pipes whose lines go to the service's ``ServiceLog``, and Docker's environment
+  (``PATH``, ``HOSTNAME``, ``HOME``, then the service's variables) plus
+  ``VIGIL_SERVICE=<name>`` and ``VIGIL_SERVICE_ID=<random token per start>``. Those two are
+  how processes that escaped the group (double fork + setsid) are found again in
+  ``/proc/*/environ``; the token keeps two daemons, or two runs of a service, apart.
+- Whenever the main process exits, everything left of the run is SIGKILLed: its process
+  group, then every process carrying the run's token (bounded rounds), as Docker's pid
+  namespace dies with its PID 1. Killed processes that became our children (the daemon is a
+  subreaper) are reaped.
+- ``stop`` sends ``stop_signal`` to the main process only (Docker signals PID 1) and, after
+  ``stop_grace_period``, SIGKILLs the whole run. A negative timeout waits forever.
+- ``kill`` signals the main process (SIGKILL kills the whole run); ``pause``/``unpause`` send
+  SIGSTOP/SIGCONT to the group and escaped processes (Docker freezes the cgroup).
+- Exit codes: the process's own, or 128+N for a death by signal N. A process that cannot
+  start (missing binary, bad working directory or user) records runc's error text and
+  moby's exit code (127 not found, 126 not executable, 128 otherwise); its status is
+  ``created`` if it never ran, else ``exited`` (Docker's ``StateString``).
+- Restart policies and back-off are ``vigil.core.lifecycle`` (moby's restartmanager). Manual
+  ``start``/``restart`` reset RestartCount to 0, as Docker does.
+
+Time: Docker-visible waits (grace period, restart back-off) and every timestamp use the
+injected clock. Housekeeping waits for the kernel (pipes reaching EOF after an exit: at
+most 2 s like moby's stream wait; SIGKILLed processes dying) use the loop's real timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import re
+import secrets
+import signal
+import socket
+import subprocess
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from vigil.core.config import DEFAULT_PATH, ServiceConfig
+from vigil.core.lifecycle import (
+    ProcessEvent,
+    ProcessExited,
+    ProcessKilled,
+    ProcessPaused,
+    ProcessRestarting,
+    ProcessStarted,
+    ProcessState,
+    ProcessStatus,
+    ProcessStopped,
+    ProcessUnpaused,
+    RestartTracker,
+    cancel,
+    kill_cancels_restart,
+    should_restart,
+    start_exit_code,
+)
+from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.go.duration import SECOND
+from vigil.linux import process as _process
+from vigil.linux.launch import (
+    StartError,
+    check_working_dir,
+    look_path,
+    resolve_credentials,
+    spawn_error_text,
+)
+from vigil.runtime.clock import Clock
+from vigil.targets.logs import STDERR, STDOUT, ServiceLog
+
+SERVICE_ENV = "VIGIL_SERVICE"
+SERVICE_ID_ENV = "VIGIL_SERVICE_ID"
+STREAM_DRAIN_S = 2.0  # moby waits 2 s for the log copiers after an exit
+ESCAPED_DEATH_S = 2.0  # bound on waiting for SIGKILLed escaped processes to die
+ESCAPED_ROUNDS = 5  # scan/kill rounds: a forking process may spawn while we scan
+NO_SIGNAL_WAIT = 2 * SECOND  # moby: stop signal could not be sent, wait 2 s before SIGKILL
+_READ_CHUNK = 65536
+_GO_ATOI = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_signal(text: str) -> int:
+    """moby's ``signal.ParseSignal``: a non-zero number, or a name with or without ``SIG``."""
+    if _GO_ATOI.fullmatch(text):
+        if int(text) == 0:
+            raise ValueError(f"invalid signal: {text}")
+        return int(text)
+    name = text.upper().removeprefix("SIG")
+    number = _signal_names().get(name)
+    if number is None:
+        raise ValueError(f"invalid signal: {text}")
+    return number
+
+
+def _signal_names() -> dict[str, int]:
+    names = {n.removeprefix("SIG"): int(s) for n, s in signal.Signals.__members__.items()}
+    low, high = int(signal.SIGRTMIN), int(signal.SIGRTMAX)
+    names.update({f"RTMIN+{i}": low + i for i in range(1, 16)})
+    names.update({f"RTMAX-{i}": high - i for i in range(1, 15)})
+    return names
+
+
+def find_tagged_processes(token: str) -> list[int]:
+    """Pids whose environment holds ``VIGIL_SERVICE_ID=<token>`` (zombies have none)."""
+    me = os.getpid()
+    pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
+    return [pid for pid in pids if pid != me and _carries_token(pid, token)]
+
+
+def _carries_token(pid: int, token: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = handle.read()
+    except OSError:
+        return False  # gone, or not ours to read
+    return f"\0{SERVICE_ID_ENV}={token}\0".encode() in b"\0" + environ + b"\0"
+
+
+class _Run:
+    """One started process and what belongs to it."""
+
+    def __init__(self, pid: int, pidfd: int, token: str, started_at: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.token = token
+        self.started_at = started_at
+        self.exited = False  # the pidfd fired: the pid is reaped and may be reused
+        self.open_fds: dict[int, str] = {}  # pipe read end -> stream
+        self.dying: list[int] = []  # pidfds of escaped processes already SIGKILLed
+        self.streams_closed = asyncio.Event()
+        self.done = asyncio.Event()
+
+
+class Supervisor:
+    """Owns the process of one service (``service.command`` must not be empty)."""
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        *,
+        clock: Clock,
+        log: ServiceLog,
+        on_change: Callable[[ProcessEvent], None],
+    ) -> None:
+        if not service.command:
+            raise ValueError(f"service {service.name} has no command to supervise")
+        try:
+            self._stop_signal = parse_signal(service.effective_stop_signal)
+            configured = parse_signal(service.stop_signal) if service.stop_signal else None
+        except ValueError as exc:
+            where = f"services.{service.name}.stop_signal"
+            raise ConfigError(ConfigProblem(where, str(exc))) from None
+        self._configured_stop_signal = configured
+        self._service = service
+        self._clock = clock
+        self._log = log
+        self._on_change = on_change
+        self._tracker = RestartTracker.fresh(service.restart)
+        self._state = ProcessState()
+        self._run: _Run | None = None
+        self._lingering: set[_Run] = set()  # exited runs whose pipes are still open
+        self._pending_restart: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+        self._manually_stopped = False
+        self._shutting_down = False
+
+    @property
+    def service(self) -> ServiceConfig:
+        return self._service
+
+    @property
+    def state(self) -> ProcessState:
+        return self._state
+
+    @property
+    def manually_stopped(self) -> bool:
+        """Docker's ``HasBeenManuallyStopped`` (``unless-stopped`` after a daemon restart)."""
+        return self._manually_stopped
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the process (no-op if running, paused or restarting). Errors land in state."""
+        async with self._lock:
+            self._start_locked()
+
+    async def stop(self, timeout_ns: int | None = None) -> None:
+        """Stop signal, then SIGKILL after ``timeout_ns`` (None: the service's grace period)."""
+        async with self._lock:
+            await self._stop_locked(timeout_ns)
+
+    async def restart(self, timeout_ns: int | None = None) -> None:
+        """Stop (if running) and start again; RestartCount goes back to 0 (Docker)."""
+        async with self._lock:
+            await self._stop_locked(timeout_ns)
+            self._start_locked()
+
+    async def close(self, timeout_ns: int | None = None) -> None:
+        """Daemon shutdown: stop without marking the service manually stopped; release all."""
+        self._shutting_down = True
+        async with self._lock:
+            await self._stop_locked(timeout_ns)
+        for run in list(self._lingering):
+            self._close_streams(run)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def kill(self, sig: int = signal.SIGKILL) -> bool:
+        """Docker ``kill``: signal the main process; False if it is not running."""
+        status = self._state.status
+        if status not in (ProcessStatus.RUNNING, ProcessStatus.PAUSED, ProcessStatus.RESTARTING):
+            return False
+        cancels = kill_cancels_restart(sig, self._configured_stop_signal)
+        if cancels:
+            self._tracker = cancel(self._tracker)
+        if not self._shutting_down:
+            self._manually_stopped = True  # moby sets it for every kill
+        run = self._run
+        if status is ProcessStatus.RESTARTING or run is None:
+            if cancels:
+                self._cancel_pending_restart()
+            return True
+        if sig == signal.SIGKILL:
+            self._kill_run(run)
+        else:
+            self._signal_main(run, sig)
+        if status is ProcessStatus.PAUSED and cancels:
+            self._signal_run(run, signal.SIGCONT)
+            self._set(status=ProcessStatus.RUNNING)
+            self._emit(ProcessUnpaused())
+        return True
+
+    def pause(self) -> bool:
+        """SIGSTOP the group and escaped processes; False unless running."""
+        run = self._run
+        if self._state.status is not ProcessStatus.RUNNING or run is None:
+            return False
+        self._signal_run(run, signal.SIGSTOP)
+        self._set(status=ProcessStatus.PAUSED)
+        self._emit(ProcessPaused())
+        return True
+
+    def unpause(self) -> bool:
+        """SIGCONT the group and escaped processes; False unless paused."""
+        run = self._run
+        if self._state.status is not ProcessStatus.PAUSED or run is None:
+            return False
+        self._signal_run(run, signal.SIGCONT)
+        self._set(status=ProcessStatus.RUNNING)
+        self._emit(ProcessUnpaused())
+        return True
+
+    # -- start ---------------------------------------------------------------------------
+
+    def _start_locked(self) -> None:
+        if self._shutting_down or self._state.status in (
+            ProcessStatus.RUNNING,
+            ProcessStatus.PAUSED,
+            ProcessStatus.RESTARTING,
+        ):
+            return
+        self._tracker = RestartTracker.fresh(self._service.restart)
+        self._manually_stopped = False
+        self._set(restart_count=0)
+        self._spawn(automatic=False)
+
+    def _spawn(self, *, automatic: bool) -> None:
+        token = secrets.token_hex(16)
+        try:
+            run = self._launch(token)
+        except StartError as exc:
+            self._start_failed(str(exc), automatic=automatic)
+            return
+        self._run = run
+        self._set(
+            status=ProcessStatus.RUNNING,
+            pid=run.pid,
+            exit_code=0,
+            started_at=run.started_at,
+            restart_count=self._tracker.restart_count,
+            error="",
+        )
+        self._emit(ProcessStarted(run.pid, run.started_at))
+
+    def _launch(self, token: str) -> _Run:
+        service = self._service
+        env = _environment(service, token)
+        cwd = service.working_dir or None
+        if cwd is not None:
+            check_working_dir(cwd)
+        credentials = resolve_credentials(service.user) if service.user else None
+        name = service.command[0]
+        executable = look_path(name, env.get("PATH", ""), cwd)
+        argv = list(service.command)
+        helper = _process.setpriv_path() if credentials is not None else None
+        if credentials is not None and helper is not None:
+            # setpriv switches user after a vfork-safe spawn; Popen's own switch forks.
+            argv = [helper, *_process.setpriv_options(credentials), "--", executable, *argv[1:]]
+            executable, credentials = helper, None
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            process = subprocess.Popen(  # vfork path: no preexec_fn, no user switch
+                argv,
+                executable=executable,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,
+                user=None if credentials is None else credentials.uid,
+                group=None if credentials is None else credentials.gid,
+                extra_groups=None if credentials is None else list(credentials.groups),
+            )
+        except OSError as exc:
+            _close_all([out_r, err_r])
+            raise StartError(spawn_error_text(exc, name, executable, cwd)) from None
+        except ValueError as exc:  # a NUL byte in an argument or variable
+            _close_all([out_r, err_r])
+            raise StartError(str(exc)) from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        process.returncode = 0  # reaped through the pidfd; keeps Popen.__del__ away from it
+        _process.track(process.pid)
+        try:
+            pidfd = os.pidfd_open(process.pid)
+        except OSError as exc:  # out of fds: do not leave an unwatched process behind
+            _process.kill_group(process.pid)
+            os.waitpid(process.pid, 0)  # just SIGKILLed: returns at once
+            _process.untrack(process.pid)
+            _close_all([out_r, err_r])
+            raise StartError(f"pidfd_open: {_process.errno_text(exc.errno or 0)}") from None
+        run = _Run(process.pid, pidfd, token, self._clock.now_ns())
+        loop = asyncio.get_running_loop()
+        for fd, stream in ((out_r, STDOUT), (err_r, STDERR)):
+            os.set_blocking(fd, False)
+            run.open_fds[fd] = stream
+            loop.add_reader(fd, self._on_output, run, fd)
+        loop.add_reader(run.pidfd, self._on_exit, run)
+        return run
+
+    def _start_failed(self, message: str, *, automatic: bool) -> None:
+        # moby: the start error's exit code, except after an automatic restart, where the
+        # previous exit status is put back (SetStopped) and only the error text stays.
+        code = self._state.exit_code if automatic else start_exit_code(message)
+        status = ProcessStatus.EXITED if self._state.started_at else ProcessStatus.CREATED
+        self._set(status=status, pid=0, exit_code=code, error=message)
+        self._emit(ProcessExited(code, self._state.finished_at, False, message))
+
+    # -- output and exit -----------------------------------------------------------------
+
+    def _on_output(self, run: _Run, fd: int) -> None:
+        try:
+            data = os.read(fd, _READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        stream = run.open_fds[fd]
+        if data:
+            self._log.append(stream, data, self._clock.now_ns())
+            return
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        del run.open_fds[fd]
+        self._log.flush(self._clock.now_ns(), stream)
+        if not run.open_fds:
+            run.streams_closed.set()
+            self._lingering.discard(run)
+
+    def _close_streams(self, run: _Run) -> None:
+        loop = asyncio.get_running_loop()
+        for fd, stream in list(run.open_fds.items()):
+            loop.remove_reader(fd)
+            os.close(fd)
+            self._log.flush(self._clock.now_ns(), stream)
+        run.open_fds.clear()
+        run.streams_closed.set()
+        self._lingering.discard(run)
+
+    def _on_exit(self, run: _Run) -> None:
+        asyncio.get_running_loop().remove_reader(run.pidfd)
+        _process.kill_group(run.pid)  # the unreaped leader keeps the pgid from reuse
+        try:
+            pid, status = os.waitpid(run.pid, os.WNOHANG)
+            code = _process.exit_code(status) if pid else 255
+        except ChildProcessError:
+            code = 255  # someone else reaped it: the status is lost
+        run.exited = True
+        _process.untrack(run.pid)
+        os.close(run.pidfd)
+        finished_at = self._clock.now_ns()
+        self._spawn_task(self._finish_exit(run, code, finished_at))
+
+    async def _finish_exit(self, run: _Run, code: int, finished_at: int) -> None:
+        try:
+            await _kill_tagged(run.token, run.dying)
+            await _process.reap_group(run.pid)  # members reparented to us (subreaper)
+            if not await _wait_event(run.streams_closed, STREAM_DRAIN_S):
+                self._lingering.add(run)  # a survivor holds a pipe: read on, close later
+        finally:
+            self._decide_after_exit(run, code, finished_at)
+
+    def _decide_after_exit(self, run: _Run, code: int, finished_at: int) -> None:
+        decision = should_restart(
+            self._tracker,
+            exit_code=code,
+            manually_stopped=self._manually_stopped or self._shutting_down,
+            uptime_ns=finished_at - run.started_at,
+        )
+        self._tracker = decision.tracker
+        self._run = None
+        status = ProcessStatus.RESTARTING if decision.restart else ProcessStatus.EXITED
+        self._set(
+            status=status,
+            pid=0,
+            exit_code=code,
+            finished_at=finished_at,
+            restart_count=self._tracker.restart_count,
+        )
+        run.done.set()
+        self._emit(ProcessExited(code, finished_at, decision.restart))
+        if decision.restart:
+            self._emit(ProcessRestarting(decision.delay_ns, self._tracker.restart_count))
+            self._pending_restart = self._spawn_task(self._restart_after(decision.delay_ns))
+
+    async def _restart_after(self, delay_ns: int) -> None:
+        await self._clock.sleep_ns(delay_ns)
+        self._pending_restart = None
+        if self._state.status is ProcessStatus.RESTARTING and not self._tracker.canceled:
+            self._spawn(automatic=True)
+
+    def _cancel_pending_restart(self) -> None:
+        if self._pending_restart is not None:
+            self._pending_restart.cancel()
+            self._pending_restart = None
+        if self._state.status is ProcessStatus.RESTARTING:
+            self._set(status=ProcessStatus.EXITED)
+
+    # -- stop and signals ----------------------------------------------------------------
+
+    async def _stop_locked(self, timeout_ns: int | None) -> None:
+        status = self._state.status
+        if status not in (ProcessStatus.RUNNING, ProcessStatus.PAUSED, ProcessStatus.RESTARTING):
+            return
+        if not self._shutting_down:
+            self._manually_stopped = True
+        self._tracker = cancel(self._tracker)
+        run = self._run
+        if status is ProcessStatus.RESTARTING or run is None:
+            self._cancel_pending_restart()  # moby: nothing to signal, the restart is off
+            self._emit(ProcessStopped())
+            return
+        grace = self._service.effective_stop_grace_period if timeout_ns is None else timeout_ns
+        if not self._signal_main(run, self._stop_signal) and grace >= 0:
+            grace = NO_SIGNAL_WAIT
+        if status is ProcessStatus.PAUSED:
+            self._signal_run(run, signal.SIGCONT)  # a stopped process cannot handle it
+            self._set(status=ProcessStatus.RUNNING)
+            self._emit(ProcessUnpaused())
+        if not await self._wait_exit(run, grace if grace >= 0 else None):
+            self._kill_run(run)
+            await run.done.wait()
+        self._emit(ProcessStopped())
+
+    async def _wait_exit(self, run: _Run, timeout_ns: int | None) -> bool:
+        if timeout_ns is None:
+            await run.done.wait()
+            return True
+        waiter = asyncio.ensure_future(run.done.wait())
+        sleeper = asyncio.ensure_future(self._clock.sleep_ns(timeout_ns))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+        return run.done.is_set()
+
+    def _signal_main(self, run: _Run, sig: int) -> bool:
+        if run.exited:
+            return False
+        try:
+            signal.pidfd_send_signal(run.pidfd, sig)
+        except (ProcessLookupError, OSError):
+            return False  # exited (or the pidfd is already closed): the exit handler runs
+        self._emit(ProcessKilled(sig))
+        return True
+
+    def _kill_run(self, run: _Run) -> None:
+        self._signal_run(run, signal.SIGKILL)
+        self._emit(ProcessKilled(signal.SIGKILL))
+
+    def _signal_run(self, run: _Run, sig: int) -> None:
+        if not run.exited:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(run.pid, sig)  # the leader is not reaped yet: the pgid is ours
+        pidfds = _signal_tagged(run.token, sig)
+        if sig == signal.SIGKILL:
+            run.dying.extend(pidfds)  # waited for and reaped once the main process is gone
+        else:
+            _close_all(pidfds)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _set(self, **changes: object) -> None:
+        self._state = replace(self._state, **changes)  # type: ignore[arg-type]
+
+    def _emit(self, event: ProcessEvent) -> None:
+        self._on_change(event)
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def _environment(service: ServiceConfig, token: str) -> dict[str, str]:
+    user = service.user if os.geteuid() == 0 else None  # only root switches users
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname(), "HOME": _home(user)}
+    env.update(service.environment)
+    env[SERVICE_ENV] = service.name
+    env[SERVICE_ID_ENV] = token
+    return env
+
+
+def _home(user: str | None) -> str:
+    """runc sets HOME to the user's passwd home when the environment has none; else ``/``."""
+    name = (user or "").partition(":")[0]
+    try:
+        if not name:
+            return pwd.getpwuid(os.geteuid()).pw_dir
+        return (pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)).pw_dir
+    except KeyError:
+        return "/"
+
+
+def _signal_tagged(token: str, sig: int) -> list[int]:
+    """Send ``sig`` to every process carrying ``token``; their pidfds (the caller closes)."""
+    pidfds = []
+    for pid in find_tagged_processes(token):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        if not _carries_token(pid, token):  # the pid was reused before we held it
+            os.close(pidfd)
+            continue
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(pidfd, sig)
+        pidfds.append(pidfd)
+    return pidfds
+
+
+async def _kill_tagged(token: str, dying: list[int]) -> None:
+    """SIGKILL every process with the run's token, in bounded rounds (a forking process may
+    spawn while we scan); wait for each to die and reap those that became our children."""
+    for _ in range(ESCAPED_ROUNDS + 1):
+        for pidfd in dying:
+            await _process.wait_readable(pidfd, ESCAPED_DEATH_S)
+            _reap_if_ours(pidfd)
+        _close_all(dying)
+        dying.clear()
+        dying.extend(_signal_tagged(token, signal.SIGKILL))
+        if not dying:
+            return
+    _close_all(dying)
+    dying.clear()
+
+
+def _reap_if_ours(pidfd: int) -> None:
+    """Reap a dead escaped process reparented to us (the daemon is a subreaper). By pidfd,
+    so a reused pid can never make us collect another child's status."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+async def _wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait (real time) for ``event``; False after ``timeout_s``."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout_s)
+    except TimeoutError:
+        return False
+    return True
