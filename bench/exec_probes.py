@@ -139,12 +139,12 @@ async def direct(seconds: float, targets: int, options: Options) -> Phase:
 async def engine(seconds: float, targets: int, options: Options) -> Phase | None:
     """The whole runtime: Engine, monitors, core state machine, events."""
     try:
-        from vigil import Engine, HealthcheckConfig, ProbeCompleted, ServiceConfig
+        from vigil import Engine, ExecSpec, HealthcheckConfig, ProbeCompleted
     except ImportError:
         return None
     done = [0]
 
-    def count(name: str, event: object) -> None:
+    def count(event: object) -> None:
         if isinstance(event, ProbeCompleted):
             done[0] += 1
 
@@ -154,13 +154,8 @@ async def engine(seconds: float, targets: int, options: Options) -> Phase | None
         async with Engine() as eng:
             eng.subscribe(count)
             for i in range(targets):
-                service = ServiceConfig(
-                    name=f"t{i}",
-                    healthcheck=check,
-                    working_dir=options.working_dir,
-                    user=options.user,
-                )
-                eng.add(service)
+                spec = ExecSpec(check.test, working_dir=options.working_dir, user=options.user)
+                eng.add(f"t{i}", check, probe=spec)
                 eng.start(f"t{i}")
             await asyncio.Event().wait()  # until cancelled; the context stops every monitor
 

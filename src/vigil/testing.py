@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import operator
 import types
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
-from vigil.core.events import Event, ProbeCompleted, StatusChanged
+from vigil.core.events import ProbeCompleted, StatusChanged, TargetEvent
 from vigil.core.results import Outcome, timeout_output
 from vigil.core.status import HealthStatus
 from vigil.probes import ProbeReport
@@ -25,6 +28,7 @@ from vigil.runtime.clock import Clock
 
 __all__ = ["EventRecorder", "FakeClock", "ProbeStep", "ScriptedProbe"]
 
+E = TypeVar("E")
 DEFAULT_EPOCH_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 
 
@@ -33,14 +37,66 @@ def _yield_once() -> Generator[None, None, None]:
     yield
 
 
+def _position(task: asyncio.Task[object]) -> tuple[object, ...]:
+    """Where ``task`` stands: the chain of objects it awaits, outermost first (public
+    coroutine attributes only). A task that runs gets a new chain; a blocked one keeps it."""
+    chain: list[object] = []
+    awaited: object = task.get_coro()
+    while awaited is not None:
+        chain.append(awaited)
+        inner = getattr(awaited, "cr_await", None)
+        awaited = inner if inner is not None else getattr(awaited, "gi_yieldfrom", None)
+    return tuple(chain)
+
+
+def _positions() -> dict[asyncio.Task[object], tuple[object, ...]]:
+    current = asyncio.current_task()
+    return {t: _position(t) for t in asyncio.all_tasks() if t is not current and not t.done()}
+
+
+_QUIET_ROUNDS = 3
+
+
 async def settle(max_rounds: int = 10_000) -> None:
-    """Let every ready task run until the loop would block (on timers or I/O)."""
-    loop = asyncio.get_running_loop()
+    """Let every other task run until each one waits (on a timer, I/O or another task).
+
+    One round lets everything that is ready run once. When rounds leave every task where it
+    was (the same objects awaited; references are held, so no id is reused), nothing was
+    ready. A done-callback (``asyncio.wait``, ``gather``) wakes its task one round later, so
+    quiet must last ``_QUIET_ROUNDS`` rounds in a row."""
+    before = _positions()
+    quiet = 0
     for _ in range(max_rounds):
         await _yield_once()
-        # asyncio keeps runnable callbacks in ``_ready``; empty means every task waits.
-        if not getattr(loop, "_ready", ()):
-            return
+        after = _positions()
+        if after.keys() == before.keys() and all(
+            len(after[task]) == len(chain) and all(map(operator.is_, after[task], chain))
+            for task, chain in before.items()
+        ):
+            quiet += 1
+            if quiet >= _QUIET_ROUNDS:
+                return
+        else:
+            quiet = 0
+        before = after
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Timer:
+    """A FakeClock timer; ``cancel()`` calls it off."""
+
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class FakeClock:
@@ -50,7 +106,7 @@ class FakeClock:
 
     def __init__(self, start_ns: int = DEFAULT_EPOCH_NS) -> None:
         self._now = start_ns
-        self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._timers: list[tuple[int, int, _Timer]] = []
         self._seq = itertools.count()
 
     def now_ns(self) -> int:
@@ -61,27 +117,36 @@ class FakeClock:
             await _yield_once()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + duration_ns, next(self._seq), future))
-        await future
+        timer = self.call_later_ns(duration_ns, partial(_resolve, future))
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> _Timer:
+        timer = _Timer(callback)
+        heapq.heappush(self._timers, (self._now + max(delay_ns, 0), next(self._seq), timer))
+        return timer
 
     @property
     def next_deadline(self) -> int | None:
         self._drop_cancelled()
-        return self._sleepers[0][0] if self._sleepers else None
+        return self._timers[0][0] if self._timers else None
 
     def advance(self, duration_ns: int) -> None:
-        """Move time forward and wake every sleeper that is due (they run at the next await)."""
+        """Move time forward and fire every timer that is due (woken tasks run at the next
+        await)."""
         if duration_ns < 0:
             raise ValueError("time cannot go backwards")
         self._now += duration_ns
-        self._wake_due()
+        self._fire_due()
 
     async def run_until(self, when_ns: int) -> None:
         """Advance to ``when_ns`` deadline by deadline, settling the loop at each one."""
         await settle()
         while (deadline := self.next_deadline) is not None and deadline <= when_ns:
             self._now = max(self._now, deadline)
-            self._wake_due()
+            self._fire_due()
             await settle()
         self._now = max(self._now, when_ns)
 
@@ -99,19 +164,20 @@ class FakeClock:
             if deadline is None or deadline > end:
                 return False
             self._now = max(self._now, deadline)
-            self._wake_due()
+            self._fire_due()
             await settle()
         return True
 
     def _drop_cancelled(self) -> None:
-        while self._sleepers and self._sleepers[0][2].done():
-            heapq.heappop(self._sleepers)
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
 
-    def _wake_due(self) -> None:
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, future = heapq.heappop(self._sleepers)
-            if not future.done():
-                future.set_result(None)
+    def _fire_due(self) -> None:
+        while self._timers and self._timers[0][0] <= self._now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.cancelled = True
+                timer.callback()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,24 +213,25 @@ class ScriptedProbe:
 
 
 class EventRecorder:
-    """Records ``(target, event)`` pairs; pass ``recorder`` to ``Engine.subscribe``."""
+    """Records target events; pass it to ``Engine.subscribe``, or ``await recorder.drain(
+    subscription)`` from a test."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, Event]] = []
+        self.events: list[TargetEvent] = []
 
-    def __call__(self, target: str, event: Event) -> None:
-        self.events.append((target, event))
+    def __call__(self, event: TargetEvent) -> None:
+        self.events.append(event)
 
-    def status_changes(self, target: str | None = None) -> list[HealthStatus]:
-        return [
-            e.new
-            for t, e in self.events
-            if isinstance(e, StatusChanged) and (target is None or t == target)
-        ]
-
-    def results(self, target: str | None = None) -> list[ProbeCompleted]:
+    def of(self, kind: type[E], target: str | None = None) -> list[E]:
+        """The recorded events of one kind, optionally of one target (by name)."""
         return [
             e
-            for t, e in self.events
-            if isinstance(e, ProbeCompleted) and (target is None or t == target)
+            for e in self.events
+            if isinstance(e, kind) and (target is None or e.target.name == target)
         ]
+
+    def status_changes(self, target: str | None = None) -> list[HealthStatus]:
+        return [e.new for e in self.of(StatusChanged, target)]
+
+    def results(self, target: str | None = None) -> list[ProbeCompleted]:
+        return self.of(ProbeCompleted, target)

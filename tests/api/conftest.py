@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from vigil import Engine
 from vigil.api import create_app
-from vigil.daemon.eventlog import EventLog
 from vigil.daemon.manager import Manager
 from vigil.linux.process import become_subreaper
 from vigil.testing import FakeClock, ScriptedProbe, settle
@@ -56,8 +55,8 @@ class Api:
 @contextlib.asynccontextmanager
 async def open_api(log_dir: Path, *, steps: tuple[int, ...] = (0,)) -> AsyncIterator[Api]:
     clock = FakeClock()
-    engine = Engine(clock=clock, probe_factory=lambda service: ScriptedProbe(steps))
-    manager = Manager(clock=clock, engine=engine, events=EventLog(), log_dir=log_dir)
+    engine = Engine(clock=clock, probe_builder=lambda spec, ref: ScriptedProbe(steps))
+    manager = Manager(clock=clock, engine=engine, log_dir=log_dir)
     downs: list[str] = []
     app = create_app(manager, on_down=lambda: downs.append("down"))
     transport = httpx.ASGITransport(app=app)

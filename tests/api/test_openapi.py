@@ -24,7 +24,6 @@ from schemathesis import checks
 
 from vigil import Engine
 from vigil.api import create_app
-from vigil.daemon.eventlog import EventLog
 from vigil.daemon.manager import Manager
 from vigil.testing import FakeClock, ScriptedProbe
 
@@ -63,8 +62,8 @@ PARAMETERS = {
 
 def _manager(log_dir: Path) -> Manager:
     clock = FakeClock()
-    engine = Engine(clock=clock, probe_factory=lambda service: ScriptedProbe([0, 1]))
-    return Manager(clock=clock, engine=engine, events=EventLog(), log_dir=log_dir)
+    engine = Engine(clock=clock, probe_builder=lambda spec, ref: ScriptedProbe([0, 1]))
+    return Manager(clock=clock, engine=engine, log_dir=log_dir)
 
 
 def _document() -> dict[str, Any]:

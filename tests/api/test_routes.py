@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from vigil.docker.events import lifecycle_event
+from vigil.core.events import TargetCreated, TargetRef
 from vigil.go.duration import SECOND
 from vigil.testing import settle
 
@@ -560,7 +560,8 @@ def test_event_stream_is_released_when_the_client_disconnects(api_factory: ApiFa
         }
         call = asyncio.ensure_future(api.app(scope, incoming.get, send))
         assert (await sent.get())["status"] == 200
-        api.manager.events.append(lifecycle_event("create", "x", "0" * 64, api.clock.now_ns()))
+        created = TargetCreated(TargetRef("0" * 64, "x"), api.clock.now_ns())
+        api.manager.engine.stream.publish(created)
         chunk = await sent.get()
         assert json.loads(chunk["body"])["Action"] == "create"
         assert api.manager.events.subscriber_count == 1

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from vigil.api import ListenError, close_streams, default_host, parse_host, serve
-from vigil.docker.events import lifecycle_event
+from vigil.core.events import TargetCreated, TargetRef
 from vigil.exceptions import ConfigError
 from vigil.testing import settle
 
@@ -96,7 +96,8 @@ def test_open_event_stream_gets_live_events_and_does_not_block_shutdown(
                 async with client.stream("GET", "/events") as answer:
                     assert answer.headers["content-type"] == "application/x-ndjson"
                     assert events.subscriber_count == 1
-                    events.append(lifecycle_event("create", "x", "0" * 64, api.clock.now_ns()))
+                    api.manager.engine.stream.publish(
+                        TargetCreated(TargetRef("0" * 64, "x"), api.clock.now_ns()))
                     lines = answer.aiter_lines()
                     line = await asyncio.wait_for(anext(lines), 10)
                     assert json.loads(line)["Action"] == "create"

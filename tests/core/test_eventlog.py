@@ -1,21 +1,17 @@
-"""The daemon's event log: Docker's message JSON, filters, since/until, replay and streams.
+"""Docker's event messages: JSON, filters and since/until (replay and streams: tests/runtime).
 
 Expected values come from moby: ``api/types/events`` (message), ``daemon/events/filter.go``
 (moby#25798 prefix rule), ``daemon/events/events.go`` (replay bounds) and
-``api/types/time/timestamp_test.go`` (``TestGetTimestamp``, ``TestParseTimestamps``). Streams
-are driven without an event loop: ``__anext__`` completes at once whenever something waits.
+``api/types/time/timestamp_test.go`` (``TestGetTimestamp``, ``TestParseTimestamps``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Coroutine
-from typing import Any
 
 import pytest
 
 from vigil.core.health import HealthStatus
-from vigil.daemon.eventlog import EventLog, Subscription
 from vigil.docker.events import (
     DaemonEvent,
     EventFilter,
@@ -29,27 +25,6 @@ from vigil.go.duration import MILLISECOND, SECOND
 
 ID = "ab12" * 16
 T0 = 1_700_000_000 * SECOND
-END = object()
-
-
-def _next(subscription: Subscription) -> object:
-    """One step of ``async for``, for a subscription that has something waiting."""
-    step: Coroutine[Any, Any, DaemonEvent] = subscription.__anext__()
-    try:
-        step.send(None)
-    except StopIteration as done:
-        return done.value
-    except StopAsyncIteration:
-        return END
-    step.close()
-    raise AssertionError("the subscription would have waited")
-
-
-def _drain(subscription: Subscription) -> list[object]:
-    items = []
-    while (item := _next(subscription)) is not END:
-        items.append(item)
-    return items
 
 
 def _event(action: str, at: int, name: str = "web", service_id: str = ID) -> DaemonEvent:
@@ -316,139 +291,3 @@ def test_since_until_errors(value: str, message: str) -> None:
     """Bad values fail with Docker's text, Go's time.Parse errors included."""
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         parse_since_until(value, NOW, utc_offset_s=0)
-
-
-# ---- ring buffer and replay --------------------------------------------------------------
-
-
-def test_ring_buffer_keeps_the_newest_in_order() -> None:
-    """Past capacity the oldest events go; replay returns the rest oldest first."""
-    log = EventLog(capacity=3)
-    events = [_event("start", T0 + i) for i in range(5)]
-    for event in events:
-        log.append(event)
-    assert len(log) == 3
-    assert log.replay() == events[2:]
-
-
-def test_replay_bounds_are_inclusive_and_filtered() -> None:
-    """``since`` and ``until`` both include their instant, as Docker's loadBufferedEvents."""
-    log = EventLog()
-    events = [_event("start", T0 + i * SECOND) for i in range(5)]
-    for event in [*events, HEALTHY]:
-        log.append(event)
-    assert log.replay(T0 + SECOND, T0 + 3 * SECOND) == events[1:4]
-    assert log.replay(since_ns=T0 + 4 * SECOND) == [events[4]]
-    assert log.replay(until_ns=T0) == [events[0], HEALTHY]  # HEALTHY is at T0 too
-    assert log.replay(event_filter=EventFilter.parse('{"event":["health_status"]}')) == [HEALTHY]
-
-
-def test_capacity_must_be_positive() -> None:
-    """A log needs room for at least one event and one waiting event per subscriber."""
-    with pytest.raises(ValueError, match="must be positive"):
-        EventLog(capacity=0)
-    with pytest.raises(ValueError, match="must be positive"):
-        EventLog(queue_limit=0)
-
-
-# ---- subscriptions -----------------------------------------------------------------------
-
-
-def test_subscriber_gets_replay_then_live_events() -> None:
-    """With ``since``, the stream first replays stored events, then live ones, in order."""
-    log = EventLog()
-    old = [_event("create", T0), _event("start", T0 + SECOND)]
-    for event in old:
-        log.append(event)
-    stream = log.subscribe(since_ns=T0)
-    live = [
-        health_probe_event("web", ID, 0, MILLISECOND, T0 + 2 * SECOND),
-        _event("stop", T0 + 3 * SECOND),
-    ]
-    for event in live:
-        log.append(event)
-    assert stream.pending == 4
-    assert [_next(stream) for _ in range(4)] == [*old, *live]
-    assert stream.pending == 0
-    stream.close()
-    assert _next(stream) is END
-    assert _next(stream) is END  # stays ended
-
-
-def test_no_since_no_until_means_live_only() -> None:
-    """Without since/until Docker replays nothing; the filter applies to live events."""
-    log = EventLog()
-    log.append(_event("start", T0))
-    stream = log.subscribe(EventFilter.parse('{"service":["worker"]}'))
-    log.append(START)
-    log.append(OTHER)
-    assert stream.pending == 1
-    assert _next(stream) is OTHER
-
-
-def test_until_ends_the_stream() -> None:
-    """A live event after ``until`` ends the stream; events up to it are delivered."""
-    log = EventLog()
-    stream = log.subscribe(until_ns=T0 + SECOND)
-    log.append(_event("start", T0 + SECOND))
-    log.append(_event("stop", T0 + 2 * SECOND))
-    log.append(_event("destroy", T0 + 3 * SECOND))
-    assert stream.close_reason == "until reached"
-    assert [e.action for e in _drain(stream)] == ["start"]  # type: ignore[attr-defined]
-    assert log.subscriber_count == 0
-
-
-def test_until_in_the_past_only_replays() -> None:
-    """``until`` before ``now`` gives the replay and then the end, as Docker's onlyPastEvents."""
-    log = EventLog()
-    log.append(_event("start", T0))
-    log.append(_event("stop", T0 + 5 * SECOND))
-    stream = log.subscribe(until_ns=T0 + SECOND, now_ns=T0 + 10 * SECOND)
-    log.append(_event("destroy", T0 + 11 * SECOND))
-    assert _drain(stream) == [_event("start", T0)]
-    assert stream.closed
-
-
-def test_slow_subscriber_is_closed_at_its_bound() -> None:
-    """A reader that falls ``queue_limit`` events behind is closed with a reason; what was
-    queued is still delivered, nothing more is kept, and other subscribers are unaffected."""
-    log = EventLog(queue_limit=3)
-    slow = log.subscribe()
-    fast = log.subscribe()
-    for i in range(10):
-        log.append(_event("start", T0 + i))
-        if i < 9:
-            assert _next(fast) == _event("start", T0 + i)
-    assert slow.closed
-    assert slow.close_reason == "subscriber too slow: 3 events were waiting; stream closed"
-    assert slow.pending == 3
-    assert [e.time_ns for e in _drain(slow)] == [T0, T0 + 1, T0 + 2]  # type: ignore[attr-defined]
-    assert not fast.closed
-    assert _next(fast) == _event("start", T0 + 9)
-    assert log.subscriber_count == 1
-
-
-def test_closing_the_log_ends_every_stream() -> None:
-    """Shutdown closes every subscription with a reason and forgets it."""
-    log = EventLog()
-    streams = [log.subscribe(), log.subscribe(since_ns=0)]
-    log.append(START)
-    log.close()
-    assert log.subscriber_count == 0
-    for stream in streams:
-        assert stream.close_reason == "event log closed"
-        assert _drain(stream) == [START]
-    log.append(HEALTHY)  # nobody listens any more
-    assert len(log) == 2
-
-
-def test_subscriber_close_is_idempotent_and_keeps_the_first_reason() -> None:
-    """Closing twice keeps the first reason and unregisters once."""
-    log = EventLog()
-    stream = log.subscribe()
-    stream.close("client went away")
-    stream.close("again")
-    assert stream.close_reason == "client went away"
-    assert log.subscriber_count == 0
-    assert _drain(stream) == []
-    assert stream.__aiter__() is stream

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigil.core.config import HealthcheckConfig, validate_healthcheck
-from vigil.core.events import Event, ProbeCompleted, StatusChanged
+from vigil.core.events import Event, ProbeCompleted, StatusChanged, TargetRef
 from vigil.core.health import HealthState, HealthStatus, apply_result, next_delay, start, stop
 from vigil.core.results import Outcome, ProbeResult
 from vigil.go.duration import MICROSECOND, MILLISECOND, SECOND
@@ -26,6 +26,7 @@ UNHEALTHY = HealthStatus.UNHEALTHY
 NONE = HealthStatus.NONE
 
 T0 = 1_700_000_000 * SECOND  # the target's StartedAt, Unix ns
+REF = TargetRef("0123abcd" * 8, "web")
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=300)
 
 
@@ -168,7 +169,7 @@ def test_scenario(config: HealthcheckConfig, steps: list[Step]) -> None:
     """Each probe result moves status and streak as moby's handleProbeResult does."""
     state = start(HealthState(), T0)
     for step in steps:
-        state, events = apply_result(state, config, _result(step.offset, step.exit_code))
+        state, events = apply_result(state, config, _result(step.offset, step.exit_code), REF)
         assert (state.status, state.failing_streak) == (step.status, step.streak), step
         assert [c.new for c in _changes(events)] == ([step.change] if step.change else []), step
 
@@ -177,7 +178,7 @@ def test_ignored_failure_does_not_reset_streak() -> None:
     """A start-period failure while starting leaves a non-zero streak as it was."""
     config = HealthcheckConfig(retries=5, start_period=30 * S)
     state = HealthState(STARTING, 2, (), T0)
-    state, events = apply_result(state, config, _result(10 * S, 1))
+    state, events = apply_result(state, config, _result(10 * S, 1), REF)
     assert (state.status, state.failing_streak) == (STARTING, 2)
     assert _changes(events) == []
 
@@ -186,23 +187,23 @@ def test_start_period_is_judged_on_probe_start_not_end() -> None:
     """A failure that started inside the start period is ignored even if it ended after it."""
     config = HealthcheckConfig(retries=1, start_period=30 * S)
     state = start(HealthState(), T0)
-    state, _ = apply_result(state, config, _result(29 * S, 1, duration=5 * S))
+    state, _ = apply_result(state, config, _result(29 * S, 1, duration=5 * S), REF)
     assert (state.status, state.failing_streak) == (STARTING, 0)
 
 
 def test_success_always_gives_healthy_and_zero_streak() -> None:
     """A success from unhealthy with a long streak resets the streak and reports healthy."""
     state = HealthState(UNHEALTHY, 356, (), T0)
-    state, events = apply_result(state, HealthcheckConfig(), _result(S, 0))
+    state, events = apply_result(state, HealthcheckConfig(), _result(S, 0), REF)
     assert (state.status, state.failing_streak) == (HEALTHY, 0)
-    assert _changes(events) == [StatusChanged(UNHEALTHY, HEALTHY)]
+    assert _changes(events) == [StatusChanged(REF, T0 + S, UNHEALTHY, HEALTHY)]
 
 
 def test_unhealthy_after_stop_counts_failures_inside_start_period() -> None:
     """After a stop (pause, then unpause) the status is not starting, so failures count."""
     config = HealthcheckConfig(retries=3, start_period=60 * S)
     state = stop(start(HealthState(), T0))
-    state, events = apply_result(state, config, _result(5 * S, 1))
+    state, events = apply_result(state, config, _result(5 * S, 1), REF)
     assert (state.status, state.failing_streak) == (UNHEALTHY, 1)
     assert _changes(events) == []
 
@@ -210,18 +211,19 @@ def test_unhealthy_after_stop_counts_failures_inside_start_period() -> None:
 def test_status_changed_carries_old_and_new() -> None:
     """The change event names the previous and the new status."""
     state = start(HealthState(), T0)
-    state, events = apply_result(state, HealthcheckConfig(retries=1), _result(S, 1))
-    assert _changes(events) == [StatusChanged(STARTING, UNHEALTHY)]
-    _, events = apply_result(state, HealthcheckConfig(retries=1), _result(2 * S, 0))
-    assert _changes(events) == [StatusChanged(UNHEALTHY, HEALTHY)]
+    state, events = apply_result(state, HealthcheckConfig(retries=1), _result(S, 1), REF)
+    assert _changes(events) == [StatusChanged(REF, T0 + S, STARTING, UNHEALTHY)]
+    _, events = apply_result(state, HealthcheckConfig(retries=1), _result(2 * S, 0), REF)
+    assert _changes(events) == [StatusChanged(REF, T0 + 2 * S, UNHEALTHY, HEALTHY)]
 
 
 @pytest.mark.parametrize("exit_code", [0, 1])
 def test_probe_completed_on_every_apply(exit_code: int) -> None:
     """Every applied result yields one ProbeCompleted with the result and the new state."""
     result = _result(S, exit_code)
-    state, events = apply_result(start(HealthState(), T0), HealthcheckConfig(), result)
-    assert _completions(events) == [ProbeCompleted(result, state.status, state.failing_streak)]
+    state, events = apply_result(start(HealthState(), T0), HealthcheckConfig(), result, REF)
+    completed = ProbeCompleted(REF, result.end, result, state.status, state.failing_streak)
+    assert _completions(events) == [completed]
 
 
 @pytest.mark.parametrize("count", [1, 4, 5, 6, 12])
@@ -230,7 +232,7 @@ def test_log_keeps_five_newest_oldest_first(count: int) -> None:
     state = start(HealthState(), T0)
     results = [_result(i * S, i % 2) for i in range(count)]
     for result in results:
-        state, _ = apply_result(state, HealthcheckConfig(), result)
+        state, _ = apply_result(state, HealthcheckConfig(), result, REF)
     assert state.log == tuple(results[-5:])
 
 
@@ -238,14 +240,14 @@ def test_ignored_failure_is_still_logged() -> None:
     """A failure ignored by the start period is still appended to the log."""
     config = HealthcheckConfig(start_period=30 * S)
     result = _result(S, 1)
-    state, _ = apply_result(start(HealthState(), T0), config, result)
+    state, _ = apply_result(start(HealthState(), T0), config, result, REF)
     assert state.log == (result,)
 
 
 def test_apply_does_not_mutate_its_input() -> None:
     """Applying a result returns a new state and leaves the old one untouched."""
     before = start(HealthState(), T0)
-    after, _ = apply_result(before, HealthcheckConfig(retries=1), _result(S, 1))
+    after, _ = apply_result(before, HealthcheckConfig(retries=1), _result(S, 1), REF)
     assert before == HealthState(STARTING, 0, (), T0)
     assert after.started_at == T0
 
@@ -286,7 +288,7 @@ def test_stop_of_none_stays_none() -> None:
 def test_restart_after_stop_is_starting_again() -> None:
     """A stopped target that starts again is starting with streak 0 and its old log."""
     config = HealthcheckConfig(retries=1)
-    state, _ = apply_result(start(HealthState(), T0), config, _result(S, 1))
+    state, _ = apply_result(start(HealthState(), T0), config, _result(S, 1), REF)
     state = start(stop(state), T0 + 10 * S)
     assert (state.status, state.failing_streak, len(state.log)) == (STARTING, 0, 1)
 
@@ -442,16 +444,17 @@ configs = st.builds(
 def _check_apply(
     before: HealthState, config: HealthcheckConfig, result: ProbeResult, history: list[ProbeResult]
 ) -> HealthState:
-    after, events = apply_result(before, config, result)
+    after, events = apply_result(before, config, result, REF)
     assert after.log == tuple(history[-5:])
     assert len(after.log) <= 5
     assert after.started_at == before.started_at
-    assert _completions(events) == [ProbeCompleted(result, after.status, after.failing_streak)]
+    completed = ProbeCompleted(REF, result.end, result, after.status, after.failing_streak)
+    assert _completions(events) == [completed]
     changes = _changes(events)
     if after.status is before.status:
         assert changes == []
     else:
-        assert changes == [StatusChanged(before.status, after.status)]
+        assert changes == [StatusChanged(REF, result.end, before.status, after.status)]
         assert changes[0].new is not STARTING
     if result.exit_code == 0:
         assert (after.status, after.failing_streak) == (HEALTHY, 0)

@@ -8,7 +8,7 @@ import asyncio
 import os
 import pwd
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from vigil.linux import process as _process
 from vigil.linux.process import become_subreaper, group_members
 from vigil.probes import Probe, ProbeReport
 from vigil.probes.exec import ExecProbe
-from vigil.runtime.clock import Clock
+from vigil.runtime.clock import Cancellable, Clock, call_later_by_sleeping
 
 T = TypeVar("T")
 
@@ -36,6 +36,9 @@ def _subreaper() -> None:
 class NeverClock:
     """The timeout never fires."""
 
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
+        return call_later_by_sleeping(self, delay_ns, callback)  # type: ignore[arg-type]
+
     def now_ns(self) -> int:
         return 0
 
@@ -45,6 +48,9 @@ class NeverClock:
 
 class ImmediateClock:
     """The timeout fires as soon as the probe's process has started."""
+
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
+        return call_later_by_sleeping(self, delay_ns, callback)  # type: ignore[arg-type]
 
     def __init__(self) -> None:
         self.requested: list[int] = []
@@ -58,6 +64,9 @@ class ImmediateClock:
 
 class FifoClock:
     """The timeout fires when the probe writes its pid into a FIFO: deterministic, no sleeps."""
+
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
+        return call_later_by_sleeping(self, delay_ns, callback)  # type: ignore[arg-type]
 
     def __init__(self, fifo: Path) -> None:
         self.fifo = fifo

@@ -12,11 +12,21 @@ from vigil import (
     Engine,
     HealthcheckConfig,
     HealthStatus,
+    MonitorStarted,
     MonitorStopped,
     Outcome,
+    ProbeCompleted,
     ProbeReport,
-    ServiceConfig,
+    StatusChanged,
+    TargetCreated,
+    TargetEvent,
+    TargetPaused,
+    TargetRemoved,
+    TargetStarted,
+    TargetStopped,
+    TargetUnpaused,
 )
+from vigil.core.probespec import ExecSpec
 from vigil.go.duration import SECOND
 from vigil.testing import EventRecorder, FakeClock, ProbeStep, ScriptedProbe
 
@@ -27,15 +37,15 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
 
 
-def service(name: str = "web", **check: Any) -> ServiceConfig:
-    return ServiceConfig(name=name, healthcheck=HealthcheckConfig(test=("CMD", "x"), **check))
+def check(**timing: Any) -> HealthcheckConfig:
+    return HealthcheckConfig(test=("CMD", "x"), **timing)
 
 
-async def started(clock: FakeClock, probe: Any, **check: Any) -> tuple[Engine, EventRecorder, int]:
+async def started(clock: FakeClock, probe: Any, **timing: Any) -> tuple[Engine, EventRecorder, int]:
     engine = Engine(clock=clock)
     recorder = EventRecorder()
     engine.subscribe(recorder)
-    engine.add(service(**check), probe=probe)
+    engine.add("web", check(**timing), probe=probe)
     t0 = clock.now_ns()
     engine.start("web")
     return engine, recorder, t0
@@ -159,7 +169,8 @@ def test_stop_drops_the_inflight_result_and_goes_unhealthy_silently() -> None:
         assert len(health.log) == 1
         assert health.failing_streak == 0
         assert recorder.status_changes() == [HealthStatus.HEALTHY]
-        assert isinstance(recorder.events[-1][1], MonitorStopped)
+        assert isinstance(recorder.events[-2], MonitorStopped)
+        assert isinstance(recorder.events[-1], TargetStopped)
         assert probe.runs == 2
 
     run(scenario)
@@ -194,7 +205,7 @@ def test_resume_after_pause_keeps_unhealthy_until_next_result() -> None:
         clock = FakeClock()
         engine, _, t0 = await started(clock, ScriptedProbe([0]), interval=10 * S)
         await clock.run_until(t0 + 10 * S)
-        await engine.stop("web")
+        engine.pause("web")
         engine.resume("web")
         assert engine.health("web").status is HealthStatus.UNHEALTHY
         await clock.run_for(9 * S)
@@ -237,10 +248,11 @@ def test_a_slow_target_never_delays_another() -> None:
         recorder = EventRecorder()
         engine.subscribe(recorder)
         engine.add(
-            service("slow", interval=1 * S, timeout=50 * S),
+            "slow",
+            check(interval=1 * S, timeout=50 * S),
             probe=ScriptedProbe([ProbeStep(0, duration_ns=100 * S)]),
         )
-        engine.add(service("fast", interval=1 * S), probe=ScriptedProbe([0]))
+        engine.add("fast", check(interval=1 * S), probe=ScriptedProbe([0]))
         t0 = clock.now_ns()
         engine.start("slow")
         engine.start("fast")
@@ -259,13 +271,13 @@ def test_a_failing_subscriber_does_not_stop_delivery() -> None:
         clock = FakeClock()
         engine = Engine(clock=clock)
 
-        def broken(target: str, event: object) -> None:
+        def broken(event: object) -> None:
             raise ValueError("subscriber bug")
 
         engine.subscribe(broken)
         recorder = EventRecorder()
         engine.subscribe(recorder)
-        engine.add(service(interval=1 * S), probe=ScriptedProbe([0]))
+        engine.add("web", check(interval=1 * S), probe=ScriptedProbe([0]))
         engine.start("web")
         await clock.run_for(3 * S)
         assert len(recorder.results()) == 3
@@ -275,15 +287,25 @@ def test_a_failing_subscriber_does_not_stop_delivery() -> None:
 
 
 @pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "x")])
-def test_no_probe_means_health_none(test: tuple[str, ...]) -> None:
-    """Empty, NONE and unknown (case-sensitive) test types run no monitor: health none."""
+def test_no_probe_means_health_none(
+    test: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Empty, NONE and unknown (case-sensitive) test types run no monitor: health none; an
+    unknown type is logged at every start as Docker's getProbe does, naming the ID."""
 
     async def scenario() -> None:
         engine = Engine(clock=FakeClock())
-        engine.add(ServiceConfig(name="web", healthcheck=HealthcheckConfig(test=test)))
+        ref = engine.add("web", HealthcheckConfig(test=test))
+        engine.start("web")
         engine.start("web")
         assert engine.health("web").status is HealthStatus.NONE
         assert not engine.probing("web")
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        if test and test[0] not in ("NONE",):
+            assert warnings == [
+                f"Unknown healthcheck type '{test[0]}' (expected 'CMD') in service {ref.id}"] * 2
+        else:
+            assert warnings == []
         await engine.aclose()
 
     run(scenario)
@@ -297,13 +319,113 @@ def test_unsubscribe_stops_delivery() -> None:
         engine = Engine(clock=clock)
         recorder = EventRecorder()
         unsubscribe: Callable[[], None] = engine.subscribe(recorder)
-        engine.add(service(interval=1 * S), probe=ScriptedProbe([0]))
+        engine.add("web", check(interval=1 * S), probe=ScriptedProbe([0]))
         engine.start("web")
         await clock.run_for(1 * S)
         unsubscribe()
         count = len(recorder.events)
         await clock.run_for(5 * S)
         assert len(recorder.events) == count
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_events_stream_every_fact_in_order_with_identity_and_time() -> None:
+    """``engine.events()`` yields lifecycle and health events of every target, in publish
+    order, each naming its target and stamped on the engine's clock."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        events = engine.events()
+        ref = engine.add("web", check(interval=1 * S, retries=1), probe=ScriptedProbe([0, 1]))
+        t0 = clock.now_ns()
+        engine.start("web")
+        await clock.run_for(2 * S)
+        engine.pause("web")
+        engine.resume("web")
+        await engine.remove("web")
+        got: list[TargetEvent] = []
+        while events.pending:
+            got.append(await anext(events))
+        assert [type(e) for e in got] == [
+            TargetCreated, TargetStarted, MonitorStarted,
+            ProbeCompleted, StatusChanged, ProbeCompleted, StatusChanged,
+            MonitorStopped, TargetPaused, TargetUnpaused, MonitorStarted,
+            MonitorStopped, TargetRemoved,
+        ]
+        assert {e.target for e in got} == {ref}
+        assert [e.time_ns - t0 for e in got[:5]] == [0, 0, 0, 1 * S, 1 * S]
+        assert [e.new for e in got if isinstance(e, StatusChanged)] == [
+            HealthStatus.HEALTHY, HealthStatus.UNHEALTHY]
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_events_since_replays_from_the_store_without_gap() -> None:
+    """``events(since_ns=...)`` starts with what the store kept, then live events."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        engine.add("web", check(interval=1 * S), probe=ScriptedProbe([0]))
+        engine.start("web")
+        await clock.run_for(1 * S)
+        events = engine.events(since_ns=0)
+        await clock.run_for(1 * S)
+        kinds = []
+        while events.pending:
+            kinds.append(type(await anext(events)).__name__)
+        assert kinds == ["TargetCreated", "TargetStarted", "MonitorStarted", "ProbeCompleted",
+                         "StatusChanged", "ProbeCompleted"]
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_a_stalled_subscriber_never_delays_probes() -> None:
+    """A subscription nobody reads fills to its bound and is closed (counted); probing and
+    other subscribers go on at the same cadence."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        stalled = engine.events(maxsize=5)
+        recorder = EventRecorder()
+        engine.subscribe(recorder)
+        engine.add("web", check(interval=1 * S), probe=ScriptedProbe([0]))
+        t0 = clock.now_ns()
+        engine.start("web")
+        await clock.run_for(20 * S)
+        assert [(e.result.start - t0) // S for e in recorder.results()] == list(range(1, 21))
+        assert stalled.closed
+        assert stalled.pending == 5
+        assert engine.stream.overflows == 1
+        await engine.aclose()
+
+    run(scenario)
+
+
+def test_a_spec_is_built_into_a_probe_with_the_target_identity() -> None:
+    """``add`` builds a ``ProbeSpec`` with the engine's builder, passing the target's ref;
+    without a probe the check's own test is run as an exec spec."""
+
+    async def scenario() -> None:
+        built: list[tuple[object, object]] = []
+
+        def builder(spec: object, ref: object) -> ScriptedProbe:
+            built.append((spec, ref))
+            return ScriptedProbe([0])
+
+        engine = Engine(clock=FakeClock(), probe_builder=builder)  # type: ignore[arg-type]
+        spec = ExecSpec(("CMD", "true"), environment={"A": "1"})
+        web = engine.add("web", check(), probe=spec, target_id="f" * 64)
+        db = engine.add("db", HealthcheckConfig(test=("CMD-SHELL", "pg_isready")))
+        assert built == [(spec, web), (ExecSpec(("CMD-SHELL", "pg_isready")), db)]
+        assert web.id == "f" * 64
+        assert len(db.id) == 64
         await engine.aclose()
 
     run(scenario)

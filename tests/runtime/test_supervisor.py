@@ -20,15 +20,17 @@ from typing import Any, TypeVar
 import pytest
 
 from vigil.core.config import DEFAULT_PATH, RestartPolicy, ServiceConfig
-from vigil.core.lifecycle import (
-    ProcessEvent,
-    ProcessExited,
-    ProcessKilled,
-    ProcessRestarting,
-    ProcessStarted,
-    ProcessStatus,
-    ProcessStopped,
+from vigil.core.events import (
+    LifecycleEvent,
+    TargetDied,
+    TargetExiting,
+    TargetKilled,
+    TargetRef,
+    TargetRestarting,
+    TargetStarted,
+    TargetStopped,
 )
+from vigil.core.lifecycle import ProcessStatus
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, SECOND
 from vigil.targets.logs import STDERR, STDOUT, ServiceLog
@@ -37,21 +39,45 @@ from vigil.testing import FakeClock
 
 S = SECOND
 MS = MILLISECOND
+REF = TargetRef("5e" * 32, "web")
 SAFETY_S = 10.0  # real-time safety net for waits on real processes; never reached normally
-E = TypeVar("E", bound=ProcessEvent)
+E = TypeVar("E", bound=LifecycleEvent)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+
+
+class Killed:
+    """Matches a TargetKilled of ``signal`` at any time."""
+
+    def __init__(self, sig: int) -> None:
+        self.signal = sig
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TargetKilled) and other.signal == self.signal
+
+    def __repr__(self) -> str:
+        return f"Killed({self.signal})"
+
+
+class Stopped:
+    """Matches a TargetStopped at any time."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TargetStopped)
 
 
 class Recorder:
     """Collects the supervisor's events and lets a test await the next one of a kind."""
 
     def __init__(self) -> None:
-        self.events: list[ProcessEvent] = []
-        self._queue: asyncio.Queue[ProcessEvent] = asyncio.Queue()
+        self.events: list[LifecycleEvent] = []
+        self.all_events: list[LifecycleEvent] = []
+        self._queue: asyncio.Queue[LifecycleEvent] = asyncio.Queue()
 
-    def __call__(self, event: ProcessEvent) -> None:
-        self.events.append(event)
+    def __call__(self, event: LifecycleEvent) -> None:
+        self.all_events.append(event)
+        if not isinstance(event, TargetExiting):  # checked on its own where it matters
+            self.events.append(event)
         self._queue.put_nowait(event)
 
     async def next(self, kind: type[E]) -> E:
@@ -64,7 +90,7 @@ class Recorder:
         return await asyncio.wait_for(find(), SAFETY_S)
 
     def kinds(self) -> list[str]:
-        return [type(e).__name__.removeprefix("Process") for e in self.events]
+        return [type(e).__name__.removeprefix("Target") for e in self.events]
 
 
 class Harness:
@@ -72,7 +98,7 @@ class Harness:
         self.clock = FakeClock()
         self.log = ServiceLog(tmp_path / f"{service.name}.log")
         self.events = Recorder()
-        self.sup = Supervisor(service, clock=self.clock, log=self.log, on_change=self.events)
+        self.sup = Supervisor(service, clock=self.clock, log=self.log, report=self.events, ref=REF)
 
     async def line(self, follower: Any) -> str:
         entry = await asyncio.wait_for(anext(follower), SAFETY_S)
@@ -146,8 +172,8 @@ def test_start_runs_the_command_and_reports_its_exit(tmp_path: Path) -> None:
         assert state.status is ProcessStatus.RUNNING
         assert state.pid > 0
         assert state.started_at == t0
-        exited = await h.events.next(ProcessExited)
-        assert exited == ProcessExited(3, t0, will_restart=False)
+        exited = await h.events.next(TargetDied)
+        assert exited == TargetDied(REF, t0, 3, will_restart=False)
         state = h.sup.state
         assert (state.status, state.exit_code, state.pid, state.finished_at) == (
             ProcessStatus.EXITED,
@@ -155,7 +181,7 @@ def test_start_runs_the_command_and_reports_its_exit(tmp_path: Path) -> None:
             0,
             t0,
         )
-        assert h.events.kinds() == ["Started", "Exited"]
+        assert h.events.kinds() == ["Started", "Died"]
 
     run(tmp_path, service("sh", "-c", "echo out; echo err >&2; exit 3"), scenario)
 
@@ -165,7 +191,7 @@ def test_stdout_and_stderr_land_in_the_log_with_their_stream(tmp_path: Path) -> 
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        await h.events.next(ProcessExited)
+        await h.events.next(TargetDied)
         got = [(e.stream, e.log) for e in h.log.tail()]
         assert sorted(got) == sorted(
             [(STDOUT, "one\n"), (STDERR, "two\n"), (STDOUT, "three\n"), (STDOUT, "tail\n")]
@@ -181,7 +207,7 @@ def test_environment_is_dockers_plus_the_service_and_its_tag(tmp_path: Path) -> 
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        await h.events.next(ProcessExited)
+        await h.events.next(TargetDied)
         lines = [e.log for e in h.log.tail()]
         assert lines[0] == f"{DEFAULT_PATH}|web|bar\n"
         assert len(lines[1].strip()) == 32  # a fresh random token per start
@@ -196,7 +222,7 @@ def test_working_dir_is_used(tmp_path: Path) -> None:
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        await h.events.next(ProcessExited)
+        await h.events.next(TargetDied)
         assert [e.log for e in h.log.tail()] == [f"{tmp_path}\n"]
 
     run(tmp_path, service("pwd", working_dir=str(tmp_path)), scenario)
@@ -211,7 +237,7 @@ def test_death_by_signal_gives_128_plus_n(tmp_path: Path, command: str, code: in
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        assert (await h.events.next(ProcessExited)).exit_code == code
+        assert (await h.events.next(TargetDied)).exit_code == code
 
     run(tmp_path, service("sh", "-c", command), scenario)
 
@@ -254,7 +280,8 @@ def test_a_process_that_cannot_start_records_the_error(
             message,
             0,
         )
-        assert h.events.events == [ProcessExited(code, 0, will_restart=False, error=message)]
+        now = h.clock.now_ns()
+        assert h.events.events == [TargetDied(REF, now, code, will_restart=False, error=message)]
 
     run(tmp_path, service(*command, **options), scenario)
 
@@ -266,7 +293,7 @@ def test_user_runs_the_process_as_that_user(tmp_path: Path) -> None:
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        await h.events.next(ProcessExited)
+        await h.events.next(TargetDied)
         assert [e.log for e in h.log.tail()] == [f"{nobody.pw_uid} {nobody.pw_dir}\n"]
 
     run(tmp_path, service("sh", "-c", 'echo "$(id -u) $HOME"', user="nobody"), scenario)
@@ -309,7 +336,7 @@ def test_a_failed_start_never_enters_the_restart_loop(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         await h.sup.start()
         await h.clock.run_for(120 * S)
-        assert h.events.kinds() == ["Exited"]
+        assert h.events.kinds() == ["Died"]
 
     run(tmp_path, service("no-such-cmd", restart=RestartPolicy("always")), scenario)
 
@@ -321,7 +348,7 @@ def test_invalid_stop_signal_is_a_config_error() -> None:
             service("true", stop_signal="SIGNOPE"),
             clock=FakeClock(),
             log=ServiceLog("/dev/null"),
-            on_change=lambda _: None,
+            report=lambda _: None,
         )
 
 
@@ -344,9 +371,9 @@ def test_stop_sends_sigterm_and_a_cooperative_process_exits(tmp_path: Path) -> N
         t0 = h.clock.now_ns()
         await h.sup.start()
         await h.sup.stop()
-        assert h.events.kinds() == ["Started", "Killed", "Exited", "Stopped"]
-        assert h.events.events[1] == ProcessKilled(signal.SIGTERM)
-        assert h.events.events[2] == ProcessExited(143, t0, will_restart=False)
+        assert h.events.kinds() == ["Started", "Killed", "Died", "Stopped"]
+        assert h.events.events[1] == Killed(signal.SIGTERM)
+        assert h.events.events[2] == TargetDied(REF, t0, 143, will_restart=False)
         assert h.sup.manually_stopped
         assert h.clock.now_ns() == t0
 
@@ -363,15 +390,15 @@ def test_stop_kills_after_the_grace_period_when_sigterm_is_ignored(tmp_path: Pat
         assert await h.line(follower) == "ready\n"
         stopping = asyncio.ensure_future(h.sup.stop())
         assert await h.clock.run_until_true(
-            lambda: ProcessKilled(signal.SIGKILL) in h.events.events
+            lambda: Killed(signal.SIGKILL) in h.events.events
         )
         await asyncio.wait_for(stopping, SAFETY_S)
         assert h.clock.now_ns() - t0 == 10 * S
         assert h.events.events[1:] == [
-            ProcessKilled(signal.SIGTERM),
-            ProcessKilled(signal.SIGKILL),
-            ProcessExited(137, t0 + 10 * S, will_restart=False),
-            ProcessStopped(),
+            Killed(signal.SIGTERM),
+            Killed(signal.SIGKILL),
+            TargetDied(REF, t0 + 10 * S, 137, will_restart=False),
+            Stopped(),
         ]
 
     command = 'trap "" TERM; echo ready; exec sleep 1000'
@@ -387,9 +414,9 @@ def test_stop_uses_the_services_signal_and_an_explicit_timeout(tmp_path: Path) -
         assert await h.line(follower) == "ready\n"
         t0 = h.clock.now_ns()
         stopping = asyncio.ensure_future(h.sup.stop(timeout_ns=2 * S))
-        assert (await h.events.next(ProcessExited)).exit_code == 7  # the clock stays put
+        assert (await h.events.next(TargetDied)).exit_code == 7  # the clock stays put
         await asyncio.wait_for(stopping, SAFETY_S)
-        assert h.events.events[1] == ProcessKilled(signal.SIGUSR1)
+        assert h.events.events[1] == Killed(signal.SIGUSR1)
         assert h.clock.now_ns() == t0
         assert h.clock.next_deadline is None  # the 2 s timer went with the stop
 
@@ -438,7 +465,7 @@ def test_no_orphan_and_no_zombie_when_the_daemon_is_a_subreaper(
         await h.sup.start()
         pids = [int((await h.line(follower)).split()[1]) for _ in range(2)]
         assert h.sup.kill(signal.SIGKILL)
-        assert (await h.events.next(ProcessExited)).exit_code == 137
+        assert (await h.events.next(TargetDied)).exit_code == 137
         assert [proc_state(pid) for pid in pids] == [None, None]
 
     run(tmp_path, service("sh", str(script)), scenario)
@@ -450,7 +477,7 @@ def test_kill_with_a_harmless_signal_changes_nothing(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         await h.sup.start()
         assert h.sup.kill(signal.SIGWINCH)
-        assert h.events.events[-1] == ProcessKilled(signal.SIGWINCH)
+        assert h.events.events[-1] == Killed(signal.SIGWINCH)
         assert h.sup.state.status is ProcessStatus.RUNNING
         assert settled_proc_state(h.sup.state.pid, {"S"}) == "S"
 
@@ -463,10 +490,10 @@ def test_kill_cancels_the_restart_policy(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         await h.sup.start()
         assert h.sup.kill()
-        exited = await h.events.next(ProcessExited)
+        exited = await h.events.next(TargetDied)
         assert (exited.exit_code, exited.will_restart) == (137, False)
         await h.clock.run_for(120 * S)
-        assert h.events.kinds() == ["Started", "Killed", "Exited"]
+        assert h.events.kinds() == ["Started", "Killed", "Died"]
         assert h.sup.kill() is False  # not running any more
 
     run(tmp_path, service("sleep", "1000", restart=RestartPolicy("always")), scenario)
@@ -504,7 +531,7 @@ def test_stopping_a_paused_process_continues_it_first(tmp_path: Path) -> None:
         await h.sup.start()
         assert h.sup.pause()
         await h.sup.stop()
-        assert h.events.kinds() == ["Started", "Paused", "Killed", "Unpaused", "Exited", "Stopped"]
+        assert h.events.kinds() == ["Started", "Paused", "Killed", "Unpaused", "Died", "Stopped"]
         assert h.sup.state.exit_code == 143
 
     run(tmp_path, service("sleep", "1000"), scenario)
@@ -521,19 +548,19 @@ def test_on_failure_restarts_with_docker_backoff(tmp_path: Path) -> None:
         await h.sup.start()
         starts = [t0]
         while True:
-            exited = await h.events.next(ProcessExited)
+            exited = await h.events.next(TargetDied)
             if not exited.will_restart:
                 break
             assert h.sup.state.status is ProcessStatus.RESTARTING
-            restarting = await h.events.next(ProcessRestarting)
+            restarting = await h.events.next(TargetRestarting)
             h.clock.advance(restarting.delay_ns)
-            starts.append((await h.events.next(ProcessStarted)).started_at)
+            starts.append((await h.events.next(TargetStarted)).time_ns)
         assert [b - a for a, b in itertools.pairwise(starts)] == [
             100 * MS,
             200 * MS,
             400 * MS,
         ]
-        restarts = [e for e in h.events.events if isinstance(e, ProcessRestarting)]
+        restarts = [e for e in h.events.events if isinstance(e, TargetRestarting)]
         assert [e.restart_count for e in restarts] == [1, 2, 3]
         state = h.sup.state
         assert (state.status, state.exit_code, state.restart_count) == (
@@ -551,7 +578,7 @@ def test_on_failure_does_not_restart_a_clean_exit(tmp_path: Path) -> None:
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        assert not (await h.events.next(ProcessExited)).will_restart
+        assert not (await h.events.next(TargetDied)).will_restart
         assert h.sup.state.restart_count == 0
 
     run(tmp_path, service("true", restart=RestartPolicy("on-failure")), scenario)
@@ -562,12 +589,12 @@ def test_stop_cancels_a_pending_restart(tmp_path: Path) -> None:
 
     async def scenario(h: Harness) -> None:
         await h.sup.start()
-        await h.events.next(ProcessRestarting)
+        await h.events.next(TargetRestarting)
         assert h.sup.state.status is ProcessStatus.RESTARTING
         await h.sup.stop()
         assert h.sup.state.status is ProcessStatus.EXITED
         await h.clock.run_for(120 * S)
-        assert h.events.kinds() == ["Started", "Exited", "Restarting", "Stopped"]
+        assert h.events.kinds() == ["Started", "Died", "Restarting", "Stopped"]
 
     run(tmp_path, service("true", restart=RestartPolicy("always")), scenario)
 
@@ -580,7 +607,7 @@ def test_manual_restart_resets_the_restart_count(tmp_path: Path) -> None:
     async def scenario(h: Harness) -> None:
         follower = h.log.follow()
         await h.sup.start()
-        restarting = await h.events.next(ProcessRestarting)
+        restarting = await h.events.next(TargetRestarting)
         h.clock.advance(restarting.delay_ns)
         assert await h.line(follower) == "up\n"
         assert h.sup.state.restart_count == 1
@@ -588,7 +615,7 @@ def test_manual_restart_resets_the_restart_count(tmp_path: Path) -> None:
         assert h.sup.state.status is ProcessStatus.RUNNING
         assert h.sup.state.restart_count == 0
         assert not h.sup.manually_stopped
-        assert h.events.kinds()[-4:] == ["Killed", "Exited", "Stopped", "Started"]
+        assert h.events.kinds()[-4:] == ["Killed", "Died", "Stopped", "Started"]
 
     run(tmp_path, service("sh", "-c", command, restart=RestartPolicy("on-failure")), scenario)
 
@@ -601,7 +628,7 @@ def test_close_stops_without_marking_a_manual_stop(tmp_path: Path) -> None:
         await h.sup.close()
         assert h.sup.state.status is ProcessStatus.EXITED
         assert not h.sup.manually_stopped
-        assert not (await h.events.next(ProcessExited)).will_restart
+        assert not (await h.events.next(TargetDied)).will_restart
         await h.sup.start()  # closed: stays down
         assert h.sup.state.status is ProcessStatus.EXITED
 
@@ -615,5 +642,5 @@ def test_a_service_without_command_cannot_be_supervised() -> None:
             ServiceConfig(name="db"),
             clock=FakeClock(),
             log=ServiceLog("/dev/null"),
-            on_change=lambda _: None,
+            report=lambda _: None,
         )

@@ -12,10 +12,17 @@ async def library_use() -> None:
         interval=vigil.parse_duration("5s"),
         retries=3,
     )
-    service = vigil.ServiceConfig(name="web", healthcheck=check)
     async with vigil.Engine() as engine:
-        unsubscribe = engine.subscribe(lambda name, event: None)
-        engine.add(service)
+        unsubscribe = engine.subscribe(lambda event: None)
+        ref: vigil.TargetRef = engine.add("web", check)
+        async for event in engine.events():
+            target: vigil.TargetRef = event.target
+            when: int = event.time_ns
+            if isinstance(event, vigil.StatusChanged):
+                new: vigil.HealthStatus = event.new
+                del new
+            del target, when
+            break
         engine.start("web")
         state: vigil.HealthState = engine.health("web")
         status: vigil.HealthStatus = state.status
@@ -23,7 +30,7 @@ async def library_use() -> None:
         log: tuple[vigil.ProbeResult, ...] = state.log
         await engine.stop("web")
         unsubscribe()
-    del status, streak, log
+    del status, streak, log, ref
 
 
 async def testing_use() -> None:
@@ -32,8 +39,9 @@ async def testing_use() -> None:
     async with vigil.Engine(clock=clock) as engine:
         engine.subscribe(recorder)
         probe: vigil.Probe = ScriptedProbe([0, 1, ProbeStep(1, "slow", 10**9)])
-        engine.add(vigil.ServiceConfig(name="x", healthcheck=vigil.HealthcheckConfig(
-            test=("CMD", "true"))), probe=probe)
+        engine.add("x", vigil.HealthcheckConfig(test=("CMD", "true")), probe=probe)
+        engine.add("y", vigil.HealthcheckConfig(test=("CMD", "true")),
+                   probe=vigil.ExecSpec(("CMD", "true"), environment={"A": "1"}))
         engine.start("x")
         await clock.run_for(60 * 10**9)
     changes: list[vigil.HealthStatus] = recorder.status_changes("x")

@@ -13,9 +13,10 @@ from collections.abc import AsyncGenerator, Callable
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from vigil.daemon.eventlog import Subscription
+from vigil.docker.events import DaemonEvent
 from vigil.docker.health import dumps
 from vigil.runtime.clock import Clock
+from vigil.runtime.stream import Subscription
 from vigil.targets.logs import LogEntry, LogFollower
 
 NDJSON = "application/x-ndjson"
@@ -103,12 +104,12 @@ async def log_chunks(
                 yield _log_bytes(entry, stamped)
 
 
-async def event_lines(subscription: Subscription) -> AsyncGenerator[bytes, None]:
+async def event_lines(subscription: Subscription[DaemonEvent]) -> AsyncGenerator[bytes, None]:
     async for event in subscription:
         yield (dumps(event.to_json()) + "\n").encode("utf-8")
 
 
-async def close_at(clock: Clock, subscription: Subscription, until_ns: int) -> None:
+async def close_at(clock: Clock, subscription: Subscription[DaemonEvent], until_ns: int) -> None:
     """Docker's ``until`` timer: the stream ends when ``until`` passes, events or not."""
     while (left := until_ns - clock.now_ns()) > 0:
         await clock.sleep_ns(left)

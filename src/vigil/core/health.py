@@ -3,7 +3,8 @@
 Rule 1: nothing here reads the time, sleeps, logs or touches a socket; every time is an
         argument (Unix nanoseconds), exactly as moby's ``handleProbeResult`` uses
         ``result.Start`` and ``State.StartedAt``.
-Rule 2: functions return a new state and the events it caused; they never call back.
+Rule 2: functions return a new state and the events it caused; they never call back. The
+        events are stamped with the result's End, the moment the engine applies it.
 
 References are to ``moby/moby:daemon/health.go`` (newest) and the reference doc §2.8-2.10.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from vigil.core.config import MAX_LOG_ENTRIES, HealthcheckConfig
-from vigil.core.events import Event, ProbeCompleted, StatusChanged
+from vigil.core.events import ProbeCompleted, StatusChanged, TargetRef
 from vigil.core.results import ProbeResult
 from vigil.core.status import HealthStatus
 
@@ -49,8 +50,8 @@ def stop(state: HealthState) -> HealthState:
 
 
 def apply_result(
-    state: HealthState, config: HealthcheckConfig, result: ProbeResult
-) -> tuple[HealthState, list[Event]]:
+    state: HealthState, config: HealthcheckConfig, result: ProbeResult, target: TargetRef
+) -> tuple[HealthState, list[ProbeCompleted | StatusChanged]]:
     """``handleProbeResult``: append to the log, then update status and streak.
 
     Success always gives healthy with streak 0. A failure while ``starting`` whose probe
@@ -70,9 +71,11 @@ def apply_result(
         if streak >= config.failure_threshold:
             status = HealthStatus.UNHEALTHY
     new_state = HealthState(status, streak, log, state.started_at)
-    events: list[Event] = [ProbeCompleted(result, status, streak)]
+    events: list[ProbeCompleted | StatusChanged] = [
+        ProbeCompleted(target, result.end, result, status, streak)
+    ]
     if status is not old:
-        events.append(StatusChanged(old, status))
+        events.append(StatusChanged(target, result.end, old, status))
     return new_state, events
 
 

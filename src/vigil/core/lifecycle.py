@@ -1,9 +1,11 @@
 """The pure half of the supervisor: process state and events, restart policies and Docker's
 restart back-off, start-error exit codes. Stdlib only, no I/O, no clock.
 
-``ProcessState`` is Docker's container ``State`` for an owned process; ``ProcessEvent``s are
-what ``Supervisor`` reports (the daemon maps them to Docker events: start, die, kill, stop,
-pause, unpause). Restarts follow moby's ``restartmanager/restartmanager.go`` and the parts of
+``ProcessState`` is Docker's container ``State`` for a target; the transition functions
+(``started``, ``exited``, ``paused``, ...) return the new state and the ``TargetEvent``s it
+causes, as ``vigil.core.health`` does for health, so a target only applies and publishes.
+
+Restarts follow moby's ``restartmanager/restartmanager.go`` and the parts of
 ``daemon/monitor.go:handleContainerExit``, ``daemon/kill.go:killWithSignal`` and
 ``container.ResetRestartManager`` that decide whether an exited process comes back:
 
@@ -34,6 +36,16 @@ from vigil.core.config import (
     RESTART_ON_FAILURE,
     RESTART_UNLESS_STOPPED,
     RestartPolicy,
+)
+from vigil.core.events import (
+    LifecycleEvent,
+    TargetDied,
+    TargetPaused,
+    TargetRef,
+    TargetRestarting,
+    TargetStarted,
+    TargetStopped,
+    TargetUnpaused,
 )
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, MINUTE, SECOND
@@ -220,59 +232,76 @@ class ProcessState:
     error: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessStarted:
-    pid: int
-    started_at: int
+# -- process transitions: (state, fact) -> (state, events); the target applies and publishes
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessExited:
-    """The process ended (Docker ``die``), or could not start (then ``error`` is set)."""
-
-    exit_code: int
-    finished_at: int
-    will_restart: bool
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessRestarting:
-    delay_ns: int
-    restart_count: int
+def started(
+    state: ProcessState, target: TargetRef, *, pid: int, at: int, restart_count: int
+) -> tuple[ProcessState, list[LifecycleEvent]]:
+    """moby ``SetRunning``: running, the error and exit code cleared, FinishedAt kept."""
+    new = replace(state, status=ProcessStatus.RUNNING, pid=pid, exit_code=0, started_at=at,
+                  restart_count=restart_count, error="")
+    return new, [TargetStarted(target, at, pid)]
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessPaused:
-    pass
+def manual_start(state: ProcessState) -> ProcessState:
+    """A start by hand (not by the policy): RestartCount goes back to 0, as in Docker."""
+    return replace(state, restart_count=0)
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessUnpaused:
-    pass
+def start_failed(
+    state: ProcessState, target: TargetRef, *, message: str, at: int, automatic: bool
+) -> tuple[ProcessState, list[LifecycleEvent]]:
+    """The process could not start: moby's exit code for the error text, except after an
+    automatic restart, where the previous exit status is put back (``SetStopped``) and only
+    the error text stays. ``created`` if it never ran, else ``exited``."""
+    code = state.exit_code if automatic else start_exit_code(message)
+    status = ProcessStatus.EXITED if state.started_at else ProcessStatus.CREATED
+    new = replace(state, status=status, pid=0, exit_code=code, error=message)
+    return new, [TargetDied(target, at, code, False, message)]
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessKilled:
-    """A signal was sent (Docker ``kill``, also sent by ``stop``)."""
+def exited(
+    state: ProcessState,
+    target: TargetRef,
+    *,
+    exit_code: int,
+    at: int,
+    decision: RestartDecision,
+) -> tuple[ProcessState, list[LifecycleEvent]]:
+    """The main process ended (Docker ``die``); ``restarting`` when the policy restarts it."""
+    count = decision.tracker.restart_count
+    status = ProcessStatus.RESTARTING if decision.restart else ProcessStatus.EXITED
+    new = replace(state, status=status, pid=0, exit_code=exit_code, finished_at=at,
+                  restart_count=count)
+    events: list[LifecycleEvent] = [TargetDied(target, at, exit_code, decision.restart)]
+    if decision.restart:
+        events.append(TargetRestarting(target, at, decision.delay_ns, count))
+    return new, events
 
-    signal: int
+
+def paused(state: ProcessState, target: TargetRef, *, at: int
+           ) -> tuple[ProcessState, list[LifecycleEvent]]:
+    return replace(state, status=ProcessStatus.PAUSED), [TargetPaused(target, at)]
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessStopped:
-    """A ``stop`` finished (Docker ``stop``)."""
+def unpaused(state: ProcessState, target: TargetRef, *, at: int
+             ) -> tuple[ProcessState, list[LifecycleEvent]]:
+    return replace(state, status=ProcessStatus.RUNNING), [TargetUnpaused(target, at)]
 
 
-ProcessEvent = (
-    ProcessStarted
-    | ProcessExited
-    | ProcessRestarting
-    | ProcessPaused
-    | ProcessUnpaused
-    | ProcessKilled
-    | ProcessStopped
-)
+def restart_called_off(state: ProcessState) -> ProcessState:
+    """A pending policy restart was cancelled (stop, kill): the target stays exited."""
+    if state.status is ProcessStatus.RESTARTING:
+        return replace(state, status=ProcessStatus.EXITED)
+    return state
+
+
+def watched_stopped(state: ProcessState, target: TargetRef, *, at: int
+                    ) -> tuple[ProcessState, list[LifecycleEvent]]:
+    """A watched-only target was stopped: it counts as exited with 0 (``die``, ``stop``)."""
+    new = replace(state, status=ProcessStatus.EXITED, pid=0, exit_code=0, finished_at=at)
+    return new, [TargetDied(target, at, 0, False), TargetStopped(target, at)]
 
 
 def start_exit_code(message: str) -> int:

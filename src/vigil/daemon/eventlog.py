@@ -1,120 +1,36 @@
-"""The daemon's event log: a ring buffer of Docker-shaped events with replay and bounded live
-streams (moby ``daemon/events/events.go``)."""
+"""Docker's ``/events`` over the engine's target event stream (moby ``daemon/events``).
+
+Nothing is stored twice: the replay comes from the engine's store and live events from a
+bounded subscription to its stream, each target event projected to Docker's message
+(``vigil.docker.events.project``) and filtered on the way. A reader that falls
+``queue_limit`` events behind is cut off with a reason, never allowed to grow memory.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
-from collections.abc import Callable
+from vigil.core.events import TargetEvent
+from vigil.docker.events import DaemonEvent, EventFilter, project
+from vigil.runtime.engine import Engine
+from vigil.runtime.stream import DEFAULT_QUEUE_LIMIT, Subscription
 
-from vigil.docker.events import DaemonEvent, EventFilter
-
-# ---- the log -----------------------------------------------------------------------------
-
-DEFAULT_CAPACITY = 10_000  # Docker keeps 256 (eventsLimit)
-DEFAULT_QUEUE_LIMIT = 1_000  # live events one subscriber may have waiting
+__all__ = ["DockerEventLog", "Subscription"]
 
 
-def _in_range(event: DaemonEvent, since_ns: int | None, until_ns: int | None) -> bool:
-    """Docker's ``loadBufferedEvents`` bounds: both inclusive."""
-    if since_ns is not None and event.time_ns < since_ns:
-        return False
-    return until_ns is None or event.time_ns <= until_ns
+class DockerEventLog:
+    """Docker-shaped replay and live streams of one engine's events."""
 
-
-class Subscription:
-    """One stream: first the replay, then live events, as an async iterator.
-
-    Bounded: when more than ``queue_limit`` live events wait (a stalled reader), the
-    subscription is closed with ``close_reason`` saying so; the events already queued are
-    still delivered, then iteration stops, so memory never grows past the limit. A live
-    event after ``until_ns`` also ends it (the caller closes it when ``until`` passes in real
-    time; Docker's stream does the same with a timer). Use from the event loop's thread.
-    """
-
-    def __init__(
-        self,
-        event_filter: EventFilter,
-        replay: list[DaemonEvent],
-        until_ns: int | None,
-        queue_limit: int,
-        on_close: Callable[[Subscription], None],
-    ) -> None:
-        self._filter = event_filter
-        self._replay = deque(replay)
-        self._until_ns = until_ns
-        self._limit = queue_limit
-        self._on_close = on_close
-        self._queue: asyncio.Queue[DaemonEvent | None] = asyncio.Queue()
-        self.close_reason: str | None = None
-
-    @property
-    def closed(self) -> bool:
-        """No event will be added any more (some may still wait to be read)."""
-        return self.close_reason is not None
-
-    @property
-    def pending(self) -> int:
-        """Events waiting to be read (replay and live)."""
-        queued = self._queue.qsize() - (1 if self.closed else 0)  # minus the end marker
-        return len(self._replay) + max(queued, 0)
-
-    def close(self, reason: str = "closed") -> None:
-        """Stop adding events; iteration ends after those already waiting. Idempotent."""
-        if self.close_reason is None:
-            self.close_reason = reason
-            self._queue.put_nowait(None)  # wakes a waiting reader
-            self._on_close(self)
-
-    def offer(self, event: DaemonEvent) -> None:
-        """Called by the log for each appended event."""
-        if self.closed or not self._filter.matches(event):
-            return
-        if self._until_ns is not None and event.time_ns > self._until_ns:
-            self.close("until reached")
-        elif self._queue.qsize() >= self._limit:
-            self.close(f"subscriber too slow: {self._limit} events were waiting; stream closed")
-        else:
-            self._queue.put_nowait(event)
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> DaemonEvent:
-        if self._replay:
-            return self._replay.popleft()
-        if self.closed and self._queue.empty():
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            raise StopAsyncIteration
-        return event
-
-
-class EventLog:
-    """A ring buffer of the newest ``capacity`` events, fanned out to live subscribers."""
-
-    def __init__(
-        self, capacity: int = DEFAULT_CAPACITY, *, queue_limit: int = DEFAULT_QUEUE_LIMIT
-    ) -> None:
-        if capacity < 1 or queue_limit < 1:
-            raise ValueError("capacity and queue_limit must be positive")
-        self._events: deque[DaemonEvent] = deque(maxlen=capacity)
-        self._subscribers: list[Subscription] = []
+    def __init__(self, engine: Engine, *, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> None:
+        if queue_limit < 1:
+            raise ValueError("queue_limit must be positive")
+        self._engine = engine
         self._queue_limit = queue_limit
-
-    def __len__(self) -> int:
-        return len(self._events)
+        self._subscriptions: list[Subscription[DaemonEvent]] = []
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
-    def append(self, event: DaemonEvent) -> None:
-        """Store (dropping the oldest when full) and hand to every live subscriber."""
-        self._events.append(event)
-        for subscription in tuple(self._subscribers):
-            subscription.offer(event)
+        """Streams still open."""
+        self._subscriptions = [s for s in self._subscriptions if not s.closed]
+        return len(self._subscriptions)
 
     def replay(
         self,
@@ -124,7 +40,8 @@ class EventLog:
     ) -> list[DaemonEvent]:
         """Stored events within the inclusive bounds that pass the filter, oldest first."""
         check = event_filter or EventFilter()
-        return [e for e in self._events if _in_range(e, since_ns, until_ns) and check.matches(e)]
+        projected = (project(e) for e in self._engine.store.events(since_ns, until_ns))
+        return [e for e in projected if e is not None and check.matches(e)]
 
     def subscribe(
         self,
@@ -133,23 +50,31 @@ class EventLog:
         until_ns: int | None = None,
         *,
         now_ns: int | None = None,
-    ) -> Subscription:
+    ) -> Subscription[DaemonEvent]:
         """A stream as Docker's ``GET /events``: a replay only when ``since`` or ``until`` is
-        given; live events unless ``until`` is already past (``until_ns < now_ns``)."""
+        given; live events unless ``until`` is already past (``until_ns < now_ns``). Live
+        events after ``until`` are not delivered; the caller closes the stream when
+        ``until`` passes (Docker's timer)."""
         check = event_filter or EventFilter()
         wanted = since_ns is not None or until_ns is not None
         replay = self.replay(since_ns, until_ns, check) if wanted else []
-        subscription = Subscription(check, replay, until_ns, self._queue_limit, self._remove)
-        self._subscribers.append(subscription)
+
+        def accept(event: TargetEvent) -> DaemonEvent | None:
+            if until_ns is not None and event.time_ns > until_ns:
+                return None
+            docker = project(event)
+            return docker if docker is not None and check.matches(docker) else None
+
+        subscription = self._engine.stream.subscribe(
+            accept, maxsize=self._queue_limit, overflow="close", replay=replay)
+        self._subscriptions = [s for s in self._subscriptions if not s.closed]
+        self._subscriptions.append(subscription)
         if until_ns is not None and now_ns is not None and until_ns < now_ns:
             subscription.close("until reached")
         return subscription
 
     def close(self) -> None:
         """End every stream (daemon shutdown)."""
-        for subscription in tuple(self._subscribers):
+        for subscription in self._subscriptions:
             subscription.close("event log closed")
-
-    def _remove(self, subscription: Subscription) -> None:
-        if subscription in self._subscribers:
-            self._subscribers.remove(subscription)
+        self._subscriptions.clear()

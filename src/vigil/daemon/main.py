@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vigil.core.config import ProjectConfig
-from vigil.daemon.eventlog import EventLog
+from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.manager import Manager
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import VigilError
@@ -71,8 +71,8 @@ class Daemon:
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = Engine(clock=self.clock)
-        events = EventLog()
-        manager = Manager(clock=self.clock, engine=engine, events=events, log_dir=log_dir)
+        manager = Manager(clock=self.clock, engine=engine, log_dir=log_dir)
+        events = manager.events
         for service in self.project.services.values():
             manager.create(service)
         if self._on_event is not None:
@@ -134,7 +134,7 @@ class Daemon:
             await self.clock.sleep_ns(REAP_INTERVAL_NS)
             reap_orphans()
 
-    async def _forward(self, events: EventLog) -> None:
+    async def _forward(self, events: DockerEventLog) -> None:
         assert self._on_event is not None
         async for event in events.subscribe():
             self._on_event(event)

@@ -1,9 +1,10 @@
-"""The daemon's services: processes vigil owns and targets it only watches, each with Docker's
-container lifecycle, health monitor and events.
+"""The daemon's registry of targets: services by name and ID, each a ``vigil.targets`` target
+(a process vigil owns, or a service it only watches) with Docker's container verbs and
+errors, compose's ``depends_on`` for ``up``/``down``, and ``wait``.
 
-The manager turns process facts from each ``Supervisor`` into health lifecycle calls on the
-engine (start → starting; exit, stop, pause → unhealthy silently; unpause → resume) and into
-Docker-shaped events on the ``EventLog``. It never decides health itself.
+It decides nothing about health or process state: targets write their process state and
+report lifecycle facts to the engine, which writes health and publishes every event. The
+Docker-shaped ``/events`` are a projection of that stream (``vigil.daemon.eventlog``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import logging
 import secrets
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,26 +23,11 @@ from vigil.core.config import (
     ServiceConfig,
 )
 from vigil.core.deps import start_order
-from vigil.core.events import Event, ProbeCompleted, StatusChanged
-from vigil.core.lifecycle import (
-    ProcessEvent,
-    ProcessExited,
-    ProcessKilled,
-    ProcessPaused,
-    ProcessStarted,
-    ProcessState,
-    ProcessStatus,
-    ProcessStopped,
-    ProcessUnpaused,
-)
+from vigil.core.events import TargetRef, TargetRestarted
+from vigil.core.lifecycle import ProcessState, ProcessStatus
+from vigil.core.probespec import spec_for_service
 from vigil.core.status import HealthStatus
-from vigil.daemon.eventlog import EventLog
-from vigil.docker.events import (
-    DaemonEvent,
-    health_probe_event,
-    health_status_event,
-    lifecycle_event,
-)
+from vigil.daemon.eventlog import DockerEventLog
 from vigil.docker.services import ServiceView
 from vigil.exceptions import (
     ConfigError,
@@ -51,10 +36,12 @@ from vigil.exceptions import (
     NotFoundError,
     NotModifiedError,
 )
-from vigil.runtime.clock import Clock
+from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
+from vigil.targets.base import Target
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import Supervisor, parse_signal
+from vigil.targets.watched import WatchedTarget
 
 _log = logging.getLogger("vigil")
 
@@ -62,35 +49,39 @@ WAIT_HEALTHY = "healthy"
 WAIT_RUNNING = "running"
 WAIT_EXITED = "exited"
 WAIT_CONDITIONS = (WAIT_HEALTHY, WAIT_RUNNING, WAIT_EXITED)
+_LIVE = (ProcessStatus.RUNNING, ProcessStatus.PAUSED, ProcessStatus.RESTARTING)
 
 
 @dataclass(slots=True)
 class _Entry:
-    id: str
+    ref: TargetRef
     config: ServiceConfig
     created_ns: int
     log: ServiceLog
-    supervisor: Supervisor | None  # None: watched only, no process of ours
-    watched: ProcessState  # the state of a watched-only service
-    error: str = ""
+    target: Target
+    error: str = ""  # a dependency that failed: the service was never started
+
+    @property
+    def id(self) -> str:
+        return self.ref.id
 
     @property
     def process(self) -> ProcessState:
-        state = self.supervisor.state if self.supervisor is not None else self.watched
+        state = self.target.state
         return replace(state, error=self.error) if self.error else state
 
 
 class Manager:
     """Every service of the daemon, by name and by ID."""
 
-    def __init__(self, *, clock: Clock, engine: Engine, events: EventLog, log_dir: Path) -> None:
+    def __init__(self, *, clock: Clock, engine: Engine, log_dir: Path) -> None:
         self.clock = clock
         self.engine = engine
-        self.events = events
+        self.events = DockerEventLog(engine)
         self._log_dir = log_dir
         self._entries: dict[str, _Entry] = {}
         self._changed = asyncio.Event()
-        engine.subscribe(self._on_health)
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- lookup and views --------------------------------------------------------------------
 
@@ -144,41 +135,39 @@ class Manager:
                 f'"{other}". You have to remove (or rename) that service to be able to reuse '
                 "that name."
             )
-        service_id = secrets.token_hex(32)
-        log = ServiceLog(self._log_dir / f"{config.name}-{service_id[:12]}.log")
-        entry = _Entry(service_id, config, self.clock.now_ns(), log, None, ProcessState())
+        ref = TargetRef(secrets.token_hex(32), config.name)
+        log = ServiceLog(self._log_dir / f"{config.name}-{ref.id[:12]}.log")
+        target: Target
         if config.command:
             try:
-                entry.supervisor = Supervisor(
-                    config, clock=self.clock, log=log, on_change=self._process_handler(entry)
-                )
+                target = Supervisor(
+                    config, clock=self.clock, log=log, report=self.engine.report, ref=ref)
             except ConfigError as error:
                 log.close()
                 raise InvalidParameterError(str(error)) from None
-        self.engine.add(config)
-        self._entries[config.name] = entry
-        self._emit(entry, "create")
-        return service_id
+        else:
+            target = WatchedTarget(ref, clock=self.clock, report=self.engine.report)
+        self.engine.add(config.name, config.healthcheck, probe=spec_for_service(config),
+                        target_id=ref.id)
+        self._entries[config.name] = _Entry(ref, config, self.clock.now_ns(), log, target)
+        return ref.id
 
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""
         entry = self.lookup(ref)
-        if entry.process.status in (ProcessStatus.RUNNING, ProcessStatus.PAUSED,
-                                    ProcessStatus.RESTARTING):
+        if entry.process.status in _LIVE:
             if not force:
                 raise ConflictError(
                     f'cannot remove service "/{entry.config.name}": service is running: '
                     "stop the service before removing or force remove"
                 )
             await self._kill_and_wait(entry)
-        await self.engine.remove(entry.config.name)
-        if entry.supervisor is not None:
-            await entry.supervisor.close(0)
+        await entry.target.close(0)
         entry.log.close()
         for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
             path.unlink(missing_ok=True)
         del self._entries[entry.config.name]
-        self._emit(entry, "destroy")
+        await self.engine.remove(entry.config.name)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -192,38 +181,24 @@ class Manager:
         if status in (ProcessStatus.RUNNING, ProcessStatus.RESTARTING):
             raise NotModifiedError("service already started")
         entry.error = ""
-        if entry.supervisor is not None:
-            await entry.supervisor.start()
-            _raise_start_error(entry.supervisor)
-            return
-        now = self.clock.now_ns()
-        entry.watched = replace(entry.watched, status=ProcessStatus.RUNNING, started_at=now,
-                                finished_at=0, exit_code=0)
-        self.engine.start(entry.config.name, started_at=now)
-        self._emit(entry, "start")
+        await entry.target.start()
+        _raise_start_error(entry.target)
 
     async def stop(self, ref: str, *, timeout_ns: int | None = None) -> None:
         """Docker ``stop``: stop signal, SIGKILL after the grace period (``timeout_ns``)."""
         entry = self.lookup(ref)
         if entry.process.status in (ProcessStatus.CREATED, ProcessStatus.EXITED):
             raise NotModifiedError("service already stopped")
-        if entry.supervisor is not None:
-            await entry.supervisor.stop(timeout_ns)
-            return
-        await self._stop_watching(entry)
+        await entry.target.stop(timeout_ns)
+        await self.engine.probe_gone(entry.config.name)
 
     async def restart(self, ref: str, *, timeout_ns: int | None = None) -> None:
         """Docker ``restart``: stop if running, start, then a ``restart`` event."""
         entry = self.lookup(ref)
-        if entry.supervisor is not None:
-            await entry.supervisor.restart(timeout_ns)
-            _raise_start_error(entry.supervisor)
-        else:
-            if entry.process.status is not ProcessStatus.CREATED and entry.process.status \
-                    is not ProcessStatus.EXITED:
-                await self._stop_watching(entry)
-            await self.start(ref)
-        self._emit(entry, "restart")
+        entry.error = ""
+        await entry.target.restart(timeout_ns)
+        _raise_start_error(entry.target)
+        self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
 
     async def kill(self, ref: str, signal_text: str = "SIGKILL") -> None:
         """Docker ``kill``: send a signal to the main process (default SIGKILL)."""
@@ -232,11 +207,11 @@ class Manager:
             sig = parse_signal(signal_text)
         except ValueError as exc:
             raise InvalidParameterError(str(exc)) from None
-        if entry.supervisor is None:
+        if not entry.target.owned:
             raise ConflictError(
                 f"Cannot kill service: {entry.config.name}: it is watched, not owned by vigil; "
                 "it has no process to signal")
-        if not entry.supervisor.kill(sig):
+        if not entry.target.kill(sig):
             raise ConflictError(
                 f"Cannot kill service: {entry.config.name}: Service {entry.id} is not running")
 
@@ -246,24 +221,14 @@ class Manager:
         status = entry.process.status
         if status is ProcessStatus.PAUSED:
             raise ConflictError(f"Service {entry.id} is already paused")
-        if status is not ProcessStatus.RUNNING:
+        if status is not ProcessStatus.RUNNING or not entry.target.pause():
             raise ConflictError(f"Service {entry.id} is not running")
-        if entry.supervisor is not None:
-            entry.supervisor.pause()
-            return
-        entry.watched = replace(entry.watched, status=ProcessStatus.PAUSED)
-        self._on_paused(entry)
 
     async def unpause(self, ref: str) -> None:
         """Docker ``unpause``: SIGCONT; probing resumes one interval later."""
         entry = self.lookup(ref)
-        if entry.process.status is not ProcessStatus.PAUSED:
+        if entry.process.status is not ProcessStatus.PAUSED or not entry.target.unpause():
             raise ConflictError(f"Service {entry.id} is not paused")
-        if entry.supervisor is not None:
-            entry.supervisor.unpause()
-            return
-        entry.watched = replace(entry.watched, status=ProcessStatus.RUNNING)
-        self._on_unpaused(entry)
 
     # -- up, down and wait -------------------------------------------------------------------
 
@@ -288,6 +253,7 @@ class Manager:
             if problem and dependency.required:
                 entry.error = f"dependency failed to start: {problem}"
                 _log.error("service %s: %s", name, entry.error)
+                self._notify()
                 return f"service {name}: {entry.error}"
         try:
             await self.start(name)
@@ -316,13 +282,14 @@ class Manager:
         for level in _stop_levels(configs):
             await asyncio.gather(*(self._shutdown_one(name) for name in level))
         await self.engine.aclose()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
 
     async def _shutdown_one(self, name: str) -> None:
         entry = self._entries[name]
-        if entry.supervisor is not None:
-            await entry.supervisor.close()
-        elif entry.watched.status in (ProcessStatus.RUNNING, ProcessStatus.PAUSED):
-            await self._stop_watching(entry)
+        await entry.target.close()
         entry.log.close()
 
     async def wait(self, ref: str, condition: str, timeout_ns: int | None = None) -> str | None:
@@ -331,6 +298,7 @@ class Manager:
         if condition not in WAIT_CONDITIONS:
             raise InvalidParameterError(
                 f"invalid condition: {condition!r}: must be one of {', '.join(WAIT_CONDITIONS)}")
+        self._watch()
         deadline = None if timeout_ns is None else self.clock.now_ns() + timeout_ns
         while True:
             entry = self.lookup(ref)
@@ -340,7 +308,7 @@ class Manager:
             remaining = None if deadline is None else deadline - self.clock.now_ns()
             if remaining is not None and remaining <= 0:
                 return f"timeout waiting for service {entry.config.name} to be {condition}"
-            await self._next_change(remaining)
+            await wait_for_event(self.clock, self._changed, remaining)
 
     def _judge(self, entry: _Entry, condition: str) -> str | _Pending | None:
         name = entry.config.name
@@ -364,87 +332,25 @@ class Manager:
             return f"service {name} is unhealthy"
         return _PENDING
 
-    async def _next_change(self, timeout_ns: int | None) -> None:
-        changed = self._changed.wait()
-        if timeout_ns is None:
-            await changed
-            return
-        waiter = asyncio.ensure_future(changed)
-        sleeper = asyncio.ensure_future(self.clock.sleep_ns(timeout_ns))
-        await asyncio.wait([waiter, sleeper], return_when=asyncio.FIRST_COMPLETED)
-        for task in (waiter, sleeper):
-            task.cancel()
+    # -- change notification ---------------------------------------------------------------
 
-    # -- facts in, events out ---------------------------------------------------------------
+    def _watch(self) -> None:
+        """Wake waiters on every target event: one subscriber task, started on first use."""
+        if self._watcher is None or self._watcher.done():
+            events = self.engine.events(maxsize=1, overflow="drop")
+            self._watcher = asyncio.get_running_loop().create_task(self._on_events(events))
 
-    def _process_handler(self, entry: _Entry) -> Callable[[ProcessEvent], None]:
-        def handle(event: ProcessEvent) -> None:
-            self._on_process(entry, event)
-
-        return handle
-
-    def _on_process(self, entry: _Entry, event: ProcessEvent) -> None:
-        name = entry.config.name
-        if isinstance(event, ProcessStarted):
-            self.engine.start(name, started_at=event.started_at)
-            self._emit(entry, "start")
-        elif isinstance(event, ProcessExited):
-            self.engine.halt(name)
-            self._emit(entry, "die", exitCode=event.exit_code)
-        elif isinstance(event, ProcessKilled):
-            self._emit(entry, "kill", signal=event.signal)
-        elif isinstance(event, ProcessStopped):
-            self._emit(entry, "stop")
-        elif isinstance(event, ProcessPaused):
-            self._on_paused(entry)
-        elif isinstance(event, ProcessUnpaused):
-            self._on_unpaused(entry)
-        self._notify()
-
-    def _on_paused(self, entry: _Entry) -> None:
-        self.engine.halt(entry.config.name)
-        self._emit(entry, "pause")
-        self._notify()
-
-    def _on_unpaused(self, entry: _Entry) -> None:
-        self.engine.resume(entry.config.name)
-        self._emit(entry, "unpause")
-        self._notify()
-
-    def _on_health(self, name: str, event: Event) -> None:
-        entry = self._entries.get(name)
-        if entry is None:
-            return
-        if isinstance(event, StatusChanged):
-            self.events.append(
-                health_status_event(name, entry.id, event.new, self.clock.now_ns()))
+    async def _on_events(self, events: object) -> None:
+        async for _ in events:  # type: ignore[attr-defined]
             self._notify()
-        elif isinstance(event, ProbeCompleted):
-            result = event.result
-            self.events.append(health_probe_event(
-                name, entry.id, result.exit_code, result.end - result.start, result.end))
-
-    async def _stop_watching(self, entry: _Entry) -> None:
-        task = self.engine.halt(entry.config.name)
-        entry.watched = replace(entry.watched, status=ProcessStatus.EXITED,
-                                finished_at=self.clock.now_ns(), exit_code=0)
-        self._emit(entry, "die", exitCode=0)
-        self._emit(entry, "stop")
-        self._notify()
-        if task is not None:
-            await asyncio.wait([task])
 
     async def _kill_and_wait(self, entry: _Entry) -> None:
-        if entry.supervisor is None:
-            await self._stop_watching(entry)
-            return
-        entry.supervisor.kill(signal.SIGKILL)
-        await entry.supervisor.stop(0)
-
-    def _emit(self, entry: _Entry, action: str, **attributes: str | int) -> None:
-        event: DaemonEvent = lifecycle_event(
-            action, entry.config.name, entry.id, self.clock.now_ns(), **attributes)
-        self.events.append(event)
+        if not entry.target.owned:
+            await entry.target.stop()
+        else:
+            entry.target.kill(signal.SIGKILL)
+            await entry.target.stop(0)
+        await self.engine.probe_gone(entry.config.name)
 
     def _notify(self) -> None:
         self._changed.set()
@@ -457,10 +363,10 @@ class ServiceStartError(InvalidParameterError):
     status = 500
 
 
-def _raise_start_error(supervisor: Supervisor) -> None:
-    """The supervisor records a failed start (status stays ``created``, as Docker) in ``error``."""
-    if supervisor.state.error:
-        raise ServiceStartError(supervisor.state.error)
+def _raise_start_error(target: Target) -> None:
+    """A target records a failed start (status stays ``created``, as Docker) in ``error``."""
+    if target.state.error:
+        raise ServiceStartError(target.state.error)
 
 
 class _Pending:

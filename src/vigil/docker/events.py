@@ -12,7 +12,21 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from vigil.core.health import HealthStatus
+from vigil.core.events import (
+    ProbeCompleted,
+    StatusChanged,
+    TargetCreated,
+    TargetDied,
+    TargetEvent,
+    TargetKilled,
+    TargetPaused,
+    TargetRemoved,
+    TargetRestarted,
+    TargetStarted,
+    TargetStopped,
+    TargetUnpaused,
+)
+from vigil.core.status import HealthStatus
 from vigil.docker.health import JsonObject
 from vigil.docker.services import FilterArgs
 from vigil.go.duration import SECOND, format_duration, parse_duration
@@ -38,6 +52,7 @@ __all__ = [
     "health_status_event",
     "lifecycle_event",
     "parse_since_until",
+    "project",
 ]
 
 EVENT_TYPE = "service"  # the only event type vigil emits
@@ -151,6 +166,35 @@ def health_probe_event(
 
 
 _STATUS_ACTIONS = {s: f"health_status: {s.value}" for s in HealthStatus}
+
+
+def project(event: TargetEvent) -> DaemonEvent | None:
+    """The Docker event message for a target event, or None when Docker shows none (monitor
+    start/stop, a scheduled restart, a ``starting`` status)."""
+    ref, when = event.target, event.time_ns
+    match event:
+        case ProbeCompleted(result=result):
+            return health_probe_event(
+                ref.name, ref.id, result.exit_code, result.end - result.start, when)
+        case StatusChanged(new=new) if new in (HealthStatus.HEALTHY, HealthStatus.UNHEALTHY):
+            return health_status_event(ref.name, ref.id, new, when)
+        case TargetDied(exit_code=code):
+            return lifecycle_event("die", ref.name, ref.id, when, exitCode=code)
+        case TargetKilled(signal=sig):
+            return lifecycle_event("kill", ref.name, ref.id, when, signal=sig)
+    action = _LIFECYCLE_ACTIONS.get(type(event))
+    return None if action is None else lifecycle_event(action, ref.name, ref.id, when)
+
+
+_LIFECYCLE_ACTIONS: dict[type, str] = {
+    TargetCreated: "create",
+    TargetStarted: "start",
+    TargetStopped: "stop",
+    TargetPaused: "pause",
+    TargetUnpaused: "unpause",
+    TargetRestarted: "restart",
+    TargetRemoved: "destroy",
+}
 
 # ---- filters -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from vigil.core.probespec import ExecSpec, ProbeSpec
 from vigil.core.results import Outcome
 from vigil.runtime.clock import Clock
 
@@ -30,4 +31,21 @@ class Probe(Protocol):
     async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport: ...
 
 
-__all__ = ["Probe", "ProbeReport"]
+def build_probe(spec: ProbeSpec, *, target_id: str = "") -> Probe:
+    """The probe that runs ``spec`` for the target ``target_id`` (named in error texts as
+    Docker names the container ID)."""
+    if isinstance(spec, ExecSpec):
+        from vigil.probes.exec import ExecProbe  # a cycle otherwise: exec needs ProbeReport
+
+        return ExecProbe(
+            spec.test,
+            environment=spec.environment,
+            working_dir=spec.working_dir,
+            user=spec.user,
+            shell=spec.shell,
+            name=target_id,
+        )
+    raise TypeError(f"no probe for {type(spec).__name__}")  # pragma: no cover - union is closed
+
+
+__all__ = ["Probe", "ProbeReport", "build_probe"]

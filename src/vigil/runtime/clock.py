@@ -15,6 +15,10 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
+
+
 @runtime_checkable
 class Clock(Protocol):
     """What the runtime needs of time. Inject ``vigil.testing.FakeClock`` in tests."""
@@ -25,6 +29,11 @@ class Clock(Protocol):
 
     async def sleep_ns(self, duration_ns: int) -> None:
         """Sleep for ``duration_ns`` nanoseconds (0 or less: just yield)."""
+        ...
+
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
+        """Call ``callback()`` from the event loop once ``delay_ns`` has passed; ``cancel()``
+        the result to call it off. Must be called from the loop's thread."""
         ...
 
 
@@ -51,23 +60,26 @@ class SystemClock:
         finally:
             timer.cancel()
 
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(max(delay_ns, 0) / 1e9, callback, context=_TIMER_CONTEXT)
+
 
 # Timer callbacks only complete a future; one shared context spares a copy per timer.
 _TIMER_CONTEXT = contextvars.Context()
 
 
-class Cancellable(Protocol):
-    def cancel(self) -> object: ...
+def call_after_ns(clock: Clock, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
+    """``clock.call_later_ns``: run ``callback`` once ``delay_ns`` has passed on ``clock``."""
+    return clock.call_later_ns(delay_ns, callback)
 
 
-def call_after_ns(clock: Clock, delay_ns: int, callback: Callable[[], None]) -> Cancellable:
-    """Run ``callback`` once ``delay_ns`` has passed on ``clock``; ``cancel()`` the result to
-    call it off. The system clock gets a bare loop timer; any other clock a sleeping task
-    (a clock that fails to sleep fires the callback at once rather than never)."""
-    loop = asyncio.get_running_loop()
-    if type(clock) is SystemClock:
-        return loop.call_later(max(delay_ns, 0) / 1e9, callback, context=_TIMER_CONTEXT)
-    task = loop.create_task(clock.sleep_ns(delay_ns))
+def call_later_by_sleeping(
+    clock: Clock, delay_ns: int, callback: Callable[[], object]
+) -> Cancellable:
+    """``call_later_ns`` for a clock that only knows how to sleep: a task sleeps, then calls
+    ``callback`` (a clock that fails to sleep fires it at once rather than never)."""
+    task = asyncio.get_running_loop().create_task(clock.sleep_ns(delay_ns))
 
     def done(finished: asyncio.Task[None]) -> None:
         if not finished.cancelled():
@@ -76,6 +88,69 @@ def call_after_ns(clock: Clock, delay_ns: int, callback: Callable[[], None]) -> 
 
     task.add_done_callback(done)
     return task
+
+
+class Deadline:
+    """``async with Deadline(clock, ns):`` cancels the body when ``ns`` has passed on
+    ``clock`` and raises ``TimeoutError`` instead, like ``asyncio.timeout`` but on the
+    injected clock. ``None`` means no deadline. No extra task: the timer cancels the task
+    that entered the block, and an outside cancellation still propagates as one."""
+
+    __slots__ = ("_cancelling", "_clock", "_delay_ns", "_expired", "_task", "_timer")
+
+    def __init__(self, clock: Clock, delay_ns: int | None) -> None:
+        self._clock = clock
+        self._delay_ns = delay_ns
+        self._expired = False
+        self._task: asyncio.Task[object] | None = None
+        self._timer: Cancellable | None = None
+        self._cancelling = 0
+
+    @property
+    def expired(self) -> bool:
+        return self._expired
+
+    async def __aenter__(self) -> Deadline:
+        self._task = asyncio.current_task()
+        if self._task is None:
+            raise RuntimeError("Deadline must be used inside a task")
+        self._cancelling = self._task.cancelling()
+        if self._delay_ns is not None:
+            self._timer = self._clock.call_later_ns(self._delay_ns, self._expire)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
+        if self._timer is not None:
+            self._timer.cancel()
+        # asyncio.timeout's rule: only our own cancellation becomes a TimeoutError
+        if (
+            self._expired
+            and self._task is not None
+            and self._task.uncancel() <= self._cancelling
+            and exc_type is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc
+        return False
+
+    def _expire(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._expired = True
+            self._task.cancel()
+
+
+async def wait_for_event(clock: Clock, event: asyncio.Event, timeout_ns: int | None) -> bool:
+    """Wait until ``event`` is set or ``timeout_ns`` passes on ``clock``; whether it was set.
+    Leaves no task behind, whether it returns, times out or is cancelled."""
+    if event.is_set():
+        return True
+    try:
+        async with Deadline(clock, timeout_ns):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -1,45 +1,73 @@
-"""The engine owns every target: its config, its probe, its health state and its monitor.
+"""The engine: every target's health and the one ordered stream of target events.
 
-It is the single writer of health: monitors hand it results, lifecycle calls (start, stop)
-come from the library user or the supervisor, and every change goes through the pure core.
-Events are published on the bus after the state is stored.
+It is the single writer of health. Monitors hand it probe results; lifecycle facts come in
+through ``report`` (from a ``vigil.targets`` target, the single writer of its process state)
+or through ``start``/``stop``/``pause``/``resume`` (a library user's watched target). Each
+fact goes through the pure core (``vigil.core.health``), is stored, then published: first
+to the store's journal, then to every subscriber's bounded queue (``vigil.runtime.stream``).
+No subscriber code runs inside a probe's path.
+
+Docker's order is kept: on exit, stop or pause the monitor is closed first (status
+``unhealthy``, no event, the probe in flight killed and its result dropped), then the
+lifecycle event is published; on start the event comes first, then the monitor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from vigil.core import health as _state
-from vigil.core.config import ServiceConfig
-from vigil.core.events import Event, MonitorStarted, MonitorStopped
+from vigil.core import health as _health
+from vigil.core.config import HealthcheckConfig
+from vigil.core.events import (
+    LifecycleEvent,
+    MonitorStarted,
+    MonitorStopped,
+    TargetCreated,
+    TargetDied,
+    TargetEvent,
+    TargetExiting,
+    TargetPaused,
+    TargetRef,
+    TargetRemoved,
+    TargetStarted,
+    TargetStopped,
+    TargetUnpaused,
+)
 from vigil.core.health import HealthState
+from vigil.core.probespec import ExecSpec, ProbeSpec, unknown_test_type
 from vigil.core.results import ProbeResult
 from vigil.exceptions import ConfigError, ConfigProblem
-from vigil.probes import Probe
+from vigil.probes import Probe, build_probe
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.monitor import run_monitor
-from vigil.runtime.stream import EventBus, Subscriber
+from vigil.runtime.stream import DEFAULT_QUEUE_LIMIT, EventStream, Overflow, Subscription
+from vigil.store import StateStore, TargetRecord
+from vigil.store.memory import MemoryStore
 
-ProbeFactory = Callable[[ServiceConfig], Probe]
+_log = logging.getLogger("vigil")
+
+ProbeBuilder = Callable[[ProbeSpec, TargetRef], Probe]
+CALLBACK_QUEUE_LIMIT = 10_000  # events a ``subscribe`` callback may fall behind by
 
 
-def default_probe_factory(service: ServiceConfig) -> Probe:
-    """Exec probes (CMD / CMD-SHELL) built from the service's environment, cwd and user."""
-    from vigil.probes.exec import ExecProbe
-
-    return ExecProbe.from_service(service)
+def default_probe_builder(spec: ProbeSpec, target: TargetRef) -> Probe:
+    return build_probe(spec, target_id=target.id)
 
 
 @dataclass(slots=True)
 class _Target:
-    service: ServiceConfig
+    ref: TargetRef
+    check: HealthcheckConfig | None
     probe: Probe | None
     health: HealthState
-    bus: EventBus
+    publish: Callable[[TargetEvent], None]
     monitor: asyncio.Task[None] | None = None
+    halted: asyncio.Task[None] | None = None  # a cancelled monitor, until it is gone
 
     # The monitor gets these two as bound methods: less memory per target than closures.
     def read_health(self) -> HealthState:
@@ -47,28 +75,37 @@ class _Target:
 
     def apply(self, result: ProbeResult) -> None:
         """Store the core's new state, then publish the events it caused."""
-        check = self.service.healthcheck
-        assert check is not None
-        events: list[Event]
-        self.health, events = _state.apply_result(self.health, check, result)
+        assert self.check is not None
+        self.health, events = _health.apply_result(self.health, self.check, result, self.ref)
         for event in events:
-            self.bus.publish(self.service.name, event)
+            self.publish(event)
 
 
 class Engine:
     """Runs health monitors for any number of targets inside one asyncio loop.
 
-    ``add`` registers a target, ``start`` begins probing it (Docker's container start:
-    status ``starting``, streak 0, log kept), ``stop`` ends probing (``unhealthy``, silently,
-    the probe in flight killed and its result dropped). ``subscribe`` delivers every event.
-    Use it as an async context manager so that every monitor is stopped on exit.
+    ``add`` registers a target (a name, its check and what to probe), ``start`` begins
+    probing it (Docker's container start: status ``starting``, streak 0, log kept), ``stop``
+    and ``pause`` end probing (``unhealthy``, silently, the probe in flight killed and its
+    result dropped), ``resume`` probes again after a pause. ``events()`` and ``subscribe()``
+    deliver every target event. Use it as an async context manager so that every monitor
+    and subscriber task is stopped on exit.
     """
 
-    def __init__(self, *, clock: Clock | None = None, probe_factory: ProbeFactory | None = None):
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        store: StateStore | None = None,
+        probe_builder: ProbeBuilder | None = None,
+    ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self._probe_factory = probe_factory or default_probe_factory
+        self.store: StateStore = store if store is not None else MemoryStore()
+        self._probe_builder = probe_builder or default_probe_builder
         self._targets: dict[str, _Target] = {}
-        self._bus = EventBus()
+        self._by_id: dict[str, _Target] = {}
+        self.stream = EventStream(journal=self.store.append_event)
+        self._consumers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> Engine:
         return self
@@ -83,31 +120,57 @@ class Engine:
 
     # -- targets ---------------------------------------------------------------------------
 
-    def add(self, service: ServiceConfig, *, probe: Probe | None = None) -> None:
-        """Register a target. Without ``probe``, one is built from ``service.healthcheck``
-        (none when the check is absent, ``NONE`` or of an unknown type, as in Docker)."""
-        if service.name in self._targets:
-            raise ConfigError(ConfigProblem(f"services.{service.name}", "already exists"))
-        check = service.healthcheck
-        if probe is None and check is not None and check.runs_probe:
-            probe = self._probe_factory(service)
+    def add(
+        self,
+        name: str,
+        check: HealthcheckConfig | None = None,
+        *,
+        probe: ProbeSpec | Probe | None = None,
+        target_id: str | None = None,
+    ) -> TargetRef:
+        """Register a target and publish ``TargetCreated``; returns its identity.
+
+        ``probe`` is what to run each interval: a ``ProbeSpec`` (built with
+        ``vigil.probes.build_probe``) or any ``Probe``. Without one, nothing is probed
+        (Docker: no check, ``NONE``, or a test type it does not know)."""
+        if name in self._targets:
+            raise ConfigError(ConfigProblem(f"services.{name}", "already exists"))
+        ref = TargetRef(target_id or secrets.token_hex(32), name)
         if check is None or not check.runs_probe:
             probe = None
-        self._targets[service.name] = _Target(service, probe, HealthState(), self._bus)
+        elif probe is None:  # the check's own CMD / CMD-SHELL, with Docker's environment
+            probe = self._probe_builder(ExecSpec(check.test), ref)
+        elif not isinstance(probe, Probe):
+            probe = self._probe_builder(probe, ref)
+        target = _Target(ref, check, probe, HealthState(), self._publish)
+        self._targets[name] = target
+        self._by_id[ref.id] = target
+        now = self.clock.now_ns()
+        self.store.save_target(TargetRecord(ref, now))
+        self._publish(TargetCreated(ref, now))
+        return ref
 
     async def remove(self, name: str) -> None:
-        """Stop probing ``name`` and forget it."""
-        await self.stop(name)
+        """Stop probing ``name``, forget it and publish ``TargetRemoved``."""
+        target = self._target(name)
+        self._halt(target)
+        await self.probe_gone(name)
         del self._targets[name]
+        del self._by_id[target.ref.id]
+        self.store.remove_target(target.ref.id)
+        self._publish(TargetRemoved(target.ref, self.clock.now_ns()))
 
     def names(self) -> Iterator[str]:
         return iter(self._targets)
 
-    def service(self, name: str) -> ServiceConfig:
-        return self._target(name).service
+    def ref(self, name: str) -> TargetRef:
+        return self._target(name).ref
+
+    def check(self, name: str) -> HealthcheckConfig | None:
+        return self._target(name).check
 
     def health(self, name: str) -> HealthState:
-        """The target's health; status ``none`` when it has no check or never started."""
+        """The target's health; status ``none`` when it has no probe or never started."""
         return self._target(name).health
 
     def has_check(self, name: str) -> bool:
@@ -119,55 +182,94 @@ class Engine:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def report(self, event: LifecycleEvent) -> None:
+        """A lifecycle fact about a registered target: its effect on health (Docker's
+        ``initHealthMonitor`` / ``CloseMonitorChannel`` / ``updateHealthMonitor``), then the
+        event is published."""
+        target = self._by_id.get(event.target.id)
+        if target is None:
+            raise KeyError(f"no such target: {event.target.id}")
+        if isinstance(event, TargetExiting | TargetDied | TargetStopped | TargetPaused):
+            self._halt(target)
+            self._publish(event)
+        elif isinstance(event, TargetStarted):
+            self._publish(event)
+            self._start_monitor(target, event.time_ns)
+        elif isinstance(event, TargetUnpaused):
+            self._publish(event)
+            if target.probe is not None and not self.probing(target.ref.name):
+                self._launch(target)
+        else:
+            self._publish(event)
+
     def start(self, name: str, *, started_at: int | None = None) -> None:
-        """Docker's ``initHealthMonitor``: ``starting``, streak 0, log kept, a new monitor.
-
-        ``started_at`` (Unix ns) is when the target started; the start period counts from
-        it. Default: now. A monitor already running is replaced.
-        """
-        target = self._target(name)
-        if target.probe is None:
-            return
+        """The target started (Docker's container start): ``starting``, streak 0, log kept,
+        a new monitor. ``started_at`` (Unix ns) is when; the start period counts from it.
+        Default: now. A monitor already running is replaced."""
         when = self.clock.now_ns() if started_at is None else started_at
-        target.health = _state.start(target.health, when)
-        self._launch(name, target)
-
-    def resume(self, name: str) -> None:
-        """Docker's unpause: probe again without touching status, streak or StartedAt."""
-        target = self._target(name)
-        if target.probe is not None and not self.probing(name):
-            self._launch(name, target)
-
-    def halt(self, name: str) -> asyncio.Task[None] | None:
-        """Docker's ``CloseMonitorChannel``, at once: ``unhealthy`` without an event, the
-        monitor cancelled (a probe in flight is killed, its result dropped). Returns the
-        monitor task to await until the probe's processes are gone, or None."""
-        target = self._target(name)
-        task, target.monitor = target.monitor, None
-        if task is None:
-            return None
-        target.health = _state.stop(target.health)
-        task.cancel()
-        self._bus.publish(name, MonitorStopped())
-        return task
+        self.report(TargetStarted(self.ref(name), when))
 
     async def stop(self, name: str) -> None:
-        """``halt`` and wait until the probe in flight, if any, is gone."""
-        task = self.halt(name)
+        """The target stopped: ``unhealthy`` without a health event, the probe in flight
+        killed and its result dropped; returns once its processes are gone."""
+        self.report(TargetStopped(self.ref(name), self.clock.now_ns()))
+        await self.probe_gone(name)
+
+    def pause(self, name: str) -> None:
+        """The target was paused: probing stops as on ``stop`` (Docker moby#46203)."""
+        self.report(TargetPaused(self.ref(name), self.clock.now_ns()))
+
+    def resume(self, name: str) -> None:
+        """The target was unpaused: probe again one interval later, status, streak and
+        StartedAt untouched."""
+        self.report(TargetUnpaused(self.ref(name), self.clock.now_ns()))
+
+    async def probe_gone(self, name: str) -> None:
+        """Wait until a monitor stopped by a lifecycle fact has killed its probe."""
+        target = self._target(name)
+        task = target.halted
         if task is not None:
             await asyncio.wait([task])
+            if target.halted is task:
+                target.halted = None
 
     async def aclose(self) -> None:
-        """Stop every monitor."""
-        await asyncio.gather(*(self.stop(name) for name in list(self._targets)))
+        """Stop every monitor, then end every subscription (after it got what was queued)."""
+        for target in self._targets.values():
+            self._halt(target)
+        await asyncio.gather(*(self.probe_gone(name) for name in list(self._targets)))
+        self.stream.close("engine closed")
+        if self._consumers:
+            await asyncio.wait(list(self._consumers))
 
     # -- events ----------------------------------------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(target_name, event)`` for every event; returns an unsubscribe."""
-        return self._bus.subscribe(subscriber)
+    def events(
+        self,
+        *,
+        maxsize: int = DEFAULT_QUEUE_LIMIT,
+        overflow: Overflow = "close",
+        since_ns: int | None = None,
+    ) -> Subscription[TargetEvent]:
+        """Every target event from now on, in order, as an async iterator; with
+        ``since_ns``, first the stored events from then on (no gap, no duplicate)."""
+        replay = self.store.events(since_ns) if since_ns is not None else ()
+        return self.stream.subscribe(maxsize=maxsize, overflow=overflow, replay=replay)
+
+    def subscribe(self, callback: Callable[[TargetEvent], object]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event, from a task of its own (so a slow or
+        failing callback never delays a probe); returns a function that unsubscribes."""
+        subscription: Subscription[TargetEvent] = self.stream.subscribe(
+            maxsize=CALLBACK_QUEUE_LIMIT, overflow="drop")
+        task = asyncio.get_running_loop().create_task(_deliver(subscription, callback))
+        self._consumers.add(task)
+        task.add_done_callback(self._consumers.discard)
+        return subscription.close
 
     # -- internals -------------------------------------------------------------------------
+
+    def _publish(self, event: TargetEvent) -> None:
+        self.stream.publish(event)
 
     def _target(self, name: str) -> _Target:
         try:
@@ -175,22 +277,51 @@ class Engine:
         except KeyError:
             raise KeyError(f"no such service: {name}") from None
 
-    def _launch(self, name: str, target: _Target) -> None:
+    def _start_monitor(self, target: _Target, started_at: int) -> None:
+        if target.probe is None:
+            kind = unknown_test_type(target.check)
+            if kind is not None:  # moby getProbe, at every start
+                _log.warning("Unknown healthcheck type '%s' (expected 'CMD') in service %s",
+                             kind, target.ref.id)
+            return
+        target.health = _health.start(target.health, started_at)
+        self._launch(target)
+
+    def _halt(self, target: _Target) -> None:
+        task, target.monitor = target.monitor, None
+        if task is None:
+            return
+        target.health = _health.stop(target.health)
+        task.cancel()
+        target.halted = task
+        self._publish(MonitorStopped(target.ref, self.clock.now_ns()))
+
+    def _launch(self, target: _Target) -> None:
         assert target.probe is not None
-        assert target.service.healthcheck is not None
-        previous = target.monitor
-        if previous is not None:
-            previous.cancel()
+        assert target.check is not None
+        previous = target.monitor or target.halted
+        if target.monitor is not None:
+            target.monitor.cancel()
         target.monitor = asyncio.get_running_loop().create_task(
             run_monitor(
-                name=name,
-                check=target.service.healthcheck,
+                name=target.ref.name,
+                check=target.check,
                 probe=target.probe,
                 clock=self.clock,
                 read_state=target.read_health,
                 apply=target.apply,
                 after=previous,
             ),
-            name=f"vigil-monitor-{name}",
+            name=f"vigil-monitor-{target.ref.name}",
         )
-        self._bus.publish(name, MonitorStarted())
+        self._publish(MonitorStarted(target.ref, self.clock.now_ns()))
+
+
+async def _deliver(
+    subscription: Subscription[TargetEvent], callback: Callable[[TargetEvent], object]
+) -> None:
+    async for event in subscription:
+        try:
+            callback(event)
+        except Exception:
+            _log.exception("event subscriber %r failed on %r", callback, event)

@@ -40,26 +40,24 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from typing import Any
 
+from vigil.core import lifecycle
 from vigil.core.config import DEFAULT_PATH, ServiceConfig
+from vigil.core.events import (
+    LifecycleEvent,
+    TargetExiting,
+    TargetKilled,
+    TargetRef,
+    TargetStopped,
+)
 from vigil.core.lifecycle import (
-    ProcessEvent,
-    ProcessExited,
-    ProcessKilled,
-    ProcessPaused,
-    ProcessRestarting,
-    ProcessStarted,
     ProcessState,
     ProcessStatus,
-    ProcessStopped,
-    ProcessUnpaused,
     RestartTracker,
     cancel,
     kill_cancels_restart,
     should_restart,
-    start_exit_code,
 )
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import SECOND
@@ -71,7 +69,7 @@ from vigil.linux.launch import (
     resolve_credentials,
     spawn_error_text,
 )
-from vigil.runtime.clock import Clock
+from vigil.runtime.clock import Clock, wait_for_event
 from vigil.targets.logs import STDERR, STDOUT, ServiceLog
 
 SERVICE_ENV = "VIGIL_SERVICE"
@@ -137,7 +135,10 @@ class _Run:
 
 
 class Supervisor:
-    """Owns the process of one service (``service.command`` must not be empty)."""
+    """Owns the process of one service (``service.command`` must not be empty); implements
+    ``vigil.targets.base.Target``. Every lifecycle event goes to ``report``, in order."""
+
+    owned = True
 
     def __init__(
         self,
@@ -145,7 +146,8 @@ class Supervisor:
         *,
         clock: Clock,
         log: ServiceLog,
-        on_change: Callable[[ProcessEvent], None],
+        report: Callable[[LifecycleEvent], None],
+        ref: TargetRef | None = None,
     ) -> None:
         if not service.command:
             raise ValueError(f"service {service.name} has no command to supervise")
@@ -159,16 +161,22 @@ class Supervisor:
         self._service = service
         self._clock = clock
         self._log = log
-        self._on_change = on_change
+        self._report = report
+        self._ref = ref or TargetRef(service.name, service.name)
         self._tracker = RestartTracker.fresh(service.restart)
         self._state = ProcessState()
         self._run: _Run | None = None
         self._lingering: set[_Run] = set()  # exited runs whose pipes are still open
         self._pending_restart: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cleanups: set[asyncio.Task[None]] = set()  # after an exit; awaited, not cancelled
         self._lock = asyncio.Lock()
         self._manually_stopped = False
         self._shutting_down = False
+
+    @property
+    def ref(self) -> TargetRef:
+        return self._ref
 
     @property
     def service(self) -> ServiceConfig:
@@ -206,6 +214,8 @@ class Supervisor:
         self._shutting_down = True
         async with self._lock:
             await self._stop_locked(timeout_ns)
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
         for run in list(self._lingering):
             self._close_streams(run)
         for task in list(self._tasks):
@@ -234,8 +244,7 @@ class Supervisor:
             self._signal_main(run, sig)
         if status is ProcessStatus.PAUSED and cancels:
             self._signal_run(run, signal.SIGCONT)
-            self._set(status=ProcessStatus.RUNNING)
-            self._emit(ProcessUnpaused())
+            self._apply(*lifecycle.unpaused(self._state, self._ref, at=self._now()))
         return True
 
     def pause(self) -> bool:
@@ -244,8 +253,7 @@ class Supervisor:
         if self._state.status is not ProcessStatus.RUNNING or run is None:
             return False
         self._signal_run(run, signal.SIGSTOP)
-        self._set(status=ProcessStatus.PAUSED)
-        self._emit(ProcessPaused())
+        self._apply(*lifecycle.paused(self._state, self._ref, at=self._now()))
         return True
 
     def unpause(self) -> bool:
@@ -254,8 +262,7 @@ class Supervisor:
         if self._state.status is not ProcessStatus.PAUSED or run is None:
             return False
         self._signal_run(run, signal.SIGCONT)
-        self._set(status=ProcessStatus.RUNNING)
-        self._emit(ProcessUnpaused())
+        self._apply(*lifecycle.unpaused(self._state, self._ref, at=self._now()))
         return True
 
     # -- start ---------------------------------------------------------------------------
@@ -269,7 +276,7 @@ class Supervisor:
             return
         self._tracker = RestartTracker.fresh(self._service.restart)
         self._manually_stopped = False
-        self._set(restart_count=0)
+        self._state = lifecycle.manual_start(self._state)
         self._spawn(automatic=False)
 
     def _spawn(self, *, automatic: bool) -> None:
@@ -280,15 +287,8 @@ class Supervisor:
             self._start_failed(str(exc), automatic=automatic)
             return
         self._run = run
-        self._set(
-            status=ProcessStatus.RUNNING,
-            pid=run.pid,
-            exit_code=0,
-            started_at=run.started_at,
-            restart_count=self._tracker.restart_count,
-            error="",
-        )
-        self._emit(ProcessStarted(run.pid, run.started_at))
+        self._apply(*lifecycle.started(self._state, self._ref, pid=run.pid, at=run.started_at,
+                                       restart_count=self._tracker.restart_count))
 
     def _launch(self, token: str) -> _Run:
         service = self._service
@@ -350,12 +350,8 @@ class Supervisor:
         return run
 
     def _start_failed(self, message: str, *, automatic: bool) -> None:
-        # moby: the start error's exit code, except after an automatic restart, where the
-        # previous exit status is put back (SetStopped) and only the error text stays.
-        code = self._state.exit_code if automatic else start_exit_code(message)
-        status = ProcessStatus.EXITED if self._state.started_at else ProcessStatus.CREATED
-        self._set(status=status, pid=0, exit_code=code, error=message)
-        self._emit(ProcessExited(code, self._state.finished_at, False, message))
+        self._apply(*lifecycle.start_failed(self._state, self._ref, message=message,
+                                            at=self._now(), automatic=automatic))
 
     # -- output and exit -----------------------------------------------------------------
 
@@ -389,6 +385,9 @@ class Supervisor:
         self._lingering.discard(run)
 
     def _on_exit(self, run: _Run) -> None:
+        """The main process ended. As moby's ``handleContainerExit``: the health monitor is
+        stopped first (``TargetExiting``), whatever the pipes do; then what is left of the run
+        is killed and the output drained (at most ``STREAM_DRAIN_S``); then ``TargetDied``."""
         asyncio.get_running_loop().remove_reader(run.pidfd)
         _process.kill_group(run.pid)  # the unreaped leader keeps the pgid from reuse
         try:
@@ -400,7 +399,11 @@ class Supervisor:
         _process.untrack(run.pid)
         os.close(run.pidfd)
         finished_at = self._clock.now_ns()
-        self._spawn_task(self._finish_exit(run, code, finished_at))
+        self._report(TargetExiting(self._ref, finished_at, code))
+        cleanup = asyncio.get_running_loop().create_task(
+            self._finish_exit(run, code, finished_at))
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
 
     async def _finish_exit(self, run: _Run, code: int, finished_at: int) -> None:
         try:
@@ -420,18 +423,10 @@ class Supervisor:
         )
         self._tracker = decision.tracker
         self._run = None
-        status = ProcessStatus.RESTARTING if decision.restart else ProcessStatus.EXITED
-        self._set(
-            status=status,
-            pid=0,
-            exit_code=code,
-            finished_at=finished_at,
-            restart_count=self._tracker.restart_count,
-        )
+        self._apply(*lifecycle.exited(self._state, self._ref, exit_code=code, at=finished_at,
+                                      decision=decision))
         run.done.set()
-        self._emit(ProcessExited(code, finished_at, decision.restart))
         if decision.restart:
-            self._emit(ProcessRestarting(decision.delay_ns, self._tracker.restart_count))
             self._pending_restart = self._spawn_task(self._restart_after(decision.delay_ns))
 
     async def _restart_after(self, delay_ns: int) -> None:
@@ -444,8 +439,7 @@ class Supervisor:
         if self._pending_restart is not None:
             self._pending_restart.cancel()
             self._pending_restart = None
-        if self._state.status is ProcessStatus.RESTARTING:
-            self._set(status=ProcessStatus.EXITED)
+        self._state = lifecycle.restart_called_off(self._state)
 
     # -- stop and signals ----------------------------------------------------------------
 
@@ -459,32 +453,21 @@ class Supervisor:
         run = self._run
         if status is ProcessStatus.RESTARTING or run is None:
             self._cancel_pending_restart()  # moby: nothing to signal, the restart is off
-            self._emit(ProcessStopped())
+            self._report(TargetStopped(self._ref, self._now()))
             return
         grace = self._service.effective_stop_grace_period if timeout_ns is None else timeout_ns
         if not self._signal_main(run, self._stop_signal) and grace >= 0:
             grace = NO_SIGNAL_WAIT
         if status is ProcessStatus.PAUSED:
             self._signal_run(run, signal.SIGCONT)  # a stopped process cannot handle it
-            self._set(status=ProcessStatus.RUNNING)
-            self._emit(ProcessUnpaused())
+            self._apply(*lifecycle.unpaused(self._state, self._ref, at=self._now()))
         if not await self._wait_exit(run, grace if grace >= 0 else None):
             self._kill_run(run)
             await run.done.wait()
-        self._emit(ProcessStopped())
+        self._report(TargetStopped(self._ref, self._now()))
 
     async def _wait_exit(self, run: _Run, timeout_ns: int | None) -> bool:
-        if timeout_ns is None:
-            await run.done.wait()
-            return True
-        waiter = asyncio.ensure_future(run.done.wait())
-        sleeper = asyncio.ensure_future(self._clock.sleep_ns(timeout_ns))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
-        return run.done.is_set()
+        return await wait_for_event(self._clock, run.done, timeout_ns)
 
     def _signal_main(self, run: _Run, sig: int) -> bool:
         if run.exited:
@@ -493,12 +476,12 @@ class Supervisor:
             signal.pidfd_send_signal(run.pidfd, sig)
         except (ProcessLookupError, OSError):
             return False  # exited (or the pidfd is already closed): the exit handler runs
-        self._emit(ProcessKilled(sig))
+        self._report(TargetKilled(self._ref, self._now(), sig))
         return True
 
     def _kill_run(self, run: _Run) -> None:
         self._signal_run(run, signal.SIGKILL)
-        self._emit(ProcessKilled(signal.SIGKILL))
+        self._report(TargetKilled(self._ref, self._now(), signal.SIGKILL))
 
     def _signal_run(self, run: _Run, sig: int) -> None:
         if not run.exited:
@@ -512,11 +495,14 @@ class Supervisor:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _set(self, **changes: object) -> None:
-        self._state = replace(self._state, **changes)  # type: ignore[arg-type]
+    def _apply(self, state: ProcessState, events: list[LifecycleEvent]) -> None:
+        """The one place process state changes: store it, then report what happened."""
+        self._state = state
+        for event in events:
+            self._report(event)
 
-    def _emit(self, event: ProcessEvent) -> None:
-        self._on_change(event)
+    def _now(self) -> int:
+        return self._clock.now_ns()
 
     def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -1,0 +1,44 @@
+"""The in-memory store: the newest ``capacity`` events and the current targets, nothing on
+disk. Docker keeps 256 events; vigil's default keeps 10,000."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from vigil.core.events import TargetEvent
+from vigil.store import TargetRecord
+
+DEFAULT_CAPACITY = 10_000
+
+
+class MemoryStore:
+    """A ``StateStore`` in memory; the oldest events are dropped when full."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self._events: deque[TargetEvent] = deque(maxlen=capacity)
+        self._targets: dict[str, TargetRecord] = {}
+        self.append_event = self._events.append  # the hot path: one C call per event
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def events(
+        self, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[TargetEvent]:
+        low = since_ns if since_ns is not None else -(1 << 63)
+        high = until_ns if until_ns is not None else 1 << 63
+        return [e for e in self._events if low <= e.time_ns <= high]
+
+    def save_target(self, record: TargetRecord) -> None:
+        self._targets[record.ref.id] = record
+
+    def remove_target(self, target_id: str) -> None:
+        self._targets.pop(target_id, None)
+
+    def targets(self) -> list[TargetRecord]:
+        return list(self._targets.values())
+
+    def close(self) -> None:
+        pass
