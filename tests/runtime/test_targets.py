@@ -1,0 +1,157 @@
+"""Targets behind one protocol, reporting through the engine: the watched kind on a FakeClock,
+and the order Docker keeps when an owned process exits (the monitor stops first)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vigil.core.config import HealthcheckConfig, ServiceConfig
+from vigil.core.events import (
+    MonitorStopped,
+    TargetDied,
+    TargetEvent,
+    TargetExiting,
+    TargetPaused,
+    TargetStarted,
+    TargetStopped,
+    TargetUnpaused,
+)
+from vigil.core.lifecycle import ProcessStatus
+from vigil.core.status import HealthStatus
+from vigil.daemon.manager import Manager
+from vigil.go.duration import SECOND
+from vigil.runtime.engine import Engine
+from vigil.targets.base import Target
+from vigil.targets.logs import ServiceLog
+from vigil.targets.supervised import Supervisor
+from vigil.targets.watched import WatchedTarget
+from vigil.testing import FakeClock, ScriptedProbe
+
+S = SECOND
+SAFETY_S = 10.0  # real-time safety net for waits on real processes; never reached normally
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
+
+
+def test_both_kinds_are_targets(tmp_path: Path) -> None:
+    """The supervised and the watched kind satisfy the one Target protocol."""
+    engine = Engine()
+    ref = engine.add("web")
+    watched = WatchedTarget(ref, clock=FakeClock(), report=engine.report)
+    owned = Supervisor(ServiceConfig(name="web", command=("true",)), clock=FakeClock(),
+                       log=ServiceLog(tmp_path / "web.log"), report=engine.report, ref=ref)
+    assert isinstance(watched, Target)
+    assert isinstance(owned, Target)
+    assert (watched.owned, owned.owned) == (False, True)
+
+
+def test_watched_target_lifecycle_drives_health_through_the_engine() -> None:
+    """start → starting and probing; pause → unhealthy, silent; unpause → probing again;
+    stop → exited 0 with die and stop; it cannot be signalled."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        events = engine.events()
+        ref = engine.add("web", HealthcheckConfig(test=("CMD", "x"), interval=S),
+                         probe=ScriptedProbe([0]))
+        target = WatchedTarget(ref, clock=clock, report=engine.report)
+        await target.start()
+        assert (target.state.status, engine.health("web").status) == (
+            ProcessStatus.RUNNING, HealthStatus.STARTING)
+        await clock.run_for(1 * S)
+        assert engine.health("web").status is HealthStatus.HEALTHY
+        assert target.pause()
+        assert not target.pause()
+        assert engine.health("web").status is HealthStatus.UNHEALTHY
+        assert not engine.probing("web")
+        assert target.unpause()
+        assert engine.probing("web")
+        assert not target.kill(signal.SIGTERM)
+        t_stop = clock.now_ns()
+        await target.stop()
+        state = target.state
+        assert (state.status, state.exit_code, state.finished_at) == (
+            ProcessStatus.EXITED, 0, t_stop)
+        lifecycle: list[type] = []
+        while events.pending:
+            event = await anext(events)
+            if isinstance(event, TargetStarted | TargetPaused | TargetUnpaused | TargetDied
+                          | TargetStopped):
+                lifecycle.append(type(event))
+        assert lifecycle == [TargetStarted, TargetPaused, TargetUnpaused, TargetDied,
+                             TargetStopped]
+        await engine.aclose()
+
+    run(scenario)
+
+
+@pytest.fixture
+def subreaper() -> Iterator[None]:
+    """Make the test process a child subreaper, as the daemon is, for one test."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    try:
+        yield
+    finally:
+        libc.prctl(36, 0, 0, 0, 0)
+
+
+@pytest.mark.usefixtures("subreaper")
+def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
+    tmp_path: Path,
+) -> None:
+    """Docker's handleContainerExit: when the main process exits, probing stops at once
+    (unhealthy, silently), before leftovers are collected; a child that escaped with a
+    cleared environment and keeps stdout open cannot keep the service 'healthy'."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock, probe_builder=lambda spec, ref: ScriptedProbe([0]))
+        manager = Manager(clock=clock, engine=engine, log_dir=tmp_path)
+        events = engine.events()
+        fifo = tmp_path / "escaped"
+        os.mkfifo(fifo)  # the main process exits only once the leftover has escaped
+        script = (f'setsid env -i /bin/sh -c "echo \\$\\$; echo > {fifo}; exec sleep 60" & '
+                  f"read _ < {fifo}; exit 3")
+        manager.create(ServiceConfig(
+            name="web", command=("sh", "-c", script),
+            healthcheck=HealthcheckConfig(test=("CMD", "x"), interval=S)))
+        follower = manager.log("web").follow()
+        await manager.start("web")
+        leftover = int((await asyncio.wait_for(anext(follower), SAFETY_S)).log)
+        try:
+            await clock.run_for(1 * S)
+            assert engine.health("web").status is HealthStatus.HEALTHY
+            seen: list[TargetEvent] = []
+            while not any(isinstance(e, TargetExiting) for e in seen):
+                seen.append(await asyncio.wait_for(anext(events), SAFETY_S))
+            exiting = seen[-1]
+            assert isinstance(exiting, TargetExiting)
+            assert exiting.exit_code == 3
+            assert isinstance(seen[-2], MonitorStopped)
+            assert engine.health("web").status is HealthStatus.UNHEALTHY
+            assert not engine.probing("web")
+            assert manager.view("web").status == "running"  # not dead until collected
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGKILL)
+        died = await asyncio.wait_for(anext(events), SAFETY_S)
+        while not isinstance(died, TargetDied):
+            died = await asyncio.wait_for(anext(events), SAFETY_S)
+        assert died.exit_code == 3
+        assert manager.view("web").status == "exited"
+        await manager.down()
+
+    run(scenario)
