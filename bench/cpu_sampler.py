@@ -3,7 +3,9 @@ sampler of its main thread (the event loop), for ``profile_daemon.py``. Bench us
 
 SIGUSR1 starts sampling, SIGUSR2 stops it and writes the samples to ``$VIGIL_SAMPLES`` as
 collapsed stacks (``thread (tid): MainThread;outer (file);...;inner (file) count`` lines,
-py-spy's raw format).
+py-spy's raw format). With ``VIGIL_BENCH_SPAWN=inline`` the daemon spawns probes with
+``os.posix_spawn`` on the loop's thread instead of its spawn thread (an experiment: what
+the thread costs per probe).
 
 How: a POSIX timer on the main thread's own CPU clock (``timer_create`` with
 ``SIGEV_THREAD_ID``) sends it SIGPROF each millisecond of *its* CPU time. The kernel checks
@@ -28,6 +30,7 @@ import time
 from types import FrameType
 
 SAMPLES_ENV = "VIGIL_SAMPLES"
+SPAWN_ENV = "VIGIL_BENCH_SPAWN"
 SIGEV_THREAD_ID = 4  # Linux
 PERIOD_NS = 1_000_000  # of the thread's CPU time; the kernel's tick bounds the real rate
 
@@ -110,7 +113,11 @@ class Sampler:
 
 
 def main() -> None:
-    sampler = Sampler(os.environ[SAMPLES_ENV])
+    if os.environ.get(SPAWN_ENV) == "inline":
+        from vigil.linux import spawn_thread
+
+        spawn_thread.available = lambda default_signals: False  # spawn_async's fallback
+    sampler = Sampler(os.environ.get(SAMPLES_ENV, os.devnull))
     signal.signal(signal.SIGPROF, sampler.sample)
     signal.signal(signal.SIGUSR1, sampler.start)
     signal.signal(signal.SIGUSR2, sampler.stop)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cpu_sampler import SAMPLES_ENV
+from cpu_sampler import SAMPLES_ENV, SPAWN_ENV
 from daemon import (
     STOP_TIMEOUT_S,
     Child,
@@ -244,11 +244,13 @@ def report(run: DaemonRun, args: argparse.Namespace) -> None:
     kids = 1e3 * run.total("child_cpu") / probes
     overhead = own + kids - loop_self - loop_kids
     ratios = [window.rate / phase.rate for phase, window in run.rounds]
-    subscriber = 1e3 * run.total("subscriber_cpu") / probes
+    subscriber_ms = 1e3 * run.total("subscriber_cpu") / probes
+    subscriber = " ".join([args.subscriber, *(f"--filter {f}" for f in args.filter)])
+    spawning = "" if args.spawn == "thread" else " (EXPERIMENT: probes spawned inline)"
     print(
         f'\n{args.services} services probing ["CMD", "true"] every {args.interval_ms} ms '
-        f"through `vigil up`, one events subscriber ({args.subscriber}); {seconds:.1f} s "
-        f"measured in {args.rounds} slices, each after {args.warmup:g} s of warm-up"
+        f"through `vigil up`, one events subscriber ({subscriber}); {seconds:.1f} s "
+        f"measured in {args.rounds} slices, each after {args.warmup:g} s of warm-up{spawning}"
     )
     if run.drops:
         print(f"  the daemon ended the event stream {run.drops} times: probes are undercounted")
@@ -264,7 +266,7 @@ def report(run: DaemonRun, args: argparse.Namespace) -> None:
     print(
         f"    cpu/probe: daemon {own:.3f} ms, children {kids:.3f} ms = {own + kids:.3f} ms "
         f"(daemon {run.total('own_cpu') / seconds:.2f} cores, children "
-        f"{run.total('child_cpu') / seconds:.2f}); subscriber {subscriber:.3f} ms"
+        f"{run.total('child_cpu') / seconds:.2f}); subscriber {subscriber_ms:.3f} ms"
     )
     print(
         f"    beyond the loop's cost per spawn: {overhead:.3f} ms per probe "
@@ -297,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds before each slice")
     parser.add_argument("--subscriber", choices=["thread", "cli"], default="thread")
     parser.add_argument("--filter", action="append", default=[], help="events filter k=v")
+    parser.add_argument(
+        "--spawn", choices=["thread", "inline"], default="thread", help="inline: an experiment"
+    )
     parser.add_argument("--profile", metavar="DIR", help="then profile the daemon (see README)")
     parser.add_argument("--profile-seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
@@ -311,12 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         workdir = Path(tmp)
         config = rate_config(workdir / "rate.yaml", args.services, args.interval_ms)
+        out = Path(args.profile or workdir).resolve()
+        env = {SPAWN_ENV: args.spawn, SAMPLES_ENV: str(out / SAMPLES_FILE)}
         launch: dict[str, Any] = {}
-        if args.profile:  # the same daemon, run by the sampler (idle until signalled)
-            out = Path(args.profile).resolve()
+        if args.profile or args.spawn != "thread":  # run by the sampler, idle until signalled
             out.mkdir(parents=True, exist_ok=True)
-            launch["launcher"] = [str(Path(__file__).with_name("cpu_sampler.py"))]
-            launch["extra_env"] = {SAMPLES_ENV: str(out / SAMPLES_FILE)}
+            sampler = str(Path(__file__).with_name("cpu_sampler.py"))
+            launch = {"launcher": [sampler], "extra_env": env}
         with daemon(config, workdir / "rate", **launch) as child:
             subscriber = subscribe(child.host, args.subscriber, args.filter)
             try:

@@ -72,6 +72,7 @@ BUCKETS: list[tuple[str, str]] = [
     ("spawn: hand-back (deliver, self-pipe wake-up)", "_process_self_data"),
     ("spawn: pipe2, submit (spawn_thread.spawn)", "spawn (vigil/linux/spawn_thread.py"),
     ("spawn: pidfd_open (process._watch)", "_watch (vigil/linux/process.py"),
+    ("spawn: inline os.posix_spawn, pipe2 (process.spawn)", "spawn (vigil/linux/process.py"),
     ("spawn: slots (Slots)", "Slots."),
     ("probe: reap, kill, drain, close", "_finish_exited"),
     ("probe: reap, kill, drain, close", "group_exists"),
