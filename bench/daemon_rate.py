@@ -112,13 +112,7 @@ class CliSubscriber:
 
     def join(self) -> None:
         self._stopping = True
-        if self._process.poll() is None:
-            self._process.terminate()
-        try:
-            self._process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(STOP_TIMEOUT_S)
+        Child(self._process, self.host).stop()  # by its PID: SIGTERM, SIGKILL after a bound
         self._thread.join(STOP_TIMEOUT_S)
 
 
