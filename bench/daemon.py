@@ -122,17 +122,30 @@ class Child:
         return rss_kib(self.pid)
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return self.cpu_times()[0]
+
+    def cpu_times(self) -> tuple[float, float]:
+        """CPU seconds of the process (every thread) and of its reaped children."""
+        return cpu_times(f"/proc/{self.pid}/stat")
 
     def stop(self) -> None:
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a paused child handles no SIGTERM
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(STOP_TIMEOUT_S)
+
+
+def cpu_times(stat: str) -> tuple[float, float]:
+    """From a ``/proc/<pid>[/task/<tid>]/stat`` file: user+system CPU seconds, and those of
+    the children it reaped (utime+stime, cutime+cstime)."""
+    fields = Path(stat).read_text().rpartition(")")[2].split()
+    own, children = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+    tick = os.sysconf("SC_CLK_TCK")
+    return own / tick, children / tick
 
 
 def rss_kib(pid: int | str = "self") -> int:
@@ -151,9 +164,11 @@ def _wait_ready(fd: int, timeout_s: float) -> bool:
 
 
 @contextlib.contextmanager
-def spawn_ready(argv: list[str], host: str, log: Path) -> Iterator[Child]:
+def spawn_ready(
+    argv: list[str], host: str, log: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Child]:
     read_end, write_end = os.pipe()
-    env = {**os.environ, READY_FD_ENV: str(write_end)}
+    env = {**os.environ, **(extra_env or {}), READY_FD_ENV: str(write_end)}
     with open(log, "ab") as out:
         process = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, pass_fds=(write_end,)
@@ -168,12 +183,19 @@ def spawn_ready(argv: list[str], host: str, log: Path) -> Iterator[Child]:
         child.stop()
 
 
-def daemon(config: Path, workdir: Path) -> contextlib.AbstractContextManager[Child]:
+def daemon(
+    config: Path,
+    workdir: Path,
+    *,
+    launcher: Sequence[str] = ("-m", "vigil"),
+    extra_env: dict[str, str] | None = None,
+) -> contextlib.AbstractContextManager[Child]:
+    """``vigil up`` in the foreground; ``launcher`` is what runs vigil (``cpu_sampler.py``)."""
     workdir.mkdir(exist_ok=True)
     host = f"unix://{workdir / 'vigil.sock'}"
-    argv = [sys.executable, "-m", "vigil", "up", "-f", str(config), "-H", host]
+    argv = [sys.executable, *launcher, "up", "-f", str(config), "-H", host]
     argv += ["--state-dir", str(workdir / "state")]
-    return spawn_ready(argv, host, workdir / "daemon.log")
+    return spawn_ready(argv, host, workdir / "daemon.log", extra_env)
 
 
 def write_config(path: Path, services: Config) -> Path:
@@ -226,6 +248,10 @@ class Recorder:
         except VigilError as exc:
             if not self._stopping:
                 self.error = str(exc)
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the reading thread so far."""
+        return cpu_times(f"/proc/self/task/{self._thread.native_id}/stat")[0]
 
     def stopping(self) -> None:
         """Call before stopping the server: the stream's end is then expected."""
