@@ -21,6 +21,7 @@ from vigil.core.events import (
     TargetEvent,
     TargetExiting,
     TargetPaused,
+    TargetRef,
     TargetStarted,
     TargetStopped,
     TargetUnpaused,
@@ -30,6 +31,8 @@ from vigil.core.status import HealthStatus
 from vigil.daemon.manager import Manager
 from vigil.go.duration import SECOND
 from vigil.runtime.engine import Engine
+from vigil.store import TargetRecord
+from vigil.store.memory import MemoryStore
 from vigil.targets.base import Target
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import Supervisor
@@ -121,10 +124,11 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
         engine = Engine(clock=clock, probe_builder=lambda spec, ref: ScriptedProbe([0]))
         manager = Manager(clock=clock, engine=engine, log_dir=tmp_path)
         events = engine.events()
-        fifo = tmp_path / "escaped"
-        os.mkfifo(fifo)  # the main process exits only once the leftover has escaped
-        script = (f'setsid env -i /bin/sh -c "echo \\$\\$; echo > {fifo}; exec sleep 60" & '
-                  f"read _ < {fifo}; exit 3")
+        escaped, go = tmp_path / "escaped", tmp_path / "go"
+        os.mkfifo(escaped)  # the main process exits once the leftover has escaped
+        os.mkfifo(go)  # ... and the test has seen it healthy
+        script = (f'setsid env -i /bin/sh -c "echo \\$\\$; echo > {escaped}; exec sleep 60" '
+                  f"& read _ < {escaped}; read _ < {go}; exit 3")
         manager.create(ServiceConfig(
             name="web", command=("sh", "-c", script),
             healthcheck=HealthcheckConfig(test=("CMD", "x"), interval=S)))
@@ -134,9 +138,12 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
         try:
             await clock.run_for(1 * S)
             assert engine.health("web").status is HealthStatus.HEALTHY
+            release = os.open(go, os.O_RDWR)  # never blocks; kept open until read
+            os.write(release, b"\n")
             seen: list[TargetEvent] = []
             while not any(isinstance(e, TargetExiting) for e in seen):
                 seen.append(await asyncio.wait_for(anext(events), SAFETY_S))
+            os.close(release)
             exiting = seen[-1]
             assert isinstance(exiting, TargetExiting)
             assert exiting.exit_code == 3
@@ -152,6 +159,28 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
             died = await asyncio.wait_for(anext(events), SAFETY_S)
         assert died.exit_code == 3
         assert manager.view("web").status == "exited"
+        await manager.down()
+
+    run(scenario)
+
+
+def test_a_name_the_store_knows_keeps_its_identity(tmp_path: Path) -> None:
+    """Stable identity: a service whose name the store already holds gets the same ID and
+    creation time back (what a durable store gives across daemon restarts); ``rm`` forgets
+    it, so a new service of that name is a new target."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        store = MemoryStore()
+        known = TargetRef("7" * 64, "web")
+        store.save_target(TargetRecord(known, 1_000))
+        manager = Manager(clock=clock, engine=Engine(clock=clock, store=store), log_dir=tmp_path)
+        assert manager.create(ServiceConfig(name="web")) == known.id
+        assert manager.view("web").created_ns == 1_000
+        other = manager.create(ServiceConfig(name="db"))
+        assert [r.ref for r in store.targets()] == [known, TargetRef(other, "db")]
+        await manager.remove("web")
+        assert manager.create(ServiceConfig(name="web")) != known.id
         await manager.down()
 
     run(scenario)

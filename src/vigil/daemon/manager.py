@@ -127,7 +127,8 @@ class Manager:
     # -- create and remove -------------------------------------------------------------------
 
     def create(self, config: ServiceConfig) -> str:
-        """Register a service (Docker ``create``); returns its ID."""
+        """Register a service (Docker ``create``); returns its ID. A name the store already
+        knows keeps its ID and creation time, so history and logs stay attached to it."""
         if config.name in self._entries:
             other = self._entries[config.name].id
             raise ConflictError(
@@ -135,7 +136,9 @@ class Manager:
                 f'"{other}". You have to remove (or rename) that service to be able to reuse '
                 "that name."
             )
-        ref = TargetRef(secrets.token_hex(32), config.name)
+        known = {r.ref.name: r for r in self.engine.store.targets()}.get(config.name)
+        ref = known.ref if known is not None else TargetRef(secrets.token_hex(32), config.name)
+        created_ns = known.created_ns if known is not None else self.clock.now_ns()
         log = ServiceLog(self._log_dir / f"{config.name}-{ref.id[:12]}.log")
         target: Target
         if config.command:
@@ -148,8 +151,8 @@ class Manager:
         else:
             target = WatchedTarget(ref, clock=self.clock, report=self.engine.report)
         self.engine.add(config.name, config.healthcheck, probe=spec_for_service(config),
-                        target_id=ref.id)
-        self._entries[config.name] = _Entry(ref, config, self.clock.now_ns(), log, target)
+                        target_id=ref.id, created_ns=created_ns)
+        self._entries[config.name] = _Entry(ref, config, created_ns, log, target)
         return ref.id
 
     async def remove(self, ref: str, *, force: bool = False) -> None:

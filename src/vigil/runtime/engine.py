@@ -127,6 +127,7 @@ class Engine:
         *,
         probe: ProbeSpec | Probe | None = None,
         target_id: str | None = None,
+        created_ns: int | None = None,
     ) -> TargetRef:
         """Register a target and publish ``TargetCreated``; returns its identity.
 
@@ -146,7 +147,7 @@ class Engine:
         self._targets[name] = target
         self._by_id[ref.id] = target
         now = self.clock.now_ns()
-        self.store.save_target(TargetRecord(ref, now))
+        self.store.save_target(TargetRecord(ref, now if created_ns is None else created_ns))
         self._publish(TargetCreated(ref, now))
         return ref
 
