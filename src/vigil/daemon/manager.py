@@ -35,6 +35,7 @@ from vigil.core.lifecycle import (
     ProcessStopped,
     ProcessUnpaused,
 )
+from vigil.core.signals import parse_kill_signal
 from vigil.core.status import HealthStatus
 from vigil.daemon.eventlog import EventLog
 from vigil.docker.events import (
@@ -54,7 +55,7 @@ from vigil.exceptions import (
 from vigil.runtime.clock import Clock
 from vigil.runtime.engine import Engine
 from vigil.targets.logs import ServiceLog
-from vigil.targets.supervised import Supervisor, parse_signal
+from vigil.targets.supervised import Supervisor
 
 _log = logging.getLogger("vigil")
 
@@ -229,7 +230,7 @@ class Manager:
         """Docker ``kill``: send a signal to the main process (default SIGKILL)."""
         entry = self.lookup(ref)
         try:
-            sig = parse_signal(signal_text)
+            sig = parse_kill_signal(signal_text)
         except ValueError as exc:
             raise InvalidParameterError(str(exc)) from None
         if entry.supervisor is None:
