@@ -29,7 +29,6 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-
 @pytest.mark.parametrize(
     ("text", "width", "expected"),
     [

@@ -102,8 +102,10 @@ def test_every_nonzero_int64_is_a_signal_that_kill_takes_only_if_linux_has_it(
     number: int,
 ) -> None:
     assert parse_signal(str(number)) == number
-    expected = number if number in LINUX_NUMBERS else (
-        f"the linux daemon does not support signal {number}"
+    expected = (
+        number
+        if number in LINUX_NUMBERS
+        else (f"the linux daemon does not support signal {number}")
     )
     assert outcome(parse_kill_signal, str(number)) == expected
     assert valid_signal(number) is (number in LINUX_NUMBERS)
