@@ -1,4 +1,5 @@
-"""``cli_daemon``: the real daemon API, in process, for the CLI's tests.
+"""``cli_daemon``: the real daemon API, in process, for the CLI's tests; ``utc``: local time
+pinned to UTC.
 
 The CLI is synchronous (an ``httpx.Client``); the API is an ASGI app over a real ``Manager``
 and ``Engine``. The app lives on an event loop in a worker thread, and every request of the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ import httpx
 import pytest
 
 from vigil.go.duration import HOUR
-from vigil.testing import FakeClock, ProbeStep, settle
+from vigil.testing import FakeClock, ProbeStep, ScriptedProbe, settle
 
 T = TypeVar("T")
 
@@ -60,7 +62,6 @@ async def _build_app(
     from vigil.daemon.eventlog import EventLog
     from vigil.daemon.manager import Manager
     from vigil.runtime.engine import Engine
-    from vigil.testing import ScriptedProbe
 
     def probe(service: Any) -> ScriptedProbe:
         return ScriptedProbe(scripts.get(service.name, (0,)))
@@ -122,6 +123,8 @@ class CliDaemon:
         self.http.close()
         try:
             self.call(self.ahttp.aclose())
+            # Not stepping: with monitors still due, fake time would run ahead of the real
+            # exits it waits for. The tests' processes end on the stop signal.
             self.call(self.manager.down())
         finally:
             self.call(_cancel_the_rest())
@@ -137,18 +140,18 @@ class CliDaemon:
 
     async def serve(self, request: httpx.Request) -> httpx.Response:
         """One request, the clock stepping while it waits; the body read to the end."""
-        task = asyncio.ensure_future(self._asgi.handle_async_request(request))
-        await self.until_done(task)
-        response = task.result()
+        response = await self.stepping(self._asgi.handle_async_request(request))
         body = await response.aread()
         return httpx.Response(response.status_code, headers=response.headers, content=body)
 
-    async def until_done(self, task: asyncio.Future[Any]) -> None:
+    async def stepping(self, work: Awaitable[T]) -> T:
+        """Await ``work``, jumping the clock to the next deadline whenever all else waits."""
+        task = asyncio.ensure_future(work)
         end = self.clock.now_ns() + FAKE_LIMIT_NS
         while True:
             await settle()
             if task.done():
-                return
+                return task.result()
             deadline = self.clock.next_deadline
             if deadline is not None:
                 if deadline > end:
@@ -234,3 +237,14 @@ def cli_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliD
         yield daemon
     finally:
         daemon.close()
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is UTC (a test may set another TZ, then call ``time.tzset``); the real
+    zone is back afterwards."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

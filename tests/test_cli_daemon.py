@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,19 +24,7 @@ if TYPE_CHECKING:
 CHECK = {"healthcheck": {"test": ["CMD", "true"]}}  # probes are scripted: the test never runs
 SLEEPER = {"command": ["sleep", "1000"]}  # a real process, stopped when the test ends
 
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    """Local time is UTC, so local-time output is predictable."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.fixture
@@ -623,7 +609,7 @@ def test_run_creates_then_starts_and_prints_the_id(
         "--health-interval", "90s", "--health-timeout", "500ms", "--health-retries", "0x3",
         "--health-start-period", "1m", "--health-start-interval", "1s",
         "-e", "A=1", "-e", "B=x=y", "-e", "A=2", "-e", "FROM_HERE", "-e", "NOT_SET",
-        "-w", "/", "--restart", "on-failure:3",
+        "-w", "/", "-u", "1000:1000", "--restart", "on-failure:3",
         "--", "sleep", "1000",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -639,6 +625,7 @@ def test_run_creates_then_starts_and_prints_the_id(
         "command": ["sleep", "1000"],
         "environment": {"A": "2", "B": "x=y", "FROM_HERE": "yes"},
         "working_dir": "/",
+        "user": "1000:1000",
         "healthcheck": {
             "test": ["CMD-SHELL", "curl -f http://localhost/"],
             "interval": "1m30s",
@@ -649,13 +636,6 @@ def test_run_creates_then_starts_and_prints_the_id(
         },
         "restart": "on-failure:3",
     }
-
-
-def test_run_user_goes_into_the_entry(daemon: CliDaemon):
-    """-u is passed on as written (the daemon checks it when it starts the process)."""
-    result = vigil("run", "-d", "--name", "s", "-u", "1000:1000", "--", "true")
-    assert _spec(daemon)["user"] == "1000:1000"
-    assert result.stdout or result.stderr
 
 
 def test_run_prints_the_daemons_warnings(monkeypatch: pytest.MonkeyPatch):

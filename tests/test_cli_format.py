@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -20,13 +19,7 @@ def local_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> None:
     time.tzset()
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local time is UTC unless a test says otherwise; the real zone is back afterwards."""
-    local_zone(monkeypatch, "UTC")
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.mark.parametrize(
@@ -103,6 +96,7 @@ def test_event_times_line_up_and_read_back(nanos: int):
     with pytest.MonkeyPatch.context() as monkeypatch:
         local_zone(monkeypatch, "Asia/Kolkata")
         stamp = event_line({"timeNano": nanos, "Actor": {}}).split(" ")[0]
+    time.tzset()  # back to the fixture's UTC
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d", stamp)
     whole, fraction = stamp[:19] + stamp[29:], stamp[20:29]
     moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S%z")
