@@ -1,9 +1,13 @@
-"""`vigil check` and `vigil config` through click's CliRunner (real probes, tiny commands)."""
+"""`vigil check` and `vigil config` through click's CliRunner (real probes, tiny commands),
+and the host of `vigil up`."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +172,31 @@ def test_config_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["config", "-f", str(path)])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{path}:")
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["-H", "bogus://here", "up"], {}),
+        (["up", "-H", "bogus://here"], {}),
+        (["-H", "tcp://127.0.0.1:1", "up", "-H", "bogus://here"], {}),
+        (["up"], {"VIGIL_HOST": "bogus://here"}),
+        (["-H", "bogus://here", "up"], {"VIGIL_HOST": "unix:///elsewhere.sock"}),
+    ],
+)
+def test_up_takes_the_global_host_too(
+    tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    """`vigil -H X up` listens where `vigil -H X ps` talks; an unusable host is refused
+    before anything starts. (A process: `up` sets up logging for the whole program.)"""
+    path = write(tmp_path, "services:\n  web: {}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", *args, "-f", str(path), "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VIGIL_HOST": "", **env},
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith('Error: invalid host "bogus://here": ')

@@ -1,106 +1,47 @@
-"""The daemon commands of the CLI over a fake daemon (httpx.MockTransport), and their output
-formats. Time is injected; local time is pinned to UTC."""
+"""The daemon commands of the CLI against the real daemon API, in process (``cli_daemon`` in
+``conftest.py``): real routes, manager and engine, scripted probes, a fake clock shared by the
+daemon and the CLI. Local time is UTC; the fake clock starts at 2026-01-01T00:00:00Z."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from vigil.cli import services as _cli_daemon
-from vigil.cli.format import ellipsis, event_line, go_quote, go_time_string, tabulate
+from vigil.cli import connection
 from vigil.cli.main import cli
-from vigil.client import Client
+from vigil.go.duration import MINUTE, SECOND
+from vigil.targets.logs import STDOUT
 
-SECOND = 1_000_000_000
-NOW = 1_795_806_124 * SECOND  # 2026-11-27T19:02:04Z
-WEB_ID = "1f2e3d4c5b6a" + "0" * 52
-DB_ID = "abcdef012345" + "9" * 52
+if TYPE_CHECKING:
+    from conftest import CliDaemon
 
-Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
+CHECK = {"healthcheck": {"test": ["CMD", "true"]}}  # probes are scripted: the test never runs
+SLEEPER = {"command": ["sleep", "1000"]}  # a real process, stopped when the test ends
 
-
-def error(status: int, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"message": message})
-
-
-class FakeDaemon:
-    """Answers from a ``(method, path) -> response`` table (204 otherwise), recording requests."""
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Answer] = {}
-        self.requests: list[httpx.Request] = []
-        self.hosts: list[str | None] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.routes.get((request.method, request.url.path), httpx.Response(204))
-        return answer(request) if callable(answer) else answer
-
-    def factory(self, host: str | None) -> Client:
-        self.hosts.append(host)
-        return Client(host or "unix:///run/test/vigil.sock", transport=httpx.MockTransport(self))
-
-    def calls(self) -> list[tuple[str, str, dict[str, str]]]:
-        return [(r.method, r.url.path, dict(r.url.params)) for r in self.requests]
-
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    """Local time is UTC, so local-time output is predictable."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.fixture
-def daemon(monkeypatch: pytest.MonkeyPatch) -> FakeDaemon:
-    fake = FakeDaemon()
-    monkeypatch.setattr(_cli_daemon, "client_factory", fake.factory)
-    monkeypatch.setattr(_cli_daemon, "now_ns", lambda: NOW)
-    monkeypatch.delenv("VIGIL_HOST", raising=False)
-    return fake
+def daemon(cli_daemon: CliDaemon) -> CliDaemon:
+    return cli_daemon
 
 
 def vigil(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
-def list_item(
-    service_id: str, name: str, command: str, age_s: int, status: str, health: str = "none"
-) -> dict[str, Any]:
-    return {
-        "Id": service_id,
-        "Names": ["/" + name],
-        "Command": command,
-        "Created": NOW // SECOND - age_s,
-        "State": "running" if status.startswith("Up") else "exited",
-        "Status": status,
-        "Health": {"Status": health, "FailingStreak": 0},
-    }
+def inspect(daemon: CliDaemon, name: str) -> dict[str, Any]:
+    answer: dict[str, Any] = daemon.http.get(f"/services/{name}/json").json()
+    return answer
 
 
-ITEMS = [
-    list_item(
-        WEB_ID, "web", "python -m http.server 8000", 120, "Up 2 minutes (healthy)", "healthy"
-    ),
-    list_item(DB_ID, "db", "postgres", 3600, "Exited (1) 5 seconds ago"),
-]
-
-
-# ---- registration and plumbing -------------------------------------------------------------
+# ---- registration and connection -----------------------------------------------------------
 
 
 def test_every_daemon_command_is_registered():
@@ -110,100 +51,213 @@ def test_every_daemon_command_is_registered():
     assert expected <= set(cli.commands)
 
 
-def test_host_comes_from_flag_or_environment(daemon: FakeDaemon):
-    """-H wins; VIGIL_HOST is its environment variable; nothing means the client's default."""
-    daemon.routes[("GET", "/services/json")] = httpx.Response(200, json=[])
-    vigil("ps", "-H", "tcp://127.0.0.1:2375")
-    vigil("ps", env={"VIGIL_HOST": "unix:///x.sock"})
-    vigil("ps")
-    assert daemon.hosts == ["tcp://127.0.0.1:2375", "unix:///x.sock", None]
+@pytest.mark.parametrize(
+    ("args", "env", "url"),
+    [
+        (["-H", "tcp://127.0.0.1:2375", "ps"], {}, "http://127.0.0.1:2375"),
+        (["--host=tcp://127.0.0.1:2375", "ps"], {}, "http://127.0.0.1:2375"),
+        (["ps", "-H", "tcp://127.0.0.1:2376"], {}, "http://127.0.0.1:2376"),
+        (["-H", "tcp://127.0.0.1:1", "ps", "-H", "tcp://127.0.0.1:2"], {}, "http://127.0.0.1:2"),
+        (["ps"], {"VIGIL_HOST": "tcp://[::1]:2377"}, "http://[::1]:2377"),
+        (["-H", "tcp://127.0.0.1:3", "ps"], {"VIGIL_HOST": "tcp://127.0.0.1:4"},
+         "http://127.0.0.1:3"),
+        (["ps", "-H", "tcp://127.0.0.1:5"], {"VIGIL_HOST": "tcp://127.0.0.1:6"},
+         "http://127.0.0.1:5"),
+        (["ps"], {"VIGIL_HOST": ""}, "http://vigil"),  # empty: the default unix socket
+        (["ps"], {}, "http://vigil"),
+    ],
+)  # fmt: skip
+def test_host_goes_before_or_after_the_command(
+    daemon: CliDaemon, args: list[str], env: dict[str, str], url: str
+):
+    """As docker's global -H: after the command wins, then before it, then VIGIL_HOST."""
+    result = vigil(*args, env=env)
+    assert result.exit_code == 0, result.stderr
+    assert [str(r.url) for r in daemon.requests] == [f"{url}/services/json"]
 
 
-def test_unreachable_daemon_is_one_line(monkeypatch: pytest.MonkeyPatch):
-    """No daemon: docker's message, exit 1, no traceback."""
-
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    monkeypatch.setattr(
-        _cli_daemon,
-        "client_factory",
-        lambda host: Client("unix:///run/v.sock", transport=httpx.MockTransport(refuse)),
-    )
-    result = vigil("ps")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "Cannot connect to the vigil daemon at unix:///run/v.sock. Is the vigil daemon running?\n"
-    )
-    stopped = vigil("stop", "a", "b")  # said once, not once per name
+def test_readmes_first_command_reaches_the_socket_it_names(tmp_path: Path):
+    """`vigil -H unix://$PWD/.vigil/vigil.sock ps` with nothing there: docker's one line."""
+    host = f"unix://{tmp_path}/.vigil/vigil.sock"
+    for args in (["-H", host, "ps"], ["ps", "-H", host]):
+        result = vigil(*args)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"Cannot connect to the vigil daemon at {host}. Is the vigil daemon running?\n",
+        )
+    stopped = vigil("-H", host, "stop", "a", "b")  # said once, not once per name
     assert stopped.exit_code == 1
     assert stopped.stderr.count("Cannot connect") == 1
 
 
 def test_remote_host_is_refused_cleanly():
-    """The real factory refuses a non-loopback -H with one line."""
+    """The real client refuses a non-loopback -H with one line."""
     result = vigil("ps", "-H", "tcp://192.0.2.1:2375")
     assert result.exit_code == 1
     assert "only loopback addresses" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
+def _token_file(tmp_path: Path, name: str, content: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def _authorization(daemon: CliDaemon) -> list[str | None]:
+    return [r.headers.get("Authorization") for r in daemon.requests]
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_token_file_goes_before_or_after_the_command(
+    daemon: CliDaemon, tmp_path: Path, before: bool
+):
+    """The token travels as a bearer token to a TCP daemon; its file's last newline is not
+    part of it. The file wins over VIGIL_TOKEN."""
+    path = _token_file(tmp_path, "token", b"s3cret-T0ken\n")
+    options = ["-H", "tcp://127.0.0.1:2375", "--token-file", path]
+    args = [*options, "ps"] if before else ["ps", *options]
+    assert vigil(*args, env={"VIGIL_TOKEN": "from-env"}).exit_code == 0
+    assert _authorization(daemon) == ["Bearer s3cret-T0ken"]
+
+
+def test_token_precedence_and_unix_sockets(daemon: CliDaemon, tmp_path: Path):
+    """After the command beats before it, which beats VIGIL_TOKEN; nothing over a socket."""
+    first = _token_file(tmp_path, "first", b"first")
+    second = _token_file(tmp_path, "second", b"second")
+    tcp = ["-H", "tcp://127.0.0.1:2375"]
+    vigil(*tcp, "--token-file", first, "ps", "--token-file", second)
+    vigil(*tcp, "ps", env={"VIGIL_TOKEN": "from-env"})
+    vigil(*tcp, "ps")
+    vigil("--token-file", first, "ps", env={"VIGIL_TOKEN": "from-env"})  # the unix socket
+    assert _authorization(daemon) == ["Bearer second", "Bearer from-env", None, None]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "it is empty"),
+        (b" \n", "it is empty"),
+        (b"two words", "it must be visible ASCII characters, without spaces or line breaks"),
+        (b"line\nbreak", "it must be visible ASCII characters, without spaces or line breaks"),
+        ("clé".encode(), "it must be visible ASCII characters, without spaces or line breaks"),
+        (b"x" * 4097, "longer than 4096 bytes: not a token"),
+    ],
+)
+def test_unusable_token_files_are_refused_without_showing_them(
+    daemon: CliDaemon, tmp_path: Path, content: bytes, problem: str
+):
+    path = _token_file(tmp_path, "token", content)
+    result = vigil("-H", "tcp://127.0.0.1:2375", "--token-file", path, "ps")
+    assert result.exit_code == 2
+    assert f"Invalid value for '--token-file': {path}: {problem}" in result.stderr
+    assert daemon.requests == []
+    if content.strip():
+        assert content.strip().decode(errors="replace")[:20] not in result.output
+
+
+def test_token_file_must_be_a_readable_regular_file(daemon: CliDaemon, tmp_path: Path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it must not wait for a writer
+    for path, problem in [
+        (tmp_path / "absent", "No such file or directory"),
+        (fifo, "not a regular file"),
+    ]:
+        result = vigil("--token-file", str(path), "ps")
+        assert result.exit_code == 2
+        assert f"Invalid value for '--token-file': {path}: {problem}" in result.stderr
+    result = vigil("--token-file", str(tmp_path), "ps")
+    assert (result.exit_code, daemon.requests) == (2, [])
+
+
+def test_a_bad_vigil_token_is_named_not_shown(daemon: CliDaemon):
+    result = vigil("-H", "tcp://127.0.0.1:2375", "ps", env={"VIGIL_TOKEN": "my secret"})
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "invalid VIGIL_TOKEN: it must be visible ASCII characters, without spaces or line breaks\n",
+    )
+    assert daemon.requests == []
+    assert vigil("ps", env={"VIGIL_TOKEN": "my secret"}).exit_code == 0  # unix: not used
+
+
+def test_help_says_where_the_connection_comes_from():
+    text = vigil("--help").stdout + vigil("ps", "--help").stdout
+    for words in ("-H, --host HOST", "VIGIL_HOST", "--token-file PATH", "VIGIL_TOKEN", "unix"):
+        assert words in text
+
+
 # ---- ps --------------------------------------------------------------------------------------
 
 
-def test_ps_table(daemon: FakeDaemon):
-    """docker ps columns, tabwriter padding, quoted and truncated commands, ages from now."""
-    daemon.routes[("GET", "/services/json")] = httpx.Response(200, json=ITEMS)
+def _web_and_job(daemon: CliDaemon) -> tuple[str, str]:
+    """web: watched, healthy for 2 minutes; job: created, never started, long command."""
+    web = daemon.started("web", CHECK)
+    job = daemon.create("job", {"command": ["python3", "-m", "http.server", "8000"]})
+    daemon.run_for(2 * MINUTE)
+    return web, job
+
+
+def test_ps_table(daemon: CliDaemon):
+    """docker ps columns, tabwriter padding, quoted and truncated commands, ages from now;
+    newest first; without -a only running services."""
+    web, job = _web_and_job(daemon)
     result = vigil("ps", "-a")
     assert result.exit_code == 0
     assert result.stdout == (
-        "SERVICE ID     NAME      COMMAND                  CREATED             STATUS\n"
-        '1f2e3d4c5b6a   web       "python -m http.serv…"   2 minutes ago       '
+        "SERVICE ID     NAME      COMMAND                  CREATED         STATUS\n"
+        f'{job[:12]}   job       "python3 -m http.ser…"   2 minutes ago   Created\n'
+        f'{web[:12]}   web       ""                       2 minutes ago   '
         "Up 2 minutes (healthy)\n"
-        'abcdef012345   db        "postgres"               About an hour ago   '
-        "Exited (1) 5 seconds ago\n"
     )
-    assert daemon.calls() == [("GET", "/services/json", {"all": "1"})]
+    assert vigil("ps").stdout.splitlines()[1:] == [
+        f'{web[:12]}   web       ""        2 minutes ago   Up 2 minutes (healthy)'
+    ]
+    assert daemon.calls() == [
+        ("GET", "/services/json", {"all": "1"}),
+        ("GET", "/services/json", {}),
+    ]
 
 
-def test_ps_empty_prints_the_header(daemon: FakeDaemon):
-    daemon.routes[("GET", "/services/json")] = httpx.Response(200, json=[])
+def test_ps_empty_prints_the_header(daemon: CliDaemon):
     assert vigil("ps").stdout == "SERVICE ID   NAME      COMMAND   CREATED   STATUS\n"
 
 
-def test_ps_json_lines(daemon: FakeDaemon):
+def test_ps_json_lines(daemon: CliDaemon):
     """One object per line, keys sorted like docker's {{json .}}, the table's texts."""
-    daemon.routes[("GET", "/services/json")] = httpx.Response(200, json=ITEMS)
-    lines = vigil("ps", "--format", "json").stdout.splitlines()
-    assert lines[0] == (
-        '{"Command":"\\"python -m http.serv…\\"","CreatedAt":"2026-11-27 19:00:04 +0000 UTC",'
-        '"Health":"healthy","ID":"1f2e3d4c5b6a","Names":"web","RunningFor":"2 minutes ago",'
+    web, _ = _web_and_job(daemon)
+    lines = vigil("ps", "-a", "--format", "json").stdout.splitlines()
+    assert lines[1] == (
+        '{"Command":"\\"\\"","CreatedAt":"2026-01-01 00:00:00 +0000 UTC",'
+        f'"Health":"healthy","ID":"{web[:12]}","Names":"web","RunningFor":"2 minutes ago",'
         '"State":"running","Status":"Up 2 minutes (healthy)"}'
     )
-    second = json.loads(lines[1])
-    assert second["Health"] == ""
-    assert list(second) == sorted(second)
+    first = json.loads(lines[0])
+    assert (first["Health"], first["Command"]) == ("", '"python3 -m http.ser…"')
+    assert list(first) == sorted(first)
 
 
-def test_ps_quiet_and_no_trunc(daemon: FakeDaemon):
-    daemon.routes[("GET", "/services/json")] = httpx.Response(200, json=ITEMS)
-    assert vigil("ps", "-q").stdout == "1f2e3d4c5b6a\nabcdef012345\n"
-    assert vigil("ps", "-q", "--no-trunc").stdout == f"{WEB_ID}\n{DB_ID}\n"
-    wide = vigil("ps", "--no-trunc").stdout
-    assert WEB_ID in wide
-    assert '"python -m http.server 8000"' in wide
+def test_ps_quiet_and_no_trunc(daemon: CliDaemon):
+    web, job = _web_and_job(daemon)
+    assert vigil("ps", "-aq").stdout == f"{job[:12]}\n{web[:12]}\n"
+    assert vigil("ps", "-a", "-q", "--no-trunc").stdout == f"{job}\n{web}\n"
+    wide = vigil("ps", "-a", "--no-trunc").stdout
+    assert job in wide
+    assert '"python3 -m http.server 8000"' in wide
 
 
-def test_ps_filters(daemon: FakeDaemon):
+def test_ps_filters(daemon: CliDaemon):
     """--filter KEY=VALUE repeats into Docker's filters JSON; keys lower-cased, trimmed."""
-    daemon.routes[("GET", "/services/json")] = httpx.Response(200, json=[])
-    vigil("ps", "--filter", "health=healthy", "-f", " Health = starting", "-f", "name=w=x")
-    assert daemon.calls()[0][2] == {
-        "filters": '{"health":{"healthy":true,"starting":true},"name":{"w=x":true}}'
-    }
+    web, _ = _web_and_job(daemon)
+    result = vigil("ps", "-a", "--filter", "health=healthy", "-f", " Health = starting", "-q")
+    assert result.stdout == f"{web[:12]}\n"
+    assert vigil("ps", "-f", "health=healthy", "-f", "name=w=x").stdout.count("\n") == 1
+    assert [call[2]["filters"] for call in daemon.calls()] == [
+        '{"health":{"healthy":true,"starting":true}}',
+        '{"health":{"healthy":true},"name":{"w=x":true}}',
+    ]
 
 
-def test_ps_bad_filter_is_a_usage_error(daemon: FakeDaemon):
+def test_ps_bad_filter_is_a_usage_error(daemon: CliDaemon):
     result = vigil("ps", "--filter", "healthy")
     assert result.exit_code == 2
     assert (
@@ -213,8 +267,7 @@ def test_ps_bad_filter_is_a_usage_error(daemon: FakeDaemon):
     assert daemon.requests == []
 
 
-def test_ps_daemon_error(daemon: FakeDaemon):
-    daemon.routes[("GET", "/services/json")] = error(400, "invalid filter 'colour'")
+def test_ps_daemon_error(daemon: CliDaemon):
     result = vigil("ps", "-f", "colour=red")
     assert (result.exit_code, result.stderr) == (
         1,
@@ -225,32 +278,28 @@ def test_ps_daemon_error(daemon: FakeDaemon):
 # ---- inspect ---------------------------------------------------------------------------------
 
 
-def test_inspect_prints_found_objects_then_fails_for_missing(daemon: FakeDaemon):
-    """docker inspect: the array of what was found, then `Error: No such ...`, exit 1."""
-    daemon.routes[("GET", "/services/web/json")] = httpx.Response(
-        200, json={"Id": WEB_ID, "Name": "/web", "Args": ["a<b"]}
-    )
-    daemon.routes[("GET", "/services/x/json")] = error(404, "No such service: x")
+def test_inspect_prints_found_objects_then_fails_for_missing(daemon: CliDaemon):
+    """docker inspect: the array of what was found, as the daemon sent it, indented by 4,
+    HTML characters as they are; then `Error: No such ...`, exit 1."""
+    web = daemon.create("web", {"command": ["echo", "a<b"]})
     result = vigil("inspect", "web", "x")
     assert result.exit_code == 1
-    assert result.stdout == (
-        "[\n"
-        "    {\n"
-        f'        "Id": "{WEB_ID}",\n'
-        '        "Name": "/web",\n'
-        '        "Args": [\n'
-        '            "a<b"\n'
-        "        ]\n"
-        "    }\n"
-        "]\n"
-    )
+    assert result.stdout.startswith(f'[\n    {{\n        "Id": "{web}",\n')
+    assert '            "a<b"\n' in result.stdout
+    assert json.loads(result.stdout) == [inspect(daemon, "web")]
     assert result.stderr == "Error: No such service: x\n"
 
 
-def test_inspect_all_found_and_none_found(daemon: FakeDaemon):
-    daemon.routes[("GET", "/services/web/json")] = httpx.Response(200, json={"Id": "1"})
+def test_inspect_other_daemon_errors_are_docker_style(
+    daemon: CliDaemon, monkeypatch: pytest.MonkeyPatch
+):
+    daemon.create("web")
     assert vigil("inspect", "web").exit_code == 0
-    daemon.routes[("GET", "/services/web/json")] = error(500, "boom")
+
+    def broken(ref: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(daemon.manager, "view", broken)  # the daemon fails: a 500
     result = vigil("inspect", "web")
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
@@ -261,97 +310,86 @@ def test_inspect_all_found_and_none_found(daemon: FakeDaemon):
 
 # ---- events ----------------------------------------------------------------------------------
 
-HEALTH_EVENT = {
-    "Type": "service",
-    "Action": "health_status: healthy",
-    "Actor": {"ID": WEB_ID, "Attributes": {"name": "web"}},
-    "scope": "local",
-    "time": 1_795_806_124,
-    "timeNano": 1_795_806_124_123_456_789,
-}
-DIE_EVENT = {
-    "Type": "service",
-    "Action": "die",
-    "Actor": {"ID": DB_ID, "Attributes": {"name": "db", "exitCode": "1"}},
-    "scope": "local",
-    "time": 1_795_806_125,
-    "timeNano": 1_795_806_125_000_000_000,
-}
 
-
-def _ndjson(*events: dict[str, Any]) -> httpx.Response:
-    return httpx.Response(200, text="".join(json.dumps(e) + "\n" for e in events))
-
-
-def test_events_human_format(daemon: FakeDaemon):
-    """docker's line: local RFC3339Nano time, type, action, ID, sorted attributes."""
-    daemon.routes[("GET", "/events")] = _ndjson(HEALTH_EVENT, DIE_EVENT)
-    result = vigil("events", "--since", "1h", "--until", "0s")
+def test_events_human_format(daemon: CliDaemon):
+    """docker's line: local time with nine fraction digits, type, action, ID, attributes."""
+    daemon.run_for(123_456_789)
+    web = daemon.started("web", CHECK)
+    daemon.run_for(30 * SECOND)
+    until = "2026-01-01T00:01:00Z"  # "0s" is now truncated to the second, as Docker does
+    result = vigil("events", "--since", "1h", "--until", until, "-f", "event=health_status")
     assert result.exit_code == 0
     assert result.stdout == (
-        f"2026-11-27T19:02:04.123456789Z service health_status: healthy {WEB_ID} (name=web)\n"
-        f"2026-11-27T19:02:05Z service die {DB_ID} (exitCode=1, name=db)\n"
+        f"2026-01-01T00:00:30.123456789Z service health_status: healthy {web} (name=web)\n"
     )
-    assert daemon.calls() == [("GET", "/events", {"since": "1h", "until": "0s"})]
+    everything = vigil("events", "--since", "1h", "--until", until).stdout.splitlines()
+    assert [line.split(" ")[0] for line in everything] == [
+        "2026-01-01T00:00:00.123456789Z",
+        "2026-01-01T00:00:00.123456789Z",
+        "2026-01-01T00:00:30.123456789Z",
+        "2026-01-01T00:00:30.123456789Z",
+    ]
+    assert everything[0] == f"2026-01-01T00:00:00.123456789Z service create {web} (name=web)"
+    assert everything[2].endswith(f"health_probe {web} (duration=0s, exitCode=0, name=web)")
+    assert daemon.calls()[0] == (
+        "GET",
+        "/events",
+        {"since": "1h", "until": until, "filters": '{"event":{"health_status":true}}'},
+    )
 
 
-def test_events_json_format_and_filters(daemon: FakeDaemon):
-    daemon.routes[("GET", "/events")] = _ndjson(DIE_EVENT)
-    result = vigil("events", "--format", "json", "--filter", "event=die", "-f", "service=db")
-    assert result.stdout == json.dumps(DIE_EVENT, separators=(",", ":")) + "\n"
-    assert daemon.calls()[0][2] == {"filters": '{"event":{"die":true},"service":{"db":true}}'}
+def test_events_json_format_and_filters(daemon: CliDaemon):
+    """The daemon's own JSON, one object a line, filters as Docker's JSON."""
+    daemon.started("db")
+    daemon.started("web")
+    assert daemon.http.post("/services/db/stop").status_code == 204
+    result = vigil("events", "--format", "json", "--until", "0s", "--since", "0",
+                   "--filter", "event=die", "-f", "service=db")  # fmt: skip
+    expected = daemon.http.get(
+        "/events", params={"since": "0", "until": "0s", "filters": '{"event":["die"]}'}
+    )
+    assert result.stdout == expected.text
+    assert [json.loads(line)["Actor"]["Attributes"] for line in result.stdout.splitlines()] == [
+        {"exitCode": "0", "name": "db"}
+    ]
+    assert daemon.calls()[0][2]["filters"] == '{"event":{"die":true},"service":{"db":true}}'
 
 
-def test_events_errors(daemon: FakeDaemon):
+def test_events_errors(daemon: CliDaemon):
     assert vigil("events", "-f", "die").exit_code == 2
-    daemon.routes[("GET", "/events")] = error(400, 'failed to parse value "x" as a timestamp')
     result = vigil("events", "--since", "x")
     assert (result.exit_code, result.stderr) == (
         1,
-        'Error response from daemon: failed to parse value "x" as a timestamp\n',
+        'Error response from daemon: failed to parse value as time or duration: "x"\n',
     )
 
 
 # ---- wait ------------------------------------------------------------------------------------
 
 
-def _wait_answers(answers: dict[str, dict[str, Any]]) -> Callable[[httpx.Request], httpx.Response]:
-    def answer(request: httpx.Request) -> httpx.Response:
-        name = request.url.path.split("/")[2]
-        return httpx.Response(200, json=answers[name])
-
-    return answer
-
-
-def test_wait_all_met(daemon: FakeDaemon):
-    """Healthy everywhere: exit 0, nothing printed."""
-    met = {"Met": True, "Error": None, "ExitCode": 0}
-    for name in ("web", "db"):
-        daemon.routes[("POST", f"/services/{name}/wait")] = httpx.Response(200, json=met)
+def test_wait_all_met(daemon: CliDaemon):
+    """Healthy everywhere: exit 0, nothing printed; each waits as long as it takes."""
+    daemon.started("web", CHECK, steps=(1, 1, 0))
+    daemon.started("db", CHECK)
     result = vigil("wait", "--condition", "healthy", "web", "db")
     assert (result.exit_code, result.stdout) == (0, "")
     assert [c[2] for c in daemon.calls()] == [{"condition": "healthy"}] * 2
+    assert daemon.clock.now_ns() - 1_767_225_600 * SECOND == 90 * SECOND  # web's third probe
 
 
-def test_wait_exited_prints_exit_codes_like_docker_wait(daemon: FakeDaemon):
-    daemon.routes[("POST", "/services/job/wait")] = httpx.Response(
-        200, json={"Met": True, "Error": None, "ExitCode": 3}
-    )
+def test_wait_exited_prints_exit_codes_like_docker_wait(daemon: CliDaemon):
+    daemon.started("job", {"command": ["sh", "-c", "exit 3"]})
     result = vigil("wait", "job")
     assert (result.exit_code, result.stdout) == (0, "3\n")
     assert daemon.calls()[0][2] == {"condition": "exited"}
 
 
-def test_wait_reports_every_reason(daemon: FakeDaemon):
+def test_wait_reports_every_reason(daemon: CliDaemon):
     """Compose's reasons on stderr, exit 1; every name is still asked."""
-    answers = {
-        "db": {"Met": False, "Error": "service db is unhealthy", "ExitCode": 0},
-        "job": {"Met": False, "Error": "service job exited (1)", "ExitCode": 1},
-        "web": {"Met": True, "Error": None, "ExitCode": 0},
-    }
-    for name in answers:
-        daemon.routes[("POST", f"/services/{name}/wait")] = _wait_answers(answers)
-    daemon.routes[("POST", "/services/x/wait")] = error(404, "No such service: x")
+    daemon.started("job", {"command": ["sh", "-c", "exit 1"]})
+    assert daemon.http.post("/services/job/wait").json()["ExitCode"] == 1
+    daemon.started("db", CHECK, steps=(1,))
+    daemon.started("web", CHECK)
     result = vigil("wait", "--condition", "healthy", "db", "web", "job", "x")
     assert result.exit_code == 1
     assert result.stderr == (
@@ -360,19 +398,18 @@ def test_wait_reports_every_reason(daemon: FakeDaemon):
     )
 
 
-def test_wait_timeout_is_one_budget_for_all_names(
-    daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
-):
-    """Each request gets what is left of --timeout."""
-    times = iter([NOW, NOW, NOW + 60 * SECOND, NOW + 200 * SECOND])
-    monkeypatch.setattr(_cli_daemon, "now_ns", lambda: next(times))
-    met = httpx.Response(200, json={"Met": True, "Error": None, "ExitCode": 0})
-    for name in ("a", "b", "c"):
-        daemon.routes[("POST", f"/services/{name}/wait")] = met
-    assert (
-        vigil("wait", "--condition", "running", "--timeout", "1m30s", "a", "b", "c").exit_code == 0
+def test_wait_timeout_is_one_budget_for_all_names(daemon: CliDaemon):
+    """Each request gets what is left of --timeout: a is healthy at 30s, b at 60s, and c,
+    never healthy, has the last 30s."""
+    daemon.started("a", CHECK)
+    daemon.started("b", CHECK, steps=(1, 0))
+    daemon.started("c", {"healthcheck": {"test": ["CMD", "true"], "retries": 1000}}, steps=(1,))
+    result = vigil("wait", "--condition", "healthy", "--timeout", "1m30s", "a", "b", "c")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "timeout waiting for service c to be healthy\n",
     )
-    assert [c[2]["timeout"] for c in daemon.calls()] == ["1m30s", "30s", "0s"]
+    assert [c[2]["timeout"] for c in daemon.calls()] == ["1m30s", "1m0s", "30s"]
 
 
 @pytest.mark.parametrize(
@@ -383,76 +420,166 @@ def test_wait_timeout_is_one_budget_for_all_names(
         ("-1s", "--timeout cannot be negative"),
     ],
 )
-def test_wait_bad_timeout(daemon: FakeDaemon, value: str, message: str):
+def test_wait_bad_timeout(daemon: CliDaemon, value: str, message: str):
     result = vigil("wait", f"--timeout={value}", "web")
     assert result.exit_code == 2
     assert f"Error: {message}\n" in result.stderr
+    assert daemon.requests == []
 
 
 # ---- lifecycle commands --------------------------------------------------------------------
 
+# How web and job must be before the command (gone does not exist).
+_CREATED, _RUNNING, _PAUSED, _PROCESS = "created", "running", "paused", "process"
+
 
 @pytest.mark.parametrize(
-    ("args", "method", "action", "query"),
+    ("args", "before", "method", "action", "query"),
     [
-        (["start"], "POST", "/start", {}),
-        (["stop"], "POST", "/stop", {}),
-        (["stop", "-t", "5"], "POST", "/stop", {"t": "5"}),
-        (["stop", "--time", "-1"], "POST", "/stop", {"t": "-1"}),
-        (["restart", "--timeout", "0"], "POST", "/restart", {"t": "0"}),
-        (["pause"], "POST", "/pause", {}),
-        (["unpause"], "POST", "/unpause", {}),
-        (["kill"], "POST", "/kill", {}),
-        (["kill", "-s", "HUP"], "POST", "/kill", {"signal": "HUP"}),
-        (["rm"], "DELETE", "", {}),
-        (["rm", "-f"], "DELETE", "", {"force": "1"}),
+        (["start"], _CREATED, "POST", "/start", {}),
+        (["stop"], _RUNNING, "POST", "/stop", {}),
+        (["stop", "-t", "5"], _RUNNING, "POST", "/stop", {"t": "5"}),
+        (["stop", "--time", "-1"], _RUNNING, "POST", "/stop", {"t": "-1"}),
+        (["stop", "--timeout=0x10"], _RUNNING, "POST", "/stop", {"t": "16"}),
+        (["restart", "--timeout", "0"], _RUNNING, "POST", "/restart", {"t": "0"}),
+        (["pause"], _RUNNING, "POST", "/pause", {}),
+        (["unpause"], _PAUSED, "POST", "/unpause", {}),
+        (["kill"], _PROCESS, "POST", "/kill", {}),
+        (["kill", "-s", "HUP"], _PROCESS, "POST", "/kill", {"signal": "HUP"}),
+        (["rm"], _CREATED, "DELETE", "", {}),
+        (["rm", "-f"], _RUNNING, "DELETE", "", {"force": "1"}),
     ],
 )
 def test_lifecycle_commands(
-    daemon: FakeDaemon, args: list[str], method: str, action: str, query: dict[str, str]
+    daemon: CliDaemon,
+    args: list[str],
+    before: str,
+    method: str,
+    action: str,
+    query: dict[str, str],
 ):
-    """Each name is printed when done; errors come after, one per line, and exit 1."""
-    daemon.routes[(method, f"/services/b{action}")] = error(409, "service b is not running")
-    result = vigil(*args, "a", "b", "c")
+    """Each name is printed when done; errors come after, one per line, and exit 1. (Names
+    that are not hex digits: a missing name that prefixes an ID would reach that service.)"""
+    for name in ("web", "job"):
+        daemon.create(name, SLEEPER if before == _PROCESS else None)
+        if before != _CREATED:
+            daemon.start(name)
+        if before == _PAUSED:
+            assert daemon.http.post(f"/services/{name}/pause").status_code == 204
+    result = vigil(*args, "web", "gone", "job")
     assert result.exit_code == 1
-    assert result.stdout == "a\nc\n"
-    assert result.stderr == "Error response from daemon: service b is not running\n"
-    assert daemon.calls() == [(method, f"/services/{n}{action}", query) for n in "abc"]
+    assert result.stdout == "web\njob\n"
+    assert result.stderr == "Error response from daemon: No such service: gone\n"
+    names = ("web", "gone", "job")
+    assert daemon.calls() == [(method, f"/services/{n}{action}", query) for n in names]
 
 
-def test_already_started_is_success(daemon: FakeDaemon):
+def test_already_started_is_success(daemon: CliDaemon):
     """304 is not an error (docker start on a running container prints its name)."""
-    daemon.routes[("POST", "/services/web/start")] = httpx.Response(304)
+    daemon.started("web")
     result = vigil("start", "web")
     assert (result.exit_code, result.stdout) == (0, "web\n")
 
 
-def test_names_are_required(daemon: FakeDaemon):
+def test_names_are_required(daemon: CliDaemon):
     assert vigil("stop").exit_code == 2
 
 
-def test_down(daemon: FakeDaemon):
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("x", 'strconv.ParseInt: parsing "x": invalid syntax'),
+        ("1.5", 'strconv.ParseInt: parsing "1.5": invalid syntax'),
+        (" 5", 'strconv.ParseInt: parsing " 5": invalid syntax'),
+        ("99999999999999999999", 'strconv.ParseInt: parsing "99999999999999999999": '
+                                 "value out of range"),
+    ],
+)  # fmt: skip
+def test_stop_timeout_is_a_go_int(daemon: CliDaemon, value: str, message: str):
+    """pflag's int flag, as docker stop -t: Go's literals, Go's errors, nothing sent."""
+    result = vigil("stop", "-t", value, "web")
+    assert result.exit_code == 2
+    assert f'Error: invalid argument "{value}" for "-t, --timeout" flag: {message}' in (
+        result.stderr
+    )
+    assert daemon.requests == []
+
+
+@pytest.mark.parametrize(
+    ("signal", "message"),
+    [
+        ("65", "the linux daemon does not support signal 65"),
+        ("-1", "the linux daemon does not support signal -1"),
+        ("0", "invalid signal: 0"),
+        ("SIGFOO", "invalid signal: SIGFOO"),
+        ("FOO", "invalid signal: FOO"),
+        ("99999999999999999999", "invalid signal: 99999999999999999999"),
+    ],
+)
+def test_kill_with_a_bad_signal_is_refused_and_sends_nothing(
+    daemon: CliDaemon, signal: str, message: str
+):
+    """moby's texts, as 400s; the process keeps running."""
+    daemon.started("sleeper", SLEEPER)
+    result = vigil("kill", "-s", signal, "sleeper")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"Error response from daemon: {message}\n",
+    )
+    assert inspect(daemon, "sleeper")["State"]["Running"] is True
+    assert daemon.http.post("/services/sleeper/kill", params={"signal": signal}).status_code == 400
+
+
+def test_kill_with_a_signal_number(daemon: CliDaemon):
+    daemon.started("sleeper", SLEEPER)
+    assert vigil("kill", "--signal", "+15", "sleeper").stdout == "sleeper\n"
+    assert vigil("wait", "sleeper").stdout == "143\n"
+
+
+def test_down(daemon: CliDaemon):
+    daemon.started("web")
     result = vigil("down")
     assert result.exit_code == 0
     assert daemon.calls() == [("POST", "/down", {})]
+    assert daemon.downs == 1
+    assert inspect(daemon, "web")["State"]["Running"] is False
 
 
 # ---- logs ------------------------------------------------------------------------------------
 
 
-def test_logs_passes_the_stream_through(daemon: FakeDaemon):
-    daemon.routes[("GET", "/services/web/logs")] = httpx.Response(
-        200, content=iter([b"2026-11-27T19:02:04Z hello\n2026-", b"11-27T19:02:05Z bye"])
+def test_logs_as_written(daemon: CliDaemon):
+    daemon.started("web")
+    daemon.append_log("web", STDOUT, "hello\n")
+    daemon.run_for(1500 * 10**6)
+    daemon.append_log("web", STDOUT, "bye\n")
+    assert vigil("logs", "web").stdout == "hello\nbye\n"
+    assert vigil("logs", "-n", "1", "--timestamps", "web").stdout == (
+        "2026-01-01T00:00:01.500000000Z bye\n"
     )
+    assert daemon.calls() == [
+        ("GET", "/services/web/logs", {"tail": "all"}),
+        ("GET", "/services/web/logs", {"tail": "1", "timestamps": "1"}),
+    ]
+
+
+def test_logs_follow_until_the_service_goes(daemon: CliDaemon):
+    """-f prints what is there, then what comes, and ends when the log does."""
+    daemon.started("web")
+    daemon.append_log("web", STDOUT, "one\n")
+    daemon.later(5 * SECOND, lambda: daemon.write_log("web", STDOUT, "two\n"))
+    daemon.later(10 * SECOND, lambda: daemon.ahttp.delete("/services/web?force=1"))
     result = vigil("logs", "-f", "--tail", "5", "-t", "web")
-    assert result.stdout == "2026-11-27T19:02:04Z hello\n2026-11-27T19:02:05Z bye"
+    assert result.stdout == (
+        "2026-01-01T00:00:00.000000000Z one\n2026-01-01T00:00:05.000000000Z two\n"
+    )
     assert daemon.calls() == [
         ("GET", "/services/web/logs", {"follow": "1", "tail": "5", "timestamps": "1"})
     ]
 
 
-def test_logs_of_a_missing_service(daemon: FakeDaemon):
-    daemon.routes[("GET", "/services/x/logs")] = error(404, "No such service: x")
+def test_logs_of_a_missing_service(daemon: CliDaemon):
     result = vigil("logs", "x")
     assert (result.exit_code, result.stderr) == (
         1,
@@ -464,45 +591,40 @@ def test_logs_of_a_missing_service(daemon: FakeDaemon):
 # ---- run -------------------------------------------------------------------------------------
 
 
-def _created(daemon: FakeDaemon, warnings: list[str] | None = None) -> None:
-    daemon.routes[("POST", "/services/create")] = httpx.Response(
-        201, json={"Id": WEB_ID, "Warnings": warnings or []}
-    )
-
-
-def _spec(daemon: FakeDaemon) -> dict[str, Any]:
+def _spec(daemon: CliDaemon) -> dict[str, Any]:
     creates = [r for r in daemon.requests if r.url.path == "/services/create"]
     body: dict[str, Any] = json.loads(creates[0].content)
     return body
 
 
 def test_run_creates_then_starts_and_prints_the_id(
-    daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+    daemon: CliDaemon, monkeypatch: pytest.MonkeyPatch
 ):
     """Flags become the vigil.yaml entry; durations travel as Go duration strings."""
-    _created(daemon, ["something to know"])
     monkeypatch.setenv("FROM_HERE", "yes")
     monkeypatch.delenv("NOT_SET", raising=False)
     result = vigil(
         "run", "-d", "--name", "web",
         "--health-cmd", "curl -f http://localhost/",
-        "--health-interval", "90s", "--health-timeout", "500ms", "--health-retries", "3",
+        "--health-interval", "90s", "--health-timeout", "500ms", "--health-retries", "0x3",
         "--health-start-period", "1m", "--health-start-interval", "1s",
         "-e", "A=1", "-e", "B=x=y", "-e", "A=2", "-e", "FROM_HERE", "-e", "NOT_SET",
-        "-w", "/srv", "-u", "1000:1000", "--restart", "on-failure:3",
-        "--", "python", "-m", "http.server", "--bind", "127.0.0.1",
+        "-w", "/", "-u", "1000:1000", "--restart", "on-failure:3",
+        "--", "sleep", "1000",
     )  # fmt: skip
-    assert (result.exit_code, result.stdout) == (0, WEB_ID + "\n")
-    assert result.stderr == "WARNING: something to know\n"
+    assert result.exit_code == 0, result.stderr
+    shown = inspect(daemon, "web")
+    assert (result.stdout, result.stderr) == (shown["Id"] + "\n", "")
+    assert shown["State"]["Running"] is True
     assert [c[:2] for c in daemon.calls()] == [
         ("POST", "/services/create"),
         ("POST", "/services/web/start"),
     ]
     assert daemon.calls()[0][2] == {"name": "web"}
     assert _spec(daemon) == {
-        "command": ["python", "-m", "http.server", "--bind", "127.0.0.1"],
+        "command": ["sleep", "1000"],
         "environment": {"A": "2", "B": "x=y", "FROM_HERE": "yes"},
-        "working_dir": "/srv",
+        "working_dir": "/",
         "user": "1000:1000",
         "healthcheck": {
             "test": ["CMD-SHELL", "curl -f http://localhost/"],
@@ -516,9 +638,23 @@ def test_run_creates_then_starts_and_prints_the_id(
     }
 
 
-def test_run_without_dashdash_stops_at_the_command(daemon: FakeDaemon):
+def test_run_prints_the_daemons_warnings(monkeypatch: pytest.MonkeyPatch):
+    """docker run's `WARNING:` lines. vigil's daemon sends none yet, so this one test has
+    a canned answer."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/services/create":
+            return httpx.Response(201, json={"Id": "f" * 64, "Warnings": ["something to know"]})
+        return httpx.Response(204)
+
+    monkeypatch.setattr(connection, "transport", httpx.MockTransport(answer))
+    result = vigil("run", "-d", "--name", "web", "--", "sleep", "9")
+    assert (result.exit_code, result.stdout) == (0, "f" * 64 + "\n")
+    assert result.stderr == "WARNING: something to know\n"
+
+
+def test_run_without_dashdash_stops_at_the_command(daemon: CliDaemon):
     """Options after the command belong to the command (docker's non-interspersed flags)."""
-    _created(daemon)
     assert vigil("run", "-d", "--name", "s", "sleep", "--name", "x").exit_code == 0
     assert _spec(daemon) == {"command": ["sleep", "--name", "x"]}
 
@@ -533,10 +669,9 @@ def test_run_without_dashdash_stops_at_the_command(daemon: FakeDaemon):
     ],
 )
 def test_run_healthcheck_shapes(
-    daemon: FakeDaemon, flags: list[str], healthcheck: dict[str, Any] | None
+    daemon: CliDaemon, flags: list[str], healthcheck: dict[str, Any] | None
 ):
-    _created(daemon)
-    assert vigil("run", "-d", "--name", "s", *flags, "--", "sleep", "9").exit_code == 0
+    assert vigil("run", "-d", "--name", "s", *flags, "--", "sleep", "1000").exit_code == 0
     assert _spec(daemon).get("healthcheck") == healthcheck
 
 
@@ -573,7 +708,7 @@ def test_run_healthcheck_shapes(
         (["--restart", "sometimes"], "invalid restart policy"),
     ],
 )  # fmt: skip
-def test_run_flag_validation(daemon: FakeDaemon, flags: list[str], message: str):
+def test_run_flag_validation(daemon: CliDaemon, flags: list[str], message: str):
     """docker run's client-side checks and texts; nothing reaches the daemon."""
     result = vigil("run", "-d", "--name", "s", *flags, "--", "sleep", "9")
     assert result.exit_code == 2
@@ -589,75 +724,25 @@ def test_run_flag_validation(daemon: FakeDaemon, flags: list[str], message: str)
         (["-d", "--name", "s"], '"vigil run" requires at least 1 argument'),
     ],
 )
-def test_run_requires_detach_name_and_command(daemon: FakeDaemon, args: list[str], message: str):
+def test_run_requires_detach_name_and_command(daemon: CliDaemon, args: list[str], message: str):
     result = vigil("run", *args)
     assert result.exit_code == 2
     assert message in result.stderr
     assert daemon.requests == []
 
 
-def test_run_daemon_errors(daemon: FakeDaemon):
+def test_run_daemon_errors(daemon: CliDaemon):
     """A refused create or a failed start is the daemon's message, exit 1."""
-    daemon.routes[("POST", "/services/create")] = error(409, 'Conflict. The name "web" is in use')
+    web = daemon.create("web")
     result = vigil("run", "-d", "--name", "web", "--", "sleep", "9")
     assert (result.exit_code, result.stderr) == (
         1,
-        'Error response from daemon: Conflict. The name "web" is in use\n',
+        f'Error response from daemon: Conflict. The service name "/web" is already in use by '
+        f'service "{web}". You have to remove (or rename) that service to be able to reuse '
+        "that name.\n",
     )
-    _created(daemon)
-    daemon.routes[("POST", "/services/web/start")] = error(500, "exec: no such file")
-    result = vigil("run", "-d", "--name", "web", "--", "nope")
+    result = vigil("run", "-d", "--name", "broken", "--", "/nonexistent/vigil-test-binary")
     assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == "Error response from daemon: exec: no such file\n"
-
-
-# ---- formatting helpers --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "width", "expected"),
-    [
-        ("short", 20, "short"),
-        ("x" * 20, 20, "x" * 20),
-        ("x" * 21, 20, "x" * 19 + "…"),
-        ("日本語のコマンドです長い", 10, "日本語の…"),
-        ("日本語", 6, "日本語"),
-        ("héllo wörld, long enough", 10, "héllo wör…"),
-        ("abc", 1, "a"),
-        ("abc", 0, ""),
-    ],
-)
-def test_ellipsis_matches_docker(text: str, width: int, expected: str):
-    """docker/cli formatter.Ellipsis: display columns, wide runes count 2."""
-    assert ellipsis(text, width) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("sh -c 'echo \"hi\"'", '"sh -c \'echo \\"hi\\"\'"'),
-        ("a\tb\nc\\", '"a\\tb\\nc\\\\"'),
-        ("\x00\x7f", '"\\x00\\x7f"'),
-        ("é…\u200b\u2028", '"é…\\u200b\\u2028"'),
-    ],
-)
-def test_go_quote(text: str, expected: str):
-    """strconv.Quote: printable runes kept, controls and format characters escaped."""
-    assert go_quote(text) == expected
-
-
-def test_tabulate_pads_all_but_the_last_column():
-    assert tabulate([["A", "B", "C"], ["long cell here", "x", "last"]]) == (
-        "A                B         C\nlong cell here   x         last\n"
-    )
-    assert tabulate([]) == ""
-
-
-def test_go_time_string_in_utc():
-    assert go_time_string(1_795_806_124) == "2026-11-27 19:02:04 +0000 UTC"
-
-
-def test_event_line_without_nanoseconds_or_attributes():
-    event = {"Type": "service", "Action": "x", "Actor": {"ID": "i", "Attributes": {}}, "time": 1}
-    assert event_line(event) == "1970-01-01T00:00:01Z service x i"
-    assert event_line({"Type": "service", "Action": "y", "Actor": {"ID": "j"}}) == "service y j"
+    assert result.stderr.startswith("Error response from daemon: ")
+    assert "/nonexistent/vigil-test-binary" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from vigil.client import Client, DaemonConnectionError, default_host, encode_filters
+from vigil.client import Client, DaemonConnectionError, check_token, default_host, encode_filters
 from vigil.exceptions import ApiError, VigilError
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -104,9 +106,55 @@ def test_hosts_map_to_base_urls(host: str, url: str):
     ],
 )
 def test_bad_and_remote_hosts_are_refused(host: str, message: str):
-    """The API has no authentication: anything but a socket or loopback TCP is an error."""
+    """Plain HTTP carries the token: anything but a socket or loopback TCP is an error."""
     with pytest.raises(DaemonConnectionError, match=message):
         Client(host, transport=httpx.MockTransport(FakeDaemon()))
+
+
+# ---- the token -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["tcp://127.0.0.1:2375", "unix:///run/test/vigil.sock"])
+def test_a_token_is_sent_as_a_bearer_token_on_every_request(host: str):
+    """Plain requests and streams alike; the caller decides where a token goes."""
+    daemon = FakeDaemon({("GET", "/events"): httpx.Response(200, text="")})
+    with Client(host, token="s3cret.T0ken~", transport=httpx.MockTransport(daemon)) as client:
+        client.ping()
+        list(client.events())
+        client.kill("web")
+    assert [r.headers["Authorization"] for r in daemon.requests] == ["Bearer s3cret.T0ken~"] * 3
+
+
+def test_no_token_no_authorization_header():
+    daemon = FakeDaemon()
+    daemon.client("tcp://127.0.0.1:2375").ping()
+    assert "Authorization" not in daemon.last.headers
+
+
+@given(st.text(max_size=40))
+def test_a_token_is_visible_ascii_and_never_shown(text: str):
+    """A token that cannot travel in a header is refused with a fixed reason, which cannot
+    quote it; an accepted one shows neither in the client's repr nor in its headers'."""
+    token = "tok_" + text
+    usable = all(0x21 <= ord(char) <= 0x7E for char in token)
+    assert (check_token(token) is None) == usable
+    transport = httpx.MockTransport(FakeDaemon())
+    if usable:
+        client = Client("tcp://127.0.0.1:2375", token=token, transport=transport)
+        assert token not in repr(client)
+        assert token not in repr(client._http.headers)
+        return
+    with pytest.raises(DaemonConnectionError) as caught:
+        Client("tcp://127.0.0.1:2375", token=token, transport=transport)
+    assert str(caught.value) == (
+        "invalid token: it must be visible ASCII characters, without spaces or line breaks"
+    )
+
+
+def test_an_empty_token_is_refused():
+    with pytest.raises(DaemonConnectionError) as caught:
+        Client("tcp://127.0.0.1:2375", token="", transport=httpx.MockTransport(FakeDaemon()))
+    assert str(caught.value) == "invalid token: it is empty"
 
 
 # ---- requests ------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import json
 import os
-import signal
 from pathlib import Path
 from types import MappingProxyType
 
@@ -14,7 +13,6 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from vigil.compose.lifecycle import SIGNALS, parse_signal
 from vigil.compose.load import load_project_file, load_project_text
 from vigil.compose.render import project_to_dict, render_project
 from vigil.core.config import (
@@ -27,9 +25,9 @@ from vigil.core.config import (
     RestartPolicy,
     ServiceConfig,
 )
+from vigil.core.signals import SIGNALS
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import HOUR, MILLISECOND, SECOND, format_duration, parse_duration
-from vigil.targets.supervised import parse_signal as supervisor_parse_signal
 
 S = SECOND
 
@@ -594,41 +592,3 @@ def test_any_valid_duration_string_round_trips_through_a_config(text: str) -> No
 
 
 # ---- the stop signal parser matches the supervisor's ----------------------------------------
-
-
-def test_signal_table_matches_this_linux() -> None:
-    """The pure table (no ``signal`` import in the core) equals what Python knows here."""
-    known = {name.removeprefix("SIG"): int(sig) for name, sig in signal.Signals.__members__.items()}
-    assert {name: SIGNALS[name] for name in known} == known
-    assert SIGNALS["RTMIN"] == signal.SIGRTMIN
-    assert SIGNALS["RTMAX"] == signal.SIGRTMAX
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        *SIGNALS,
-        *(f"sig{name.lower()}" for name in SIGNALS),
-        "1",
-        "+15",
-        "-3",
-        "64",
-        "99",
-        "0",
-        "SIGFOO",
-        "",
-        "TERM ",
-    ],
-)
-def test_config_and_supervisor_parse_signals_alike(text: str) -> None:
-    """What the config accepts, the supervisor can send; what it refuses, so does the
-    supervisor, with the same text."""
-    try:
-        expected: int | str = supervisor_parse_signal(text)
-    except ValueError as error:
-        expected = str(error)
-    try:
-        got: int | str = parse_signal(text)
-    except ValueError as error:
-        got = str(error)
-    assert got == expected

@@ -1,9 +1,14 @@
 """A typed, synchronous client for the vigil daemon's HTTP API (Docker Engine API style).
 
 The host is ``unix:///path`` or ``tcp://127.0.0.1:PORT``: from the argument, else
-``VIGIL_HOST``, else :func:`default_host`. TCP hosts must be loopback, because the API has
-no authentication. Pass ``transport=httpx.MockTransport(...)`` (or any transport) to test
-without a daemon.
+``VIGIL_HOST``, else :func:`default_host`. TCP hosts must be loopback. A daemon on TCP wants a
+bearer token: ``Client(host, token=...)`` sends ``Authorization: Bearer <token>`` on every
+request (on a unix socket the socket's permissions are the authentication, and the daemon
+ignores it). The token is never part of an error message or a repr.
+
+Pass ``transport=`` to talk to something other than a real socket: ``httpx.MockTransport``
+for canned answers, or an in-process app (``cli_daemon`` in ``tests/conftest.py`` bridges
+``httpx.ASGITransport`` to this synchronous client).
 
 Errors: an answer of 400 or more raises :class:`vigil.exceptions.ApiError` with the daemon's
 ``{"message"}``; a daemon that cannot be reached, or an invalid host, raises
@@ -29,6 +34,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Client",
     "DaemonConnectionError",
+    "check_token",
     "default_host",
     "encode_filters",
 ]
@@ -43,7 +49,18 @@ _UDS_BASE_URL = "http://vigil"  # the authority is ignored on a unix socket
 
 
 class DaemonConnectionError(VigilError):
-    """The daemon could not be reached (no socket, refused, dropped), or the host is invalid."""
+    """The daemon could not be reached (no socket, refused, dropped), or the host or the token
+    is unusable."""
+
+
+def check_token(token: str) -> str | None:
+    """Why ``token`` cannot be a bearer token (None: it can): it must be non-empty visible
+    ASCII, since it travels in an HTTP header. The reason never quotes the token."""
+    if token == "":
+        return "it is empty"
+    if not all("!" <= char <= "~" for char in token):
+        return "it must be visible ASCII characters, without spaces or line breaks"
+    return None
 
 
 def default_host(environ: Mapping[str, str] | None = None, uid: int | None = None) -> str:
@@ -87,7 +104,7 @@ def _parse_host(host: str) -> tuple[str, str | None]:
             raise DaemonConnectionError(f"invalid host {host!r}: expected tcp://127.0.0.1:PORT")
         if not _is_loopback(parts.hostname):
             raise DaemonConnectionError(
-                f"refusing to connect to {host}: the vigil API has no authentication, "
+                f"refusing to connect to {host}: the vigil API speaks plain HTTP, "
                 "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed"
             )
         netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
@@ -134,17 +151,26 @@ class Client:
         self,
         host: str | None = None,
         *,
+        token: str | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
     ) -> None:
         self.host = host or os.environ.get("VIGIL_HOST") or default_host()
         base_url, uds = _parse_host(self.host)
+        headers = {}
+        if token is not None:
+            problem = check_token(token)
+            if problem is not None:
+                raise DaemonConnectionError(f"invalid token: {problem}")
+            headers["Authorization"] = f"Bearer {token}"
         # Checked before each request: httpcore 1.0 leaks the socket (a ResourceWarning) when
         # connecting to a unix socket fails, and a missing file is the usual "not running".
         self._socket_path = uds if transport is None else None
         if transport is None:
             transport = httpx.HTTPTransport(uds=uds) if uds else httpx.HTTPTransport()
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=timeout, headers=headers
+        )
 
     def close(self) -> None:
         self._http.close()

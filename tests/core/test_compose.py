@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil.compose.lifecycle import SIGNALS, parse_signal
 from vigil.compose.project import (
     TextFloat,
     TextInt,
@@ -673,44 +672,6 @@ def test_stop_signal_is_kept_as_written(value: str) -> None:
 def test_stop_signal_problems(value: object, message: str) -> None:
     """moby's ``ParseSignal`` text, as ``docker create`` reports it."""
     assert web_problems({"stop_signal": value}) == [f"services.web.stop_signal: {message}"]
-
-
-@pytest.mark.parametrize(
-    ("text", "number"),
-    [
-        ("SIGTERM", 15),
-        ("term", 15),
-        ("sIgKiLl", 9),
-        ("USR1", 10),
-        ("SIGCLD", 17),
-        ("POLL", 29),
-        ("RTMIN", 34),
-        ("RTMIN+15", 49),
-        ("RTMAX-14", 50),
-        ("SIGRTMAX", 64),
-        ("9", 9),
-        ("+9", 9),
-        ("-9", -9),
-        ("0099", 99),
-        ("ſigterm", 15),  # Go's ToUpper maps the long s to S, one letter for one
-    ],
-)
-def test_parse_signal(text: str, number: int) -> None:
-    """moby's ``signal.ParseSignal`` on Linux: numbers are not range-checked, names are."""
-    assert parse_signal(text) == number
-
-
-@pytest.mark.parametrize("text", ["", "0", "SIGSIGTERM", "ﬆop", "RTMAX-15", "٩", "1_0"])
-def test_parse_signal_rejects(text: str) -> None:
-    """Unknown names, 0, non-ASCII digits; ``ﬆ`` has no one-letter upper case in Go."""
-    with pytest.raises(ValueError, match=f"^invalid signal: {text}$"):
-        parse_signal(text)
-
-
-def test_signal_table_is_mobys_linux_map() -> None:
-    """34 names plus 31 real-time ones (RTMIN..RTMIN+15, RTMAX-14..RTMAX)."""
-    assert len(SIGNALS) == 65
-    assert sorted(set(SIGNALS.values())) == [*range(1, 32), *range(34, 65)]
 
 
 @pytest.mark.parametrize(

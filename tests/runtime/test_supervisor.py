@@ -34,7 +34,7 @@ from vigil.core.lifecycle import ProcessStatus
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, SECOND
 from vigil.targets.logs import STDERR, STDOUT, ServiceLog
-from vigil.targets.supervised import Supervisor, find_tagged_processes, parse_signal
+from vigil.targets.supervised import Supervisor, find_tagged_processes
 from vigil.testing import FakeClock
 
 S = SECOND
@@ -350,15 +350,6 @@ def test_invalid_stop_signal_is_a_config_error() -> None:
             log=ServiceLog("/dev/null"),
             report=lambda _: None,
         )
-
-
-@pytest.mark.parametrize(
-    ("text", "number"),
-    [("SIGTERM", 15), ("TERM", 15), ("term", 15), ("9", 9), ("SIGRTMIN+3", 37), ("RTMAX", 64)],
-)
-def test_parse_signal(text: str, number: int) -> None:
-    """Names with or without SIG, any case, numbers, and the real-time signals."""
-    assert parse_signal(text) == number
 
 
 # -- stop and kill -----------------------------------------------------------------------

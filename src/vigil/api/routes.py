@@ -38,6 +38,7 @@ from vigil.docker.events import EventFilter, parse_since_until
 from vigil.docker.services import inspect_json, list_item_json, matches, parse_list_filters
 from vigil.exceptions import InvalidParameterError, ServiceError
 from vigil.go.duration import SECOND, parse_duration
+from vigil.go.strconv import atoi
 from vigil.targets.logs import STDERR, STDOUT
 
 API_VERSION = "1.0"
@@ -73,7 +74,7 @@ def _seconds(value: int | None) -> int | None:
 def _tail_count(tail: str | None) -> int | None:
     """moby: ``all``, anything ``strconv.Atoi`` refuses and negatives mean every line."""
     try:
-        count = int(tail or "all", 10)
+        count = atoi(tail or "all")
     except ValueError:
         return None
     return count if count >= 0 else None

@@ -9,7 +9,6 @@ Sources: docker/cli ``opts/opts.go`` (``FilterOpt``), ``opts/env.go`` (``Validat
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ import click
 from vigil.core.lifecycle import parse_restart_policy
 from vigil.exceptions import ConfigError
 from vigil.go.duration import format_duration, parse_duration
+from vigil.go.strconv import parse_int
 
 
 def go_flag(flag: str, value: str, problem: str) -> click.UsageError:
@@ -50,7 +50,6 @@ def parse_timeout(value: str | None, flag: str) -> int | None:
     return parsed
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
 _HEALTH_DURATIONS = (  # (flag, compose key)
     ("--health-interval", "interval"),
     ("--health-timeout", "timeout"),
@@ -59,16 +58,12 @@ _HEALTH_DURATIONS = (  # (flag, compose key)
 )
 
 
-def _flag_int(flag: str, value: str | None) -> int:
-    """pflag's int flag (decimal only here) with strconv's error texts."""
-    if value is None:
-        return 0
-    if not _GO_INT.fullmatch(value):
-        raise go_flag(flag, value, f'strconv.ParseInt: parsing "{value}": invalid syntax')
-    number = int(value)
-    if not -(1 << 63) <= number < (1 << 63):
-        raise go_flag(flag, value, f'strconv.ParseInt: parsing "{value}": value out of range')
-    return number
+def int_flag(flag: str, value: str) -> int:
+    """pflag's int flag: ``strconv.ParseInt(value, 0, 64)``, so ``0x10`` and ``1_000`` too."""
+    try:
+        return parse_int(value, 0)
+    except ValueError as exc:
+        raise go_flag(flag, value, str(exc)) from None
 
 
 def duration_flag(flag: str, value: str | None) -> int:
@@ -131,7 +126,8 @@ def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
         key: duration_flag(flag, options[flag[2:].replace("-", "_")])
         for flag, key in _HEALTH_DURATIONS
     }
-    retries = _flag_int("--health-retries", options["health_retries"])
+    retries = options["health_retries"]
+    retries = 0 if retries is None else int_flag("--health-retries", retries)
     environment = environment_flag(options["env"])
     if not options["detach"]:
         raise click.UsageError(

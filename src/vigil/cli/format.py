@@ -2,8 +2,8 @@
 
 Pure functions over the API's JSON: every "now" is an argument (Unix ns), so tests need no
 clock. Sources: docker/cli ``cli/command/formatter`` (``Ellipsis``, the tabwriter settings,
-``containerContext``), ``cli/command/system/events.go`` (``prettyPrintEvent``) and Go's
-``strconv.Quote`` and ``Time.String``.
+``containerContext``), ``cli/command/system/events.go`` (``prettyPrintEvent`` and its
+``rfc3339NanoFixed`` layout) and Go's ``strconv.Quote`` and ``Time.String``.
 
 ``ps --format json`` prints one object per service and line, keys sorted as Go marshals a
 map (docker's ``{{json .}}``): ``Command``, ``CreatedAt``, ``Health``, ``ID``, ``Names``,
@@ -136,13 +136,13 @@ def ps_json(item: JsonObject, now_ns: int, *, no_trunc: bool = False) -> str:
 
 
 def event_line(event: JsonObject) -> str:
-    """docker's ``prettyPrintEvent``: ``<time> <type> <action> <id> (<k>=<v>, ...)``, time in
-    local RFC3339Nano, attributes sorted by key."""
+    """docker's ``prettyPrintEvent``: ``<time> <type> <action> <id> (<k>=<v>, ...)``, the
+    time in local time with all nine fraction digits, attributes sorted by key."""
     parts = []
     if event.get("timeNano"):
-        parts.append(format_rfc3339nano(int(event["timeNano"])) + " ")
+        parts.append(format_rfc3339nano(int(event["timeNano"]), fixed=True) + " ")
     elif event.get("time"):
-        parts.append(format_rfc3339nano(int(event["time"]) * SECOND) + " ")
+        parts.append(format_rfc3339nano(int(event["time"]) * SECOND, fixed=True) + " ")
     actor = event.get("Actor") or {}
     parts.append(f"{event.get('Type', '')} {event.get('Action', '')} {actor.get('ID', '')}")
     attributes = actor.get("Attributes") or {}

@@ -1,6 +1,9 @@
 """The ``vigil`` command line. Each command is a few lines over the library (``check``,
-``config``) or, later, over the daemon's API client. Errors are one line and a non-zero exit:
-1 when a probe failed or the config is invalid, 2 for usage errors, as click does."""
+``config``) or over the daemon's API client. Errors are one line and a non-zero exit:
+1 when a probe failed or the config is invalid, 2 for usage errors, as click does.
+
+The connection options (``-H``, ``--token-file``) are global, as docker's are: they go before
+the command or after it (``vigil.cli.connection``)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from vigil.cli.connection import connection_options
 from vigil.docker import health as _docker_json
 from vigil.exceptions import ConfigError
 
@@ -18,8 +22,14 @@ DEFAULT_CONFIG_FILE = "vigil.yaml"
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vigil", prog_name="vigil")
+@connection_options
 def cli() -> None:
-    """vigil: Docker's health checks, for anything."""
+    """vigil: Docker's health checks, for anything.
+
+    \b
+    -H and --token-file go before the command or after it (after wins); without
+    them, VIGIL_HOST and VIGIL_TOKEN. A token only ever goes to a tcp:// host.
+    """
 
 
 def _fail_config(error: ConfigError) -> None:

@@ -4,39 +4,28 @@ start/stop/restart/pause/unpause/kill/rm and down. Each is a few lines over
 
 Errors are one line on stderr and exit 1 (daemon errors as docker prints them:
 ``Error response from daemon: <message>``); flag errors are click usage errors (exit 2) with
-docker's texts. Tests replace :data:`client_factory` and :data:`now_ns`.
+docker's texts. The connection options are ``vigil.cli.connection``'s. Tests replace
+``vigil.cli.connection.transport`` and :data:`now_ns`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
 from vigil.cli import format as fmt
-from vigil.cli.flags import parse_filters, parse_timeout, run_spec
+from vigil.cli.connection import connection_options, open_client
+from vigil.cli.flags import int_flag, parse_filters, parse_timeout, run_spec
 from vigil.docker import health as _docker_json
 from vigil.exceptions import ApiError, VigilError
 from vigil.go.duration import format_duration
 from vigil.runtime.clock import SystemClock
 
-if TYPE_CHECKING:
-    from vigil.client import Client
-
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _default_client(host: str | None) -> Client:
-    from vigil.client import Client  # lazy: httpx costs ~0.3 s, only daemon commands pay it
-
-    return Client(host)
-
-
-client_factory: Callable[[str | None], Client] = _default_client
-"""Builds the client from ``-H``; tests put a MockTransport-backed client here."""
 
 
 def now_ns() -> int:
@@ -49,16 +38,6 @@ _DAEMON_PREFIX = "Error response from daemon: "
 
 
 # ---- shared plumbing ---------------------------------------------------------------------
-
-
-def _host_option(func: Callable[P, R]) -> Callable[P, R]:
-    return click.option(
-        "-H",
-        "--host",
-        envvar="VIGIL_HOST",
-        metavar="HOST",
-        help="Daemon socket: unix:///path or tcp://127.0.0.1:PORT (env VIGIL_HOST).",
-    )(func)
 
 
 def _error_text(error: VigilError) -> str:
@@ -123,7 +102,7 @@ def _each(names: Iterable[str], action: Callable[[str], object]) -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only display IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate IDs and commands.")
-@_host_option
+@connection_options
 @_daemon_errors
 def ps_command(
     show_all: bool,
@@ -131,11 +110,10 @@ def ps_command(
     output: str,
     quiet: bool,
     no_trunc: bool,
-    host: str | None,
 ) -> None:
     """List services, like `docker ps`."""
     wanted = parse_filters(filters)
-    with client_factory(host) as client:
+    with open_client() as client:
         items = client.list_services(all=show_all, filters=wanted)
     now = now_ns()
     if quiet:
@@ -157,13 +135,13 @@ def ps_command(
     help="Output format (JSON array, as docker inspect).",
 )
 @click.argument("names", nargs=-1, required=True)
-@_host_option
+@connection_options
 @_daemon_errors
-def inspect_command(output: str, names: tuple[str, ...], host: str | None) -> None:
+def inspect_command(output: str, names: tuple[str, ...]) -> None:
     """Print the inspect objects of services as a JSON array, like `docker inspect`."""
     found: list[dict[str, Any]] = []
     errors: list[str] = []
-    with client_factory(host) as client:
+    with open_client() as client:
         for name in names:
             try:
                 found.append(client.inspect(name))
@@ -187,18 +165,17 @@ def inspect_command(output: str, names: tuple[str, ...], host: str | None) -> No
     default="human",
     help="docker's event lines, or one JSON object per line.",
 )
-@_host_option
+@connection_options
 @_daemon_errors
 def events_command(
     since: str | None,
     until: str | None,
     filters: tuple[str, ...],
     output: str,
-    host: str | None,
 ) -> None:
     """Stream daemon events, like `docker events` (replay with --since, stop at --until)."""
     wanted = parse_filters(filters)
-    with client_factory(host) as client:
+    with open_client() as client:
         for event in client.events(since=since, until=until, filters=wanted):
             click.echo(_docker_json.dumps(event) if output == "json" else fmt.event_line(event))
 
@@ -213,17 +190,15 @@ def events_command(
 )
 @click.option("--timeout", help="Give up after this Go duration (30s, 2m); default: never.")
 @click.argument("names", nargs=-1, required=True)
-@_host_option
+@connection_options
 @_daemon_errors
-def wait_command(
-    condition: str, timeout: str | None, names: tuple[str, ...], host: str | None
-) -> None:
+def wait_command(condition: str, timeout: str | None, names: tuple[str, ...]) -> None:
     """Wait until every service meets the condition; exit 0 if all do, else print why and
     exit 1. With the default condition `exited`, print each exit code like `docker wait`."""
     budget = parse_timeout(timeout, "--timeout")
     deadline = None if budget is None else now_ns() + budget
     reasons: list[str] = []
-    with client_factory(host) as client:
+    with open_client() as client:
         for name in names:
             left = None if deadline is None else format_duration(max(deadline - now_ns(), 0))
             try:
@@ -244,10 +219,10 @@ def _simple(name: str, action: str, doc: str) -> click.Command:
 
     @click.command(name, help=doc)
     @click.argument("names", nargs=-1, required=True)
-    @_host_option
+    @connection_options
     @_daemon_errors
-    def command(names: tuple[str, ...], host: str | None) -> None:
-        with client_factory(host) as client:
+    def command(names: tuple[str, ...]) -> None:
+        with open_client() as client:
             _each(names, getattr(client, action))
 
     return command
@@ -259,19 +234,20 @@ def _timed(name: str, action: str, doc: str) -> click.Command:
     @click.command(name, help=doc)
     @click.option(
         "-t",
-        "--time",
         "--timeout",
+        "--time",
         "seconds",
-        type=int,
+        metavar="N",
         help="Seconds to wait before killing (-1: forever).",
     )
     @click.argument("names", nargs=-1, required=True)
-    @_host_option
+    @connection_options
     @_daemon_errors
-    def command(seconds: int | None, names: tuple[str, ...], host: str | None) -> None:
-        with client_factory(host) as client:
+    def command(seconds: str | None, names: tuple[str, ...]) -> None:
+        grace = None if seconds is None else int_flag("-t, --timeout", seconds)
+        with open_client() as client:
             call = getattr(client, action)
-            _each(names, lambda ref: call(ref, t=seconds))
+            _each(names, lambda ref: call(ref, t=grace))
 
     return command
 
@@ -279,22 +255,22 @@ def _timed(name: str, action: str, doc: str) -> click.Command:
 @click.command("kill")
 @click.option("-s", "--signal", help="Signal to send (name or number; default SIGKILL).")
 @click.argument("names", nargs=-1, required=True)
-@_host_option
+@connection_options
 @_daemon_errors
-def kill_command(signal: str | None, names: tuple[str, ...], host: str | None) -> None:
+def kill_command(signal: str | None, names: tuple[str, ...]) -> None:
     """Send a signal to running services, like `docker kill`."""
-    with client_factory(host) as client:
+    with open_client() as client:
         _each(names, lambda ref: client.kill(ref, signal=signal))
 
 
 @click.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Stop and remove a running service.")
 @click.argument("names", nargs=-1, required=True)
-@_host_option
+@connection_options
 @_daemon_errors
-def rm_command(force: bool, names: tuple[str, ...], host: str | None) -> None:
+def rm_command(force: bool, names: tuple[str, ...]) -> None:
     """Remove services, like `docker rm`."""
-    with client_factory(host) as client:
+    with open_client() as client:
         _each(names, lambda ref: client.remove(ref, force=force))
 
 
@@ -305,21 +281,21 @@ def rm_command(force: bool, names: tuple[str, ...], host: str | None) -> None:
 )
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
 @click.argument("name")
-@_host_option
+@connection_options
 @_daemon_errors
-def logs_command(follow: bool, tail: str, timestamps: bool, name: str, host: str | None) -> None:
+def logs_command(follow: bool, tail: str, timestamps: bool, name: str) -> None:
     """Print a service's log, like `docker logs`."""
-    with client_factory(host) as client:
+    with open_client() as client:
         for line in client.logs(name, follow=follow, tail=tail, timestamps=timestamps):
             click.echo(line, nl=False)
 
 
 @click.command("down")
-@_host_option
+@connection_options
 @_daemon_errors
-def down_command(host: str | None) -> None:
+def down_command() -> None:
     """Stop every service and the daemon."""
-    with client_factory(host) as client:
+    with open_client() as client:
         client.down()
 
 
@@ -354,7 +330,7 @@ def down_command(host: str | None) -> None:
     help="Restart policy: no, always, unless-stopped, on-failure[:N].",
 )
 @click.argument("command", nargs=-1)
-@_host_option
+@connection_options
 @_daemon_errors
 def run_command(**options: Any) -> None:
     """Create and start a service on the running daemon; print its ID.
@@ -363,7 +339,7 @@ def run_command(**options: Any) -> None:
     vigil run -d --name web --health-cmd 'curl -f http://localhost/' -- python -m http.server
     """
     spec = run_spec(options)
-    with client_factory(options["host"]) as client:
+    with open_client() as client:
         created = client.create(options["name"], spec)
         for warning in created.get("Warnings") or []:
             click.echo(f"WARNING: {warning}", err=True)

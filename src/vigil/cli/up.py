@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from vigil.cli.connection import configured_host, host_option
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 
@@ -64,19 +65,19 @@ def _print_event(event: DaemonEvent) -> None:
     help="Config file.",
 )
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; return once serving.")
-@click.option("-H", "--host", envvar="VIGIL_HOST", help="unix:///path or tcp://127.0.0.1:PORT.")
+@host_option
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where service logs and the daemon log live.",
 )
-def up_command(path: Path, detach: bool, host: str | None, state_dir: Path | None) -> None:
+def up_command(path: Path, detach: bool, state_dir: Path | None) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import default_host
     from vigil.daemon.main import Daemon, default_state_dir
 
     project = _load(path)  # validate before detaching, so errors reach the user
-    host = host or default_host()
+    host = configured_host() or default_host()
     state = state_dir or default_state_dir()
     if detach:
         _detach(path, host, state)

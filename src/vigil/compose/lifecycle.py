@@ -7,8 +7,9 @@ Texts and rules, and where vigil chooses:
   and the daemon's validation), the parser of ``vigil run --restart`` and of the API too.
   docker compose also takes swarm's ``none``/``any`` and ignores a bad retry count
   (``on-failure:x``); vigil reports both with Docker's texts.
-- ``stop_signal``: the daemon's check at create, moby's ``signal.ParseSignal``: a non-zero
-  number, or a Linux signal name with or without ``SIG``, any case (``invalid signal: X``).
+- ``stop_signal``: the daemon's check at create, ``vigil.core.signals.parse_signal`` (moby's
+  ``signal.ParseSignal``): a non-zero number, or a Linux signal name with or without ``SIG``,
+  any case (``invalid signal: X``).
   Kept as written (``TERM``, ``10``), as Docker keeps ``StopSignal``; empty means unset.
 - ``stop_grace_period``: a Go duration like the health check's (YAML ``0`` too), with no
   1ms minimum. Negative values are refused: compose would pass them on as Docker's "wait
@@ -24,7 +25,6 @@ Texts and rules, and where vigil chooses:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from vigil.compose.values import (
@@ -43,74 +43,11 @@ from vigil.core.config import (
     RestartPolicy,
 )
 from vigil.core.lifecycle import parse_restart_policy
+from vigil.core.signals import parse_signal
 from vigil.exceptions import ConfigError, ConfigProblem
 
 CONDITIONS = (CONDITION_STARTED, CONDITION_HEALTHY, CONDITION_COMPLETED)
 _CONDITION_ENUM = "must be one of the following: " + ", ".join(f'"{c}"' for c in CONDITIONS)
-
-_SIGRTMIN = 34  # moby/sys signal_linux.go (glibc's, not the kernel's 32)
-_SIGRTMAX = 64
-# moby/sys SignalMap for Linux (x86, arm, ...), without the SIG prefix.
-SIGNALS: Mapping[str, int] = {
-    "ABRT": 6,
-    "ALRM": 14,
-    "BUS": 7,
-    "CHLD": 17,
-    "CLD": 17,
-    "CONT": 18,
-    "FPE": 8,
-    "HUP": 1,
-    "ILL": 4,
-    "INT": 2,
-    "IO": 29,
-    "IOT": 6,
-    "KILL": 9,
-    "PIPE": 13,
-    "POLL": 29,
-    "PROF": 27,
-    "PWR": 30,
-    "QUIT": 3,
-    "SEGV": 11,
-    "STKFLT": 16,
-    "STOP": 19,
-    "SYS": 31,
-    "TERM": 15,
-    "TRAP": 5,
-    "TSTP": 20,
-    "TTIN": 21,
-    "TTOU": 22,
-    "URG": 23,
-    "USR1": 10,
-    "USR2": 12,
-    "VTALRM": 26,
-    "WINCH": 28,
-    "XCPU": 24,
-    "XFSZ": 25,
-    "RTMIN": _SIGRTMIN,
-    **{f"RTMIN+{i}": _SIGRTMIN + i for i in range(1, 16)},
-    **{f"RTMAX-{i}": _SIGRTMAX - i for i in range(1, 15)},
-    "RTMAX": _SIGRTMAX,
-}
-
-_GO_ATOI = re.compile(r"[+-]?[0-9]+")
-_INT64 = range(-(2**63), 2**63)
-
-
-def parse_signal(text: str) -> int:
-    """moby's ``signal.ParseSignal``: a non-zero Go int, or a name with or without ``SIG``.
-
-    Raises ``ValueError("invalid signal: <text>")``. Like Go's ``strings.ToUpper``, letters
-    are upper-cased one to one (Python's ``"ß".upper()`` would give two letters).
-    """
-    if _GO_ATOI.fullmatch(text) and int(text) in _INT64:
-        if int(text) == 0:
-            raise ValueError(f"invalid signal: {text}")
-        return int(text)
-    upper = "".join(u if len(u := c.upper()) == 1 else c for c in text)
-    number = SIGNALS.get(upper.removeprefix("SIG"))
-    if number is None:
-        raise ValueError(f"invalid signal: {text}")
-    return number
 
 
 def restart_field(value: object, where: str, problems: Problems) -> RestartPolicy:

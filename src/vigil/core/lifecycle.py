@@ -27,7 +27,6 @@ of compose's ``restart:``, with docker/cli's parse errors and the daemon's valid
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, replace
 
 from vigil.core.config import (
@@ -49,6 +48,7 @@ from vigil.core.events import (
 )
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, MINUTE, SECOND
+from vigil.go.strconv import atoi
 
 BACKOFF_INITIAL = 100 * MILLISECOND  # moby restartmanager defaultTimeout
 BACKOFF_MAX = 1 * MINUTE  # moby maxRestartTimeout
@@ -56,10 +56,6 @@ BACKOFF_MULTIPLIER = 2  # moby backoffMultiplier
 BACKOFF_RESET_UPTIME = 10 * SECOND  # ran this long: back-off starts over
 
 SIGKILL = 9  # Linux; kept here as a number so the module stays free of ``signal``
-
-_GO_ATOI = re.compile(r"[+-]?[0-9]+")
-_INT64_MAX = 2**63 - 1
-
 
 @dataclass(frozen=True, slots=True)
 class RestartTracker:
@@ -160,12 +156,12 @@ def parse_restart_policy(text: str) -> RestartPolicy:
         raise ConfigError("invalid restart policy format: no policy provided before colon")
     count = 0
     if count_text != "":
-        parsed = _go_atoi(count_text)
-        if parsed is None:
+        try:
+            count = atoi(count_text)
+        except ValueError:
             raise ConfigError(
                 "invalid restart policy format: maximum retry count must be an integer"
-            )
-        count = parsed
+            ) from None
     policy = RestartPolicy(name, count)
     problem = validate_restart_policy(policy)
     if problem is not None:
@@ -194,16 +190,6 @@ def validate_restart_policy(policy: RestartPolicy) -> str | None:
         f"invalid restart policy: unknown policy '{policy.name}'; "
         "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
     )
-
-
-def _go_atoi(text: str) -> int | None:
-    """Go's ``strconv.Atoi`` on 64-bit: ASCII digits with an optional sign, in int64 range."""
-    if not _GO_ATOI.fullmatch(text):
-        return None
-    value = int(text)
-    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-        return None
-    return value
 
 
 # -- process state and events ------------------------------------------------------------

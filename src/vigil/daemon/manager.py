@@ -26,6 +26,7 @@ from vigil.core.deps import start_order
 from vigil.core.events import TargetRef, TargetRestarted
 from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
+from vigil.core.signals import parse_kill_signal
 from vigil.core.status import HealthStatus
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.docker.services import ServiceView
@@ -40,7 +41,7 @@ from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
 from vigil.targets.base import Target
 from vigil.targets.logs import ServiceLog
-from vigil.targets.supervised import Supervisor, parse_signal
+from vigil.targets.supervised import Supervisor
 from vigil.targets.watched import WatchedTarget
 
 _log = logging.getLogger("vigil")
@@ -207,7 +208,7 @@ class Manager:
         """Docker ``kill``: send a signal to the main process (default SIGKILL)."""
         entry = self.lookup(ref)
         try:
-            sig = parse_signal(signal_text)
+            sig = parse_kill_signal(signal_text)
         except ValueError as exc:
             raise InvalidParameterError(str(exc)) from None
         if not entry.target.owned:

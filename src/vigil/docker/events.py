@@ -8,7 +8,6 @@ Sources: ``moby/moby:daemon/events/events.go`` (ring buffer, replay bounds),
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -30,7 +29,7 @@ from vigil.core.status import HealthStatus
 from vigil.docker.health import JsonObject
 from vigil.docker.services import FilterArgs
 from vigil.go.duration import SECOND, format_duration, parse_duration
-from vigil.go.strconv import quote_bytes
+from vigil.go.strconv import parse_int, quote_bytes
 from vigil.go.timefmt import (
     DATE,
     HOUR,
@@ -244,16 +243,12 @@ class EventFilter:
 
 # ---- since / until -----------------------------------------------------------------------
 
-_INT = re.compile(r"[+-]?[0-9]+")  # strconv.ParseInt, base 10
-
-
 def _unix_timestamp(value: str) -> int | None:
     """``timetypes.ParseTimestamps``: ``seconds[.fraction]`` as Unix ns, None if invalid."""
     whole, dot, frac = value.partition(".")
-    if not _INT.fullmatch(whole) or (dot and not _INT.fullmatch(frac)):
-        return None
-    seconds, nanos = int(whole), int(frac) if dot else 0
-    if not -(1 << 63) <= seconds < (1 << 63) or not -(1 << 63) <= nanos < (1 << 63):
+    try:
+        seconds, nanos = parse_int(whole), parse_int(frac) if dot else 0
+    except ValueError:
         return None
     if dot:  # Go scales through float64: int64(float64(n) * 10^(9-len(n)))
         shift = 9 - len(frac)

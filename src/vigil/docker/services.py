@@ -24,7 +24,7 @@ from vigil.docker.health import (
     healthcheck_config_json,
 )
 from vigil.go.duration import HOUR, MINUTE, SECOND
-from vigil.go.strconv import go_quote
+from vigil.go.strconv import atoi
 from vigil.go.timefmt import format_rfc3339nano
 
 __all__ = [
@@ -329,17 +329,6 @@ class FilterArgs:
 # ---- list filters ------------------------------------------------------------------------
 
 LIST_FILTER_KEYS = ("exited", "health", "id", "name", "status")
-_INT = re.compile(r"[+-]?[0-9]+")
-
-
-def _atoi(value: str) -> int:
-    """Go's ``strconv.Atoi`` with its error texts."""
-    if not _INT.fullmatch(value):
-        raise ValueError(f"strconv.Atoi: parsing {go_quote(value)}: invalid syntax")
-    number = int(value)
-    if not -(1 << 63) <= number < (1 << 63):
-        raise ValueError(f"strconv.Atoi: parsing {go_quote(value)}: value out of range")
-    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +351,7 @@ def parse_list_filters(filters_json: str | None) -> ListFilters:
     codes = []
     for value in args.get("exited"):
         try:
-            codes.append(_atoi(value))
+            codes.append(atoi(value))
         except ValueError as err:
             raise ValueError(f"invalid filter 'exited={value}': {err}") from None
     for key, label, valid in (("status", "state", STATUSES), ("health", "health", HEALTHS)):

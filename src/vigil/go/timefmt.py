@@ -13,14 +13,17 @@ from vigil.go.strconv import quote_bytes
 SECOND = 1_000_000_000
 
 
-def format_rfc3339nano(unix_ns: int, *, utc: bool = False) -> str:
-    """Go's ``Time.Format(time.RFC3339Nano)`` for a Unix-nanosecond instant in local time."""
+def format_rfc3339nano(unix_ns: int, *, utc: bool = False, fixed: bool = False) -> str:
+    """Go's ``Time.Format(time.RFC3339Nano)`` for a Unix-nanosecond instant in local time.
+
+    ``fixed``: always nine fraction digits, docker/cli's ``rfc3339NanoFixed`` layout
+    (``2006-01-02T15:04:05.000000000Z07:00``), so that columns of times line up."""
     seconds, nanos = divmod(unix_ns, SECOND)
     moment = datetime.fromtimestamp(seconds, UTC)
     offset = 0 if utc else local_offset(unix_ns)
     text = (moment + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%S")
-    if nanos:
-        text += "." + f"{nanos:09d}".rstrip("0")
+    if nanos or fixed:
+        text += "." + (f"{nanos:09d}" if fixed else f"{nanos:09d}".rstrip("0"))
     if offset == 0:
         return text + "Z"
     sign = "+" if offset > 0 else "-"

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import os
 import pwd
-import re
 import secrets
 import signal
 import socket
@@ -59,6 +58,7 @@ from vigil.core.lifecycle import (
     kill_cancels_restart,
     should_restart,
 )
+from vigil.core.signals import parse_signal
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import SECOND
 from vigil.linux import process as _process
@@ -79,28 +79,6 @@ ESCAPED_DEATH_S = 2.0  # bound on waiting for SIGKILLed escaped processes to die
 ESCAPED_ROUNDS = 5  # scan/kill rounds: a forking process may spawn while we scan
 NO_SIGNAL_WAIT = 2 * SECOND  # moby: stop signal could not be sent, wait 2 s before SIGKILL
 _READ_CHUNK = 65536
-_GO_ATOI = re.compile(r"[+-]?[0-9]+")
-
-
-def parse_signal(text: str) -> int:
-    """moby's ``signal.ParseSignal``: a non-zero number, or a name with or without ``SIG``."""
-    if _GO_ATOI.fullmatch(text):
-        if int(text) == 0:
-            raise ValueError(f"invalid signal: {text}")
-        return int(text)
-    name = text.upper().removeprefix("SIG")
-    number = _signal_names().get(name)
-    if number is None:
-        raise ValueError(f"invalid signal: {text}")
-    return number
-
-
-def _signal_names() -> dict[str, int]:
-    names = {n.removeprefix("SIG"): int(s) for n, s in signal.Signals.__members__.items()}
-    low, high = int(signal.SIGRTMIN), int(signal.SIGRTMAX)
-    names.update({f"RTMIN+{i}": low + i for i in range(1, 16)})
-    names.update({f"RTMAX-{i}": high - i for i in range(1, 15)})
-    return names
 
 
 def find_tagged_processes(token: str) -> list[int]:
