@@ -371,6 +371,26 @@ def test_stop_sends_sigterm_and_a_cooperative_process_exits(tmp_path: Path) -> N
     run(tmp_path, service("sleep", "1000"), scenario)
 
 
+@pytest.mark.parametrize("stop_signal", ["2147483648", "65"])
+def test_a_stop_signal_linux_cannot_send_falls_back_to_sigkill(
+    tmp_path: Path, stop_signal: str
+) -> None:
+    """A stop_signal Docker's parser accepts but the kernel refuses is not sent; as moby does
+    when the signal fails, stop waits 2 s and SIGKILLs (no crash)."""
+
+    async def scenario(h: Harness) -> None:
+        t0 = h.clock.now_ns()
+        await h.sup.start()
+        stopping = asyncio.ensure_future(h.sup.stop())
+        assert await h.clock.run_until_true(stopping.done, limit_ns=3 * S)
+        await stopping
+        assert h.events.kinds() == ["Started", "Killed", "Died", "Stopped"]
+        assert h.events.events[1] == Killed(signal.SIGKILL)
+        assert h.clock.now_ns() == t0 + 2 * S
+
+    run(tmp_path, service("sleep", "1000", stop_signal=stop_signal), scenario)
+
+
 def test_stop_kills_after_the_grace_period_when_sigterm_is_ignored(tmp_path: Path) -> None:
     """A process ignoring SIGTERM is SIGKILLed after stop_grace_period (10 s of FakeClock)."""
 

@@ -46,6 +46,7 @@ from vigil.core.events import (
     TargetStopped,
     TargetUnpaused,
 )
+from vigil.core.signals import SIGKILL
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, MINUTE, SECOND
 from vigil.go.strconv import atoi
@@ -55,7 +56,6 @@ BACKOFF_MAX = 1 * MINUTE  # moby maxRestartTimeout
 BACKOFF_MULTIPLIER = 2  # moby backoffMultiplier
 BACKOFF_RESET_UPTIME = 10 * SECOND  # ran this long: back-off starts over
 
-SIGKILL = 9  # Linux; kept here as a number so the module stays free of ``signal``
 
 @dataclass(frozen=True, slots=True)
 class RestartTracker:

@@ -454,6 +454,8 @@ class Supervisor:
             signal.pidfd_send_signal(run.pidfd, sig)
         except (ProcessLookupError, OSError):
             return False  # exited (or the pidfd is already closed): the exit handler runs
+        except (OverflowError, ValueError):  # a stop_signal Docker accepts but Linux lacks
+            return False
         self._report(TargetKilled(self._ref, self._now(), sig))
         return True
 
