@@ -7,8 +7,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vigil.api.routes import close_streams as close_streams
-    from vigil.api.routes import create_app as create_app
+    from vigil.api.app import close_streams as close_streams
+    from vigil.api.app import create_app as create_app
     from vigil.api.server import ListenError as ListenError
     from vigil.api.server import default_host as default_host
     from vigil.api.server import parse_host as parse_host
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["ListenError", "close_streams", "create_app", "default_host", "parse_host", "serve"]
 
 _WHERE = {
-    "close_streams": "vigil.api.routes",
-    "create_app": "vigil.api.routes",
+    "close_streams": "vigil.api.app",
+    "create_app": "vigil.api.app",
     "ListenError": "vigil.api.server",
     "default_host": "vigil.api.server",
     "parse_host": "vigil.api.server",

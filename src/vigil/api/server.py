@@ -195,7 +195,7 @@ async def serve(
         raise ValueError("serve needs unix_path or tcp")
     import uvicorn  # here: only the daemon pays for importing the server
 
-    from vigil.api.routes import close_streams
+    from vigil.api.app import close_streams
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
