@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from schemathesis import checks
 
 from vigil import Engine
@@ -229,17 +229,8 @@ EXCLUDED = [checks.unsupported_method, checks.positive_data_acceptance]
 
 # Worth running on every commit: every coverage case (each parameter's boundaries and wrong
 # types, each body key, wrong methods) and a small fixed sample of fuzzed requests per
-# operation; more fuzzed examples cost seconds and, derandomized, find nothing new. The
-# deadline and the too_slow health check measure the wall clock, which a busy machine does
-# not keep: off, so the outcome depends on the inputs only. ``live_api`` is shared by the
-# examples of one operation on purpose.
-CONTRACT_RUN = settings(
-    max_examples=10,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+# operation; more fuzzed examples cost seconds and, derandomized, find nothing new.
+CONTRACT_RUN = settings(settings.get_profile("api-shared-app"), max_examples=10)
 
 
 @SCHEMA.parametrize()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from vigil.docker.events import lifecycle_event
@@ -132,13 +132,7 @@ def shared_api(api_factory: ApiFactory) -> Iterator[SharedApi]:
             runner.run(opened.__aexit__(None, None, None))
 
 
-@settings(
-    max_examples=60,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(settings.get_profile("api-shared-app"), max_examples=60)
 @given(data=st.data(), word=st.sampled_from(FALSE_WORDS), other=query_text)
 def test_query_booleans_follow_moby_bool_value(
     shared_api: SharedApi, data: st.DataObject, word: str, other: str
