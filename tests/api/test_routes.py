@@ -482,6 +482,10 @@ def test_logs_tail_streams_and_timestamps(api_factory: ApiFactory) -> None:
         assert (await get("/services/web/logs?tail=2")).text == "two\noops\n"
         assert (await get("/services/web/logs?tail=0")).text == ""
         assert (await get("/services/web/logs?tail=x")).text == "one\ntwo\noops\n"
+        assert (await get("/services/web/logs?tail=%2B1")).text == "oops\n"  # Atoi takes +1
+        for not_atoi in ("1_0", "%202", "\u0661", "-1", "99999999999999999999"):
+            answer = await get(f"/services/web/logs?tail={not_atoi}")
+            assert answer.text == "one\ntwo\noops\n", not_atoi
         assert (await get("/services/web/logs?stdout=0")).text == "oops\n"
         stamped = await get("/services/web/logs?timestamps=1&stdout=false")
         assert stamped.text == "2026-01-01T00:00:00.500000000Z oops\n"

@@ -29,6 +29,7 @@ from vigil.go.duration import SECOND, parse_duration
 from vigil.targets.logs import STDERR, STDOUT
 
 _NAME_RULE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_GO_INT = re.compile(r"[+-]?[0-9]+")
 _REF = (400, 404, 500)  # 400: an ID prefix that matches several services
 _STATE = (400, 404, 409, 500)
 _CREATE_BODY = {
@@ -224,12 +225,12 @@ async def wait_service(
 
 
 def _tail_count(tail: str | None) -> int | None:
-    """moby: ``all``, anything ``strconv.Atoi`` refuses and negatives mean every line."""
-    try:
-        count = int(tail or "all", 10)
-    except ValueError:
+    """moby: ``all``, anything Go's ``strconv.Atoi`` refuses (Python's ``int`` also takes
+    ``1_0``, `` 2`` and non-ASCII digits) and negatives mean every line."""
+    if tail is None or not _GO_INT.fullmatch(tail):
         return None
-    return count if count >= 0 else None
+    count = int(tail)
+    return count if 0 <= count < 1 << 63 else None
 
 
 def _read_json(body: bytes, content_type: str | None) -> object:
