@@ -4,8 +4,8 @@ Bodies are built by ``vigil.docker.services`` and ``vigil.docker.events`` (the o
 knows Docker's casing); FastAPI validates them against these models and serializes them in
 the models' field order, which is Docker's. Keys that Docker omits when empty are optional
 here and the routes serialize with ``response_model_exclude_unset``: absent, never ``null``.
-A key these models do not know is an error (``extra="forbid"``), so the document cannot
-silently fall behind the bodies.
+A key these models do not know, or a value of another type, is an error (``Shape``), so the
+document cannot silently fall behind the bodies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict, and no unknown keys: a body that drifts from its model is a 500, not a
+    silently dropped key or a ``true`` turned into ``1``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorResponse(Shape):
