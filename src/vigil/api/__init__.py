@@ -1,5 +1,8 @@
-"""The daemon's HTTP API: ``create_app(manager)`` (FastAPI) and ``serve`` (uvicorn on sockets
-vigil creates). Imported lazily so that the CLI does not pay for FastAPI on every command."""
+"""The daemon's HTTP API: ``create_app(manager)`` (FastAPI: routes in ``system`` and
+``services``, their parameter types in ``params``, body models in ``schemas``, Docker's errors
+in ``errors``, streams in ``streams``) and ``serve`` (uvicorn on sockets vigil creates, TCP
+behind ``auth``'s bearer token). Imported lazily so that the CLI does not pay for FastAPI on
+every command."""
 
 from __future__ import annotations
 
