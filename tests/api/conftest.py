@@ -13,12 +13,30 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
 
 from vigil import Engine
 from vigil.api import create_app
 from vigil.daemon.manager import Manager
 from vigil.linux.process import become_subreaper
 from vigil.testing import FakeClock, ScriptedProbe, settle
+
+# Hypothesis settings of these tests, by name (``settings.get_profile``): derandomized, so a
+# failure reproduces, and blind to the wall clock (deadline, too_slow), which a busy machine
+# does not keep. "api-shared-app" is for examples sharing one app, a fixture kept across
+# them on purpose.
+settings.register_profile(
+    "api",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "api-shared-app",
+    settings.get_profile("api"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @dataclass

@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from vigil.core.events import TargetCreated, TargetRef
+from vigil.docker.health import dumps
+from vigil.docker.services import inspect_json, list_item_json
 from vigil.go.duration import SECOND
-from vigil.testing import settle
+from vigil.testing import ProbeStep, settle
 
 if TYPE_CHECKING:
     from conftest import Api, ApiFactory
@@ -82,6 +88,110 @@ def test_unknown_routes_are_docker_page_not_found(
         assert (answer.status_code, answer.json()) == (404, {"message": "page not found"})
 
     scenario(api_factory, body)
+
+
+# ---- Docker's booleans and JSON ----------------------------------------------------------
+
+GO_SPACES = "\t\n\v\f\r \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"
+FALSE_WORDS = ("", "0", "no", "false", "none")
+query_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+
+
+def spelled(word: str, data: st.DataObject) -> str:
+    """``word`` in any mix of cases between any of Go's spaces."""
+    cased = "".join(data.draw(st.sampled_from([c.lower(), c.upper()])) for c in word)
+    pad = st.text(st.sampled_from(GO_SPACES), max_size=3)
+    return data.draw(pad) + cased + data.draw(pad)
+
+
+def go_false(text: str) -> bool:
+    return text.strip(GO_SPACES).lower() in FALSE_WORDS
+
+
+@dataclass
+class SharedApi:
+    """One api on one event loop, kept across hypothesis examples (queries only)."""
+
+    runner: asyncio.Runner
+    api: Api
+
+    def run(self, request: Coroutine[Any, Any, httpx.Response]) -> httpx.Response:
+        return self.runner.run(request)
+
+
+@pytest.fixture
+def shared_api(api_factory: ApiFactory) -> Iterator[SharedApi]:
+    with asyncio.Runner() as runner:
+        opened = api_factory()
+        api = runner.run(opened.__aenter__())
+        runner.run(api.create("idle"))  # created, not running: listed with all=<true> only
+        runner.run(api.started("web"))
+        try:
+            yield SharedApi(runner, api)
+        finally:
+            runner.run(opened.__aexit__(None, None, None))
+
+
+@settings(settings.get_profile("api-shared-app"), max_examples=60)
+@given(data=st.data(), word=st.sampled_from(FALSE_WORDS), other=query_text)
+def test_query_booleans_follow_moby_bool_value(
+    shared_api: SharedApi, data: st.DataObject, word: str, other: str
+) -> None:
+    """moby's ``BoolValue``: empty, 0, no, false and none, in any case between Go's spaces,
+    are false and anything else true, for flags that default to false (``all``) and to true
+    (``stdout``) alike."""
+    assume(not go_false(other))
+    client = shared_api.api.client
+
+    def shown(value: str) -> bool:
+        answer = shared_api.run(client.get("/services/json", params={"all": value}))
+        return "/idle" in [item["Names"][0] for item in answer.json()]
+
+    def stdout_chosen(value: str) -> bool:
+        params = {"stdout": value, "stderr": "0"}
+        answer = shared_api.run(client.get("/services/web/logs", params=params))
+        return answer.status_code == 200  # else 400: no stream chosen
+
+    false = spelled(word, data)
+    assert (shown(false), shown(other)) == (False, True)
+    assert (stdout_chosen(false), stdout_chosen(other)) == (False, True)
+
+
+def test_go_spaces_only_are_trimmed(api_factory: ApiFactory) -> None:
+    """Go's TrimSpace leaves \\x1c-\\x1f, which Python's strip() would remove: still true."""
+
+    async def body(api: Api) -> None:
+        await api.create("idle")
+        answer = await api.client.get("/services/json", params={"all": "\x1cfalse"})
+        assert [item["Names"] for item in answer.json()] == [["/idle"]]
+
+    scenario(api_factory, body)
+
+
+def test_json_bodies_are_docker_shapes_in_go_encoding(api_factory: ApiFactory) -> None:
+    """Checked by the response models, the bodies stay byte for byte what vigil.docker builds,
+    Go-encoded: key order, omitted fields, no HTML escaping, U+2028 escaped, newline."""
+
+    async def body(api: Api) -> None:
+        await api.started("web", {"healthcheck": HEALTHCHECK, "stop_signal": "SIGINT"})
+        await api.create("plain")  # no healthcheck, no health, nothing optional
+        await api.until(lambda: api.manager.view("web").health_status == "healthy")
+        for name in ("web", "plain"):
+            answer = await api.client.get(f"/services/{name}/json")
+            assert answer.content == (dumps(inspect_json(api.manager.view(name))) + "\n").encode()
+        web = await api.client.get("/services/web/json")
+        assert '"Output":"<b>&amp;</b>\\u2028é"'.encode() in web.content
+        listed = await api.client.get("/services/json?all=1")
+        now = api.clock.now_ns()
+        views = sorted(reversed(api.manager.views()), key=lambda v: -v.created_ns)  # as Docker
+        assert listed.content == (dumps([list_item_json(v, now) for v in views]) + "\n").encode()
+        waiting = await api.in_background(api.client.post("/services/plain/wait?timeout=1s"))
+        await api.until(waiting.done)
+        assert (await waiting).content == (
+            b'{"Met":false,"Error":"timeout waiting for service plain to be exited","ExitCode":0}\n'
+        )
+
+    scenario(api_factory, body, steps=(ProbeStep(0, output="<b>&amp;</b>\u2028é"),))
 
 
 # ---- create and inspect --------------------------------------------------------------------
@@ -372,6 +482,10 @@ def test_logs_tail_streams_and_timestamps(api_factory: ApiFactory) -> None:
         assert (await get("/services/web/logs?tail=2")).text == "two\noops\n"
         assert (await get("/services/web/logs?tail=0")).text == ""
         assert (await get("/services/web/logs?tail=x")).text == "one\ntwo\noops\n"
+        assert (await get("/services/web/logs?tail=%2B1")).text == "oops\n"  # Atoi takes +1
+        for not_atoi in ("1_0", "%202", "\u0661", "-1", "99999999999999999999"):
+            answer = await get(f"/services/web/logs?tail={not_atoi}")
+            assert answer.text == "one\ntwo\noops\n", not_atoi
         assert (await get("/services/web/logs?stdout=0")).text == "oops\n"
         stamped = await get("/services/web/logs?timestamps=1&stdout=false")
         assert stamped.text == "2026-01-01T00:00:00.500000000Z oops\n"

@@ -1,5 +1,5 @@
-"""Serving on real sockets (a unix socket under tmp_path, TCP on loopback), host addresses,
-and shutdown that does not wait for open streams."""
+"""Serving on real sockets (a unix socket under tmp_path, TCP on loopback with its token),
+host addresses, and shutdown that does not wait for open streams."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from conftest import Api, ApiFactory
 
 
+TOKEN = "0123456789abcdef0123456789abcdef"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @asynccontextmanager
 async def serving(
     api: Api, *, unix_path: Path | None = None, tcp: tuple[str, int] | None = None
@@ -39,7 +43,9 @@ async def serving(
         listening.set()
 
     where = None if unix_path is None else str(unix_path)
-    task = asyncio.ensure_future(serve(api.app, unix_path=where, tcp=tcp, ready=ready, stop=stop))
+    task = asyncio.ensure_future(
+        serve(api.app, unix_path=where, tcp=tcp, token=TOKEN, ready=ready, stop=stop)
+    )
     waiting = asyncio.ensure_future(listening.wait())
     await asyncio.wait([task, waiting], timeout=10, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
@@ -177,16 +183,67 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_tcp_on_loopback(api_factory: ApiFactory) -> None:
+def test_tcp_on_loopback_needs_the_token_the_unix_socket_does_not(
+    api_factory: ApiFactory, tmp_path: Path
+) -> None:
+    """One daemon on both: TCP answers 401 without the token (``/_ping`` too) and serves with
+    it; the unix socket, guarded by its mode, serves without. A taken port is refused."""
     port = free_port()
+    path = tmp_path / "vigil.sock"
 
     async def main() -> None:
-        async with api_factory() as api, serving(api, tcp=("127.0.0.1", port)):
+        async with api_factory() as api, serving(api, unix_path=path, tcp=("127.0.0.1", port)):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                answer = await client.get("/version")
+                for route in ("/_ping", "/version"):
+                    answer = await client.get(route)
+                    assert answer.status_code == 401
+                    assert answer.json()["message"].startswith("unauthorized: ")
+                    assert answer.headers["www-authenticate"] == 'Bearer realm="vigil"'
+                answer = await client.get("/version", headers=BEARER)
                 assert answer.json()["Pid"] == os.getpid()
+            async with uds_client(path) as client:
+                assert (await client.get("/version")).json()["Pid"] == os.getpid()
             with pytest.raises(ListenError, match="address already in use"):
-                await serve(api.app, unix_path=None, tcp=("127.0.0.1", port), stop=asyncio.Event())
+                await serve(
+                    api.app,
+                    unix_path=None,
+                    tcp=("127.0.0.1", port),
+                    token=TOKEN,
+                    stop=asyncio.Event(),
+                )
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1"])
+def test_tcp_listens_on_loopback_only(api_factory: ApiFactory, host: str) -> None:
+    async def main() -> None:
+        async with api_factory() as api:
+            with pytest.raises(ListenError) as caught:
+                await serve(
+                    api.app, unix_path=None, tcp=(host, 2375), token=TOKEN, stop=asyncio.Event()
+                )
+            where = f"tcp://[{host}]:2375" if ":" in host else f"tcp://{host}:2375"
+            assert str(caught.value) == (
+                f"cannot listen on {where}: only loopback addresses (127.0.0.1, ::1, "
+                "localhost) are allowed"
+            )
+
+    asyncio.run(main())
+
+
+def test_tcp_without_a_token_is_refused_before_binding(api_factory: ApiFactory) -> None:
+    async def main() -> None:
+        async with api_factory() as api:
+            for token in (None, ""):
+                with pytest.raises(ValueError, match="needs a token"):
+                    await serve(
+                        api.app,
+                        unix_path=None,
+                        tcp=("127.0.0.1", 1),
+                        token=token,
+                        stop=asyncio.Event(),
+                    )
 
     asyncio.run(main())
 

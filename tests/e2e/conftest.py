@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +104,9 @@ def daemon_factory(tmp_path: Path) -> Iterator[object]:
     yield factory
     for daemon in started:
         stop_daemon(daemon)
+
+
+@pytest.fixture
+def wait_gone() -> Callable[[int, float], bool]:
+    """``wait_gone(pid, timeout_s)``: True once the process has ended (pidfd, no polling)."""
+    return _wait_gone

@@ -1,5 +1,8 @@
-"""The daemon's HTTP API: ``create_app(manager)`` (FastAPI) and ``serve`` (uvicorn on sockets
-vigil creates). Imported lazily so that the CLI does not pay for FastAPI on every command."""
+"""The daemon's HTTP API: ``create_app(manager)`` (FastAPI: routes in ``system`` and
+``services``, their parameter types in ``params``, body models in ``schemas``, Docker's errors
+in ``errors``, streams in ``streams``) and ``serve`` (uvicorn on sockets vigil creates, TCP
+behind ``auth``'s bearer token). Imported lazily so that the CLI does not pay for FastAPI on
+every command."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vigil.api.routes import close_streams as close_streams
-    from vigil.api.routes import create_app as create_app
+    from vigil.api.app import close_streams as close_streams
+    from vigil.api.app import create_app as create_app
     from vigil.api.server import ListenError as ListenError
     from vigil.api.server import default_host as default_host
     from vigil.api.server import parse_host as parse_host
@@ -17,8 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["ListenError", "close_streams", "create_app", "default_host", "parse_host", "serve"]
 
 _WHERE = {
-    "close_streams": "vigil.api.routes",
-    "create_app": "vigil.api.routes",
+    "close_streams": "vigil.api.app",
+    "create_app": "vigil.api.app",
     "ListenError": "vigil.api.server",
     "default_host": "vigil.api.server",
     "parse_host": "vigil.api.server",

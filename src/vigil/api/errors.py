@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.openapi.constants import REF_PREFIX
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from vigil.api.schemas import ErrorResponse
@@ -17,11 +18,12 @@ from vigil.exceptions import ConfigError, ServiceError
 
 _log = logging.getLogger("vigil.api")
 
-_DESCRIPTIONS = {
+_DESCRIPTIONS: dict[int | str, str] = {
     400: "bad parameter",
     404: "no such service",
     409: "conflict: the service is not in a state that allows it",
     500: "server error",
+    "default": "any other error, in the same shape",
 }
 # Pydantic error types in Docker-like words; others use pydantic's own text.
 _REASONS = {
@@ -34,8 +36,15 @@ _REASONS = {
 }
 
 
-class DockerJSONResponse(Response):
-    """JSON as Docker writes it: Go's encoder without HTML escaping, newline-terminated."""
+class DockerJSONResponse(JSONResponse):
+    """JSON as Docker writes it: Go's encoder (no HTML escaping, U+2028 and U+2029 escaped,
+    keys in the order given), newline-terminated.
+
+    The ``response_class`` of the JSON routes: FastAPI validates a handler's answer against
+    the route's ``response_model`` and hands the serialized value (keys in the model's field
+    order, fields Docker omits left unset) to ``render``. Being a ``JSONResponse``, it lets
+    FastAPI document the answer from that model.
+    """
 
     media_type = "application/json"
 
@@ -49,9 +58,22 @@ def error_response(status_code: int, message: str) -> Response:
     return DockerJSONResponse({"message": message}, status_code=status_code)
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the error statuses a route can answer."""
-    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+def error_responses(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route answers, and ``default`` for any
+    other: always Docker's JSON ``{"message": ...}``. ``default`` is also what keeps FastAPI
+    from documenting a 422, which vigil never answers (Docker says 400).
+
+    FastAPI documents a ``model`` under the route's own media type, so a route that does not
+    answer JSON (``json_route=False``) names the JSON content itself; ``ErrorResponse`` is in
+    the document's components through the JSON routes.
+    """
+    statuses: tuple[int | str, ...] = (*codes, "default")
+    if json_route:
+        return {
+            code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in statuses
+        }
+    content = {"application/json": {"schema": {"$ref": f"{REF_PREFIX}{ErrorResponse.__name__}"}}}
+    return {code: {"description": _DESCRIPTIONS[code], "content": content} for code in statuses}
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -63,7 +85,7 @@ def validation_message(exc: RequestValidationError) -> str:
     error = errors[0]
     loc = [str(part) for part in error.get("loc", ())]
     where = loc[0] if loc else "request"
-    name = ".".join(loc[1:]) or where
+    name = loc[1] if len(loc) > 1 else where  # the rest names a branch of an optional type
     kind = str(error.get("type", ""))
     if kind == "missing":
         return f"{where} parameter {name} is required"

@@ -1,24 +1,34 @@
-"""The documented JSON shapes of the API, for the OpenAPI document only.
+"""The JSON shapes of the API: each JSON route's ``response_model``, and the document.
 
-Bodies are produced by ``vigil.docker.services`` and ``vigil.docker.events`` (the one place that
-knows Docker's casing); these models describe them so clients and schemathesis can check
-them. Keys that Docker omits when empty are optional here (absent, never ``null``).
+Bodies are built by ``vigil.docker.services`` and ``vigil.docker.events`` (the one place that
+knows Docker's casing); FastAPI validates them against these models and serializes them in
+the models' field order, which is Docker's. Keys that Docker omits when empty are optional
+here and the routes serialize with ``response_model_exclude_unset``: absent, never ``null``.
+A key these models do not know, or a value of another type, is an error (``Shape``), so the
+document cannot silently fall behind the bodies.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class ErrorResponse(BaseModel):
+class Shape(BaseModel):
+    """Strict, and no unknown keys: a body that drifts from its model is a 500, not a
+    silently dropped key or a ``true`` turned into ``1``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorResponse(Shape):
     """Docker's error body."""
 
     message: str = Field(description="What went wrong, one line (config problems: one a line)")
 
 
-class VersionResponse(BaseModel):
+class VersionResponse(Shape):
     Version: str
     ApiVersion: str
     Os: str
@@ -27,12 +37,12 @@ class VersionResponse(BaseModel):
     Pid: int
 
 
-class HealthSummary(BaseModel):
+class HealthSummary(Shape):
     Status: str = Field(description="none, starting, healthy or unhealthy")
     FailingStreak: int
 
 
-class ServiceListItem(BaseModel):
+class ServiceListItem(Shape):
     Id: str
     Names: list[str]
     Command: str
@@ -42,20 +52,20 @@ class ServiceListItem(BaseModel):
     Health: HealthSummary
 
 
-class HealthcheckResult(BaseModel):
+class HealthcheckResult(Shape):
     Start: str
     End: str
     ExitCode: int
     Output: str
 
 
-class HealthDetail(BaseModel):
+class HealthDetail(Shape):
     Status: str
     FailingStreak: int
     Log: list[HealthcheckResult]
 
 
-class ServiceState(BaseModel):
+class ServiceState(Shape):
     Status: str
     Running: bool
     Paused: bool
@@ -70,16 +80,16 @@ class ServiceState(BaseModel):
     Health: HealthDetail | None = Field(None, description="Absent without a running check")
 
 
-class RestartPolicy(BaseModel):
+class RestartPolicy(Shape):
     Name: str
     MaximumRetryCount: int
 
 
-class HostConfig(BaseModel):
+class HostConfig(Shape):
     RestartPolicy: RestartPolicy
 
 
-class HealthcheckShape(BaseModel):
+class HealthcheckShape(Shape):
     Test: list[str]
     Interval: int | None = Field(None, description="ns; absent when 0")
     Timeout: int | None = None
@@ -88,7 +98,7 @@ class HealthcheckShape(BaseModel):
     Retries: int | None = None
 
 
-class ServiceConfigShape(BaseModel):
+class ServiceConfigShape(Shape):
     User: str
     Env: list[str]
     Cmd: list[str] | None
@@ -98,7 +108,7 @@ class ServiceConfigShape(BaseModel):
     StopTimeout: int | None = Field(None, description="seconds")
 
 
-class ServiceInspect(BaseModel):
+class ServiceInspect(Shape):
     Id: str
     Created: str
     Path: str
@@ -110,27 +120,27 @@ class ServiceInspect(BaseModel):
     Config: ServiceConfigShape
 
 
-class CreateResponse(BaseModel):
+class CreateResponse(Shape):
     Id: str
     Warnings: list[str]
 
 
-class WaitResponse(BaseModel):
+class WaitResponse(Shape):
     Met: bool
     Error: str | None = Field(description="Why the condition cannot be met, or null")
     ExitCode: int
 
 
-class UpResponse(BaseModel):
+class UpResponse(Shape):
     Errors: list[str]
 
 
-class EventActor(BaseModel):
+class EventActor(Shape):
     ID: str
     Attributes: dict[str, str]
 
 
-class EventMessage(BaseModel):
+class EventMessage(Shape):
     """One line of the ``/events`` stream."""
 
     Type: str
@@ -179,40 +189,3 @@ SERVICE_ENTRY_SCHEMA: dict[str, Any] = {
         },
     },
 }
-
-
-def tidy_openapi(document: dict[str, Any]) -> None:
-    """Fix what FastAPI's generator says wrongly for this API, in place.
-
-    - no 422 answers (vigil answers 400, as Docker) and no schemas for them;
-    - error bodies are JSON even on text and NDJSON routes;
-    - an absent query parameter is not ``null``: ``anyOf [X, null]`` becomes ``X``;
-    - no ``"type": "string"`` beside the ``$ref`` of a non-JSON answer.
-    """
-    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-    for operations in document.get("paths", {}).values():
-        for operation in operations.values():
-            responses = operation.get("responses", {})
-            responses.pop("422", None)
-            for code, response in responses.items():
-                if int(code) >= 400:
-                    response["content"] = error_body
-                for media in response.get("content", {}).values():
-                    schema = media.get("schema", {})
-                    if "$ref" in schema:
-                        schema.pop("type", None)
-            for parameter in operation.get("parameters", []):
-                _drop_null(parameter.get("schema", {}))
-    found = document.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        found.pop(unused, None)
-
-
-def _drop_null(schema: dict[str, Any]) -> None:
-    choices = schema.get("anyOf")
-    if not isinstance(choices, list):
-        return
-    kept = [choice for choice in choices if choice != {"type": "null"}]
-    if len(kept) == 1 and len(kept) < len(choices):
-        del schema["anyOf"]
-        schema.update(kept[0])

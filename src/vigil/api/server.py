@@ -2,9 +2,12 @@
 
 The unix socket is bound with mode 0600 (umask while binding, then chmod) in a directory
 created 0700 when missing. A socket file left by a dead daemon is removed; one that still
-answers is not: a second daemon refuses to start. uvicorn runs with the asyncio loop (uvloop's
-subprocess path forks), h11, no lifespan, no access log and no signal handlers of its own
-(the daemon owns signals); shutdown ends open streams first so it takes well under a second.
+answers is not: a second daemon refuses to start. TCP listens on loopback addresses only and
+every request on it must carry the bearer token (``vigil.api.auth``); each listener has its own
+uvicorn server, so the token check cannot depend on telling the sockets apart per request.
+uvicorn runs with the asyncio loop (uvloop's subprocess path forks), h11, no lifespan, no
+access log and no signal handlers of its own (the daemon owns signals); shutdown ends open
+streams first so it takes well under a second.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import os
 import socket
 import stat
@@ -23,6 +27,7 @@ from vigil import __version__
 from vigil.exceptions import ConfigError, VigilError
 
 if TYPE_CHECKING:
+    import uvicorn
     from starlette.types import ASGIApp
 
 SOCKET_NAME = "vigil.sock"
@@ -145,13 +150,28 @@ def bind_unix(path: str) -> socket.socket:
     return sock
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # e.g. a scoped IPv6 address
+        return False
+
+
 def bind_tcp(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on exactly ``host:port`` (the caller decides which hosts)."""
+    """A listening TCP socket on exactly ``host:port``, which must be a loopback address."""
     where = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    if not _is_loopback(str(address[0])):  # what the name resolved to, not what it says
+        raise ListenError(
+            f"cannot listen on {where}: only loopback addresses (127.0.0.1, ::1, localhost) "
+            "are allowed"
+        )
+    try:
         sock = socket.socket(family, kind, proto)
     except OSError as exc:
         raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
@@ -184,18 +204,64 @@ async def serve(
     *,
     unix_path: str | None,
     tcp: tuple[str, int] | None,
+    token: str | None = None,
     ready: Callable[[], None] | None = None,
     stop: asyncio.Event,
 ) -> None:
-    """Serve ``app`` until ``stop`` is set; ``ready()`` is called once listening.
+    """Serve ``app`` until ``stop`` is set; ``ready()`` is called once every listener is up.
+    Requests over ``tcp`` must carry ``token``, which ``tcp`` therefore needs.
 
     Raises ListenError when a socket cannot be bound (nothing is served then).
     """
     if unix_path is None and tcp is None:
         raise ValueError("serve needs unix_path or tcp")
-    import uvicorn  # here: only the daemon pays for importing the server
+    if tcp is not None and not token:
+        raise ValueError("serve needs a token to listen on TCP")
+    from vigil.api.app import close_streams
+    from vigil.api.auth import BearerTokenAuth
 
-    from vigil.api.routes import close_streams
+    listeners: list[tuple[ASGIApp, socket.socket]] = []
+    inode = 0
+    try:
+        if unix_path is not None:
+            listeners.append((app, bind_unix(unix_path)))
+            inode = os.lstat(unix_path).st_ino
+        if tcp is not None:
+            assert token is not None
+            listeners.append((BearerTokenAuth(app, token), bind_tcp(*tcp)))
+        waiting_for = len(listeners)
+
+        def started() -> None:
+            nonlocal waiting_for
+            waiting_for -= 1
+            if waiting_for == 0 and ready is not None:
+                ready()
+
+        servers = [_uvicorn_server(listener, started) for listener, _ in listeners]
+        serving = [
+            asyncio.ensure_future(server.serve(sockets=[sock]))
+            for server, (_, sock) in zip(servers, listeners, strict=True)
+        ]
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({*serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            close_streams(app)
+            for server in servers:
+                server.should_exit = True
+            ended = await asyncio.gather(*serving, return_exceptions=True)  # all, then raise
+            for error in (result for result in ended if isinstance(result, BaseException)):
+                raise error
+    finally:
+        for _, sock in listeners:
+            sock.close()
+        if unix_path is not None and inode:
+            _remove_if_ours(unix_path, inode)
+
+
+def _uvicorn_server(app: ASGIApp, started: Callable[[], None]) -> uvicorn.Server:
+    import uvicorn  # here: only the daemon pays for importing the server
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -204,18 +270,11 @@ async def serve(
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            if self.started and ready is not None:
-                ready()
+            if self.started:
+                started()
 
-    sockets: list[socket.socket] = []
-    inode = 0
-    try:
-        if unix_path is not None:
-            sockets.append(bind_unix(unix_path))
-            inode = os.lstat(unix_path).st_ino
-        if tcp is not None:
-            sockets.append(bind_tcp(*tcp))
-        config = uvicorn.Config(
+    return Server(
+        uvicorn.Config(
             app,
             loop="asyncio",
             http="h11",
@@ -228,18 +287,4 @@ async def serve(
             headers=[("Server", f"vigil/{__version__} (linux)")],
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
-        server = Server(config)
-        serving = asyncio.ensure_future(server.serve(sockets=sockets))
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            close_streams(app)
-            server.should_exit = True
-            await serving
-    finally:
-        for sock in sockets:
-            sock.close()
-        if unix_path is not None and inode:
-            _remove_if_ours(unix_path, inode)
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Callable
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from vigil.docker.events import DaemonEvent
@@ -24,8 +24,10 @@ _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)")
 _TAIL_CHUNK = 1000  # log lines per write when sending a tail
 
 
-class NDJSONResponse(Response):
-    """Documents the media type of ``/events`` in the OpenAPI document."""
+class NDJSONResponse(JSONResponse):
+    """The ``response_class`` of ``/events``, for its document only (the answer is a
+    ``Stream``): FastAPI documents a route's ``response_model`` for ``JSONResponse`` classes,
+    here as the shape of each line under Docker's media type."""
 
     media_type = NDJSON
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from vigil.cli.connection import configured_host, host_option
+from vigil.cli.connection import TOKEN_ENV, configured_host, current, host_option, read_token_file
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 
@@ -71,16 +72,28 @@ def _print_event(event: DaemonEvent) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where service logs and the daemon log live.",
 )
-def up_command(path: Path, detach: bool, state_dir: Path | None) -> None:
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File holding the API token that tcp:// requires (else ${TOKEN_ENV}).",
+)
+def up_command(
+    path: Path, detach: bool, state_dir: Path | None, token_file: Path | None
+) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import default_host
-    from vigil.daemon.main import Daemon, default_state_dir
+    from vigil.daemon.main import Daemon, api_token, default_state_dir
 
-    project = _load(path)  # validate before detaching, so errors reach the user
     host = configured_host() or default_host()
+    try:  # before the config: a KEY-only variable must not pick the token up
+        token = api_token(host, *_token_text(token_file))
+    except VigilError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    project = _load(path)  # validate before detaching, so errors reach the user
     state = state_dir or default_state_dir()
     if detach:
-        _detach(path, host, state)
+        _detach(path, host, state, token_file, token)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
@@ -91,6 +104,7 @@ def up_command(path: Path, detach: bool, state_dir: Path | None) -> None:
             state_dir=state,
             on_ready=_signal_ready,
             on_event=None if os.environ.get(READY_FD_ENV) else _print_event,
+            token=token,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -98,13 +112,41 @@ def up_command(path: Path, detach: bool, state_dir: Path | None) -> None:
         sys.exit(1)
 
 
-def _detach(path: Path, host: str, state: Path) -> None:
+def _token_text(token_file: Path | None) -> tuple[str | None, str]:
+    """The raw token and where it came from: ``up --token-file``, else the group's
+    ``vigil --token-file``, else ``VIGIL_TOKEN`` (which leaves the environment either way)."""
+    from_env = os.environ.pop(TOKEN_ENV, None)
+    if token_file is None:
+        given = current().token
+        return (given, "--token-file") if given is not None else (from_env, TOKEN_ENV)
+    source = f"--token-file {token_file}"
+    try:
+        text = read_token_file(token_file)  # a regular file of at most 4 KiB, never quoted
+        mode = token_file.stat().st_mode
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{source}: {reason}") from None
+    if stat.S_IMODE(mode) & 0o077:
+        click.echo(
+            f"vigil: warning: {source} can be read by other users "
+            f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it",
+            err=True,
+        )
+    return text, source
+
+
+def _detach(path: Path, host: str, state: Path, token_file: Path | None, token: str | None) -> None:
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     read_end, write_end = os.pipe()
     env = {**os.environ, READY_FD_ENV: str(write_end), "VIGIL_HOST": host}
+    command = [sys.executable, "-m", "vigil", "up", "-f", str(path), "--state-dir", str(state)]
+    if token_file is not None:
+        command += ["--token-file", str(token_file.absolute())]
+    elif token is not None:
+        env[TOKEN_ENV] = token
     with open(state / "vigil.log", "ab") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "up", "-f", str(path), "--state-dir", str(state)],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

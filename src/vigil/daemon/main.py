@@ -20,7 +20,7 @@ from vigil.core.config import ProjectConfig
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.manager import Manager
 from vigil.docker.events import DaemonEvent
-from vigil.exceptions import VigilError
+from vigil.exceptions import ConfigError, VigilError
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
@@ -39,8 +39,29 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "vigil"
 
 
+def api_token(host: str, token: str | None, source: str) -> str | None:
+    """The checked bearer token for serving the API at ``host``, read from ``source``
+    (``--token-file PATH`` or ``VIGIL_TOKEN``). A ``tcp://`` host needs one: ConfigError
+    naming the flags otherwise. A unix socket needs none; one given is still checked."""
+    from vigil.api.auth import check_token
+    from vigil.api.server import parse_host
+
+    if token is not None:
+        return check_token(token, source)
+    if parse_host(host)[0] == "tcp":
+        raise ConfigError(
+            f"-H {host} needs an API token, which every request over TCP must carry: "
+            "pass --token-file PATH or set VIGIL_TOKEN"
+        )
+    return None
+
+
 class Daemon:
-    """One running vigil daemon. ``run()`` returns the process exit status."""
+    """One running vigil daemon. ``run()`` returns the process exit status.
+
+    ``token``: what requests over a ``tcp://`` host must carry (required there, see
+    ``api_token``); never logged.
+    """
 
     def __init__(
         self,
@@ -51,12 +72,14 @@ class Daemon:
         clock: Clock | None = None,
         on_ready: Callable[[], None] | None = None,
         on_event: Callable[[DaemonEvent], None] | None = None,
+        token: str | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
         self.project = project
         self.host = host
         self.endpoint = parse_host(host)
+        self._token = api_token(host, token, "the API token")
         self.state_dir = state_dir
         self.clock = clock or SystemClock()
         self._on_ready = on_ready
@@ -86,6 +109,7 @@ class Daemon:
                 app,
                 unix_path=str(where) if kind == "unix" else None,
                 tcp=where if kind == "tcp" else None,  # type: ignore[arg-type]
+                token=self._token,
                 ready=ready.set,
                 stop=server_stop,
             )

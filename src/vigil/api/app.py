@@ -1,0 +1,39 @@
+"""``create_app``: the daemon's API (Docker Engine API style) over a ``Manager``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from vigil import __version__
+from vigil.api import services, system
+from vigil.api.errors import add_error_handlers
+from vigil.api.params import Backend
+from vigil.api.streams import OpenStreams
+from vigil.daemon.manager import Manager
+
+
+def create_app(manager: Manager, *, on_down: Callable[[], None] | None = None) -> FastAPI:
+    """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered."""
+    app = FastAPI(
+        title="vigil",
+        version=__version__,
+        description="Docker's HEALTHCHECK model for local processes: the daemon's API.",
+        openapi_url=None,  # served by the documented ``OpenAPI`` route instead
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+    app.state.backend = Backend(manager, OpenStreams(), on_down)
+    add_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(services.router)
+    return app
+
+
+def close_streams(app: object) -> None:
+    """End every open stream and wait of an app made by ``create_app`` (server shutdown)."""
+    backend = getattr(getattr(app, "state", None), "backend", None)
+    if isinstance(backend, Backend):
+        backend.streams.close_all()

@@ -1,0 +1,127 @@
+"""The daemon-wide routes: ``/_ping``, ``/version``, ``/events``, ``/up``, ``/down`` and the
+OpenAPI document itself."""
+
+# No ``from __future__ import annotations``: FastAPI reads these signatures at run time.
+
+import asyncio
+import os
+import platform
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from vigil import __version__
+from vigil.api import schemas
+from vigil.api.errors import DockerJSONResponse, error_responses
+from vigil.api.params import BackendDep, Filters, ManagerDep, Timestamp
+from vigil.api.streams import NDJSON, NDJSONResponse, Stream, close_at, event_lines
+from vigil.docker.events import EventFilter, parse_since_until
+from vigil.exceptions import InvalidParameterError
+
+API_VERSION = "1.0"
+_PING_HEADERS = {
+    "Api-Version": API_VERSION,
+    "Ostype": "linux",
+    "Pragma": "no-cache",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+}
+
+router = APIRouter(default_response_class=DockerJSONResponse)
+
+
+@router.get(
+    "/_ping",
+    operation_id="SystemPing",
+    response_class=PlainTextResponse,
+    responses=error_responses(500, json_route=False),
+)
+async def ping(response: Response) -> str:
+    response.headers.update(_PING_HEADERS)
+    return "OK"
+
+
+@router.get(
+    "/version",
+    operation_id="SystemVersion",
+    response_model=schemas.VersionResponse,
+    responses=error_responses(500),
+)
+async def version() -> Any:
+    return {
+        "Version": __version__,
+        "ApiVersion": API_VERSION,
+        "Os": "linux",
+        "Arch": platform.machine(),
+        "PythonVersion": platform.python_version(),
+        "Pid": os.getpid(),
+    }
+
+
+@router.get("/openapi.json", operation_id="OpenAPI", response_model=dict[str, Any])
+async def openapi(request: Request) -> Any:
+    return request.app.openapi()
+
+
+@router.get(
+    "/events",
+    operation_id="SystemEvents",
+    response_class=NDJSONResponse,
+    response_model=schemas.EventMessage,  # of each line
+    responses=error_responses(400, 500, json_route=False),
+)
+async def events(
+    backend: BackendDep, since: Timestamp = None, until: Timestamp = None, filters: Filters = None
+) -> Response:
+    clock = backend.manager.clock
+    now = clock.now_ns()
+    try:  # moby's order: since, until, their order, then the filters
+        since_ns = parse_since_until(since, now) if since else None
+        until_ns = parse_since_until(until, now) if until else None
+        if since_ns is not None and until_ns is not None and until_ns < since_ns:
+            raise ValueError(f"`since` time ({since}) cannot be after `until` time ({until})")
+        check = EventFilter.parse(filters)
+    except ValueError as exc:
+        raise InvalidParameterError(str(exc)) from None
+    subscription = backend.manager.events.subscribe(check, since_ns, until_ns, now_ns=now)
+    timer = None
+    if until_ns is not None and not subscription.closed:
+        timer = asyncio.ensure_future(close_at(clock, subscription, until_ns))
+    open_streams = backend.streams
+    open_streams.add(subscription.close)
+
+    def cleanup() -> None:
+        subscription.close()
+        open_streams.discard(subscription.close)
+        if timer is not None:
+            timer.cancel()
+
+    return Stream(event_lines(subscription), media_type=NDJSON, cleanup=cleanup)
+
+
+@router.post(
+    "/up",
+    operation_id="ProjectUp",
+    response_model=schemas.UpResponse,
+    responses=error_responses(500),
+)
+async def up(manager: ManagerDep) -> Any:
+    return {"Errors": await manager.up()}
+
+
+@router.post(
+    "/down",
+    operation_id="ProjectDown",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(500),
+)
+async def down(backend: BackendDep, after_answer: BackgroundTasks) -> None:
+    await backend.manager.down()
+    if backend.on_down is not None:
+        after_answer.add_task(_call_on_loop, backend.on_down)
+
+
+async def _call_on_loop(callback: Callable[[], None]) -> None:
+    callback()  # async, so FastAPI runs it on the loop rather than in a thread
