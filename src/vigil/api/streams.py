@@ -15,13 +15,14 @@ from starlette.types import Receive, Scope, Send
 
 from vigil.docker.events import DaemonEvent
 from vigil.docker.health import dumps
-from vigil.runtime.clock import Clock
+from vigil.runtime.clock import Cancellable, Clock
 from vigil.runtime.stream import Subscription
 from vigil.targets.logs import LogEntry, LogFollower
 
 NDJSON = "application/x-ndjson"
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)")
 _TAIL_CHUNK = 1000  # log lines per write when sending a tail
+_EVENT_CHUNK = 256  # waiting events per write of the /events stream
 
 
 class NDJSONResponse(JSONResponse):
@@ -107,12 +108,22 @@ async def log_chunks(
 
 
 async def event_lines(subscription: Subscription[DaemonEvent]) -> AsyncGenerator[bytes, None]:
+    """One NDJSON line per event; events already waiting go out in the same write (one
+    chunk, one send) instead of one each, up to ``_EVENT_CHUNK``."""
     async for event in subscription:
-        yield (dumps(event.to_json()) + "\n").encode("utf-8")
+        lines = [dumps(event.to_json())]
+        while len(lines) < _EVENT_CHUNK and (more := subscription.get_nowait()) is not None:
+            lines.append(dumps(more.to_json()))
+        lines.append("")
+        yield "\n".join(lines).encode("utf-8")
 
 
-async def close_at(clock: Clock, subscription: Subscription[DaemonEvent], until_ns: int) -> None:
+def close_at(
+    clock: Clock, subscription: Subscription[DaemonEvent], until_ns: int
+) -> Cancellable | None:
     """Docker's ``until`` timer: the stream ends when ``until`` passes, events or not."""
-    while (left := until_ns - clock.now_ns()) > 0:
-        await clock.sleep_ns(left)
-    subscription.close("until reached")
+    left = until_ns - clock.now_ns()
+    if left <= 0:
+        subscription.close("until reached")
+        return None
+    return clock.call_later_ns(left, lambda: subscription.close("until reached"))

@@ -3,7 +3,6 @@ OpenAPI document itself."""
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures at run time.
 
-import asyncio
 import os
 import platform
 from collections.abc import Callable
@@ -87,7 +86,7 @@ async def events(
     subscription = backend.manager.events.subscribe(check, since_ns, until_ns, now_ns=now)
     timer = None
     if until_ns is not None and not subscription.closed:
-        timer = asyncio.ensure_future(close_at(clock, subscription, until_ns))
+        timer = close_at(clock, subscription, until_ns)
     open_streams = backend.streams
     open_streams.add(subscription.close)
 
