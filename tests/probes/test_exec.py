@@ -263,8 +263,8 @@ def test_a_lost_exit_status_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None
     """If someone else reaped the process, Docker's "has no exit code" error."""
     reap = _process.reap_leader
 
-    def lose_status(child: _process.Child) -> int | None:
-        reap(child)
+    def lose_status(pid: int) -> int | None:
+        reap(pid)
         return None
 
     monkeypatch.setattr("vigil.linux.process.reap_leader", lose_status)
@@ -291,7 +291,7 @@ def test_user_is_applied(
 ) -> None:
     """By name (primary group from passwd) or uid:gid; via setpriv(1) or Popen's fallback."""
     if not use_setpriv:
-        monkeypatch.setattr("vigil.linux.process.setpriv_path", lambda: None)
+        monkeypatch.setattr("vigil.linux.launch.setpriv_path", lambda: None)
     nobody = pwd.getpwnam("nobody")
     ids = check(ExecProbe(("CMD-SHELL", "id -u; id -g"), user="nobody", working_dir=working_dir))
     assert ids == ProbeReport(Outcome.PASS, 0, f"{nobody.pw_uid}\n{nobody.pw_gid}\n")

@@ -8,10 +8,11 @@ What Docker does, and so what this does (reference §2.5-2.7):
   then the service's variables override or append. stdin is /dev/null, no TTY, stdout and
   stderr share one 4096-byte ``OutputBuffer``, drained continuously so a chatty probe
   never blocks.
-- A probe is its whole process group (``pgid == pid``). When the main process exits, its
-  output is read, whatever is left of its group is SIGKILLed, and the pipe is closed without
-  waiting for EOF from leftovers. On timeout or cancellation the group is SIGKILLed and
-  reaped (see ``vigil.linux.process`` for zombies and the subreaper).
+- The timeout counts from the moment the process started. A probe is its whole process
+  group (``pgid == pid``). When the main process exits, its output is read, whatever is
+  left of its group is SIGKILLed, and the pipe is closed without waiting for EOF from
+  leftovers. On timeout or cancellation the group is SIGKILLed and reaped (see
+  ``vigil.linux.process`` for zombies and the subreaper).
 - A probe that cannot start gives ``Outcome.ERROR`` with a runc/Go-like text; a probe never
   raises, except ``asyncio.CancelledError``.
 """
@@ -29,15 +30,7 @@ from vigil.core.config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL,
 from vigil.core.results import Outcome, OutputBuffer, timeout_output
 from vigil.exceptions import ProbeError
 from vigil.linux import process as _process
-from vigil.linux.launch import (
-    StartError,
-    check_working_dir,
-    look_path,
-    resolve_credentials,
-    setpriv_failure,
-    spawn_error_text,
-)
-from vigil.linux.process import Child
+from vigil.linux.launch import Child, LaunchSpec, StartError, launch_async, setpriv_failure
 from vigil.probes import ProbeReport
 from vigil.runtime.clock import Clock, call_after_ns
 
@@ -53,7 +46,7 @@ class ExecProbe:
     appears in the "has no command" error.
     """
 
-    __slots__ = ("_argv", "_environment", "_name", "_test", "_user", "_working_dir")
+    __slots__ = ("_environment", "_name", "_spec", "_test")
 
     def __init__(
         self,
@@ -72,15 +65,18 @@ class ExecProbe:
         command = self._test[1:]
         if command and test[0] == TEST_SHELL:
             command = (*(shell or DEFAULT_SHELL), *command)
-        self._argv = command  # empty: each run reports "has no command", as Docker >= 29.5
         if environment:
             env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname()}
             env.update(environment)
             self._environment: Mapping[str, str] = MappingProxyType(env)
         else:  # the usual case: one shared mapping instead of a dict per probe
             self._environment = _default_environment(socket.gethostname())
-        self._working_dir = working_dir or None
-        self._user = user or None
+        # No command: each run reports "has no command", as Docker >= 29.5 does.
+        self._spec = (
+            LaunchSpec(command, self._environment, cwd=working_dir, user=user)
+            if command
+            else None
+        )
         self._name = name
 
     @classmethod
@@ -105,7 +101,7 @@ class ExecProbe:
     @property
     def argv(self) -> tuple[str, ...]:
         """The command line that runs (the shell prepended for CMD-SHELL); empty if none."""
-        return self._argv
+        return self._spec.argv if self._spec is not None else ()
 
     @property
     def environment(self) -> Mapping[str, str]:
@@ -117,18 +113,15 @@ class ExecProbe:
 
     async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
         """Run the check once; the timeout counts from the moment the process started."""
-        if not self._argv:
+        spec = self._spec
+        if spec is None:
             return _error(f"healthcheck{self._for_service} has no command")
-        slots = _process.spawn_slots()
-        await slots.acquire()  # in a burst of due probes, wait here: one small future each
         try:
-            child = await self._start()
+            child = await launch_async(spec)
         except StartError as exc:
             return _error(str(exc))
-        except Exception as exc:  # e.g. ValueError for a NUL in the environment
+        except Exception as exc:  # not expected; a probe still never raises
             return _error(str(exc) or type(exc).__name__)
-        finally:
-            slots.release()
         try:
             finished = await _supervise(child, timeout_ns, clock)
         except Exception as exc:  # not expected; a probe still never raises
@@ -140,7 +133,7 @@ class ExecProbe:
             return _error(f"healthcheck{self._for_service} has no exit code")
         code = _process.exit_code(status)
         if child.via_setpriv and code in (126, 127):
-            failure = setpriv_failure(output.getvalue(), self._argv[0])
+            failure = setpriv_failure(output.getvalue(), spec.argv[0])
             if failure is not None:
                 return _error(failure)
         return ProbeReport(Outcome.PASS if code == 0 else Outcome.FAIL, code, output.text())
@@ -148,20 +141,6 @@ class ExecProbe:
     @property
     def _for_service(self) -> str:
         return f" for service {self._name}" if self._name else ""
-
-    async def _start(self) -> Child:
-        cwd = self._working_dir
-        if cwd is not None:
-            check_working_dir(cwd)
-        credentials = resolve_credentials(self._user) if self._user else None
-        name = self._argv[0]
-        executable = look_path(name, self._environment.get("PATH", ""), cwd)
-        try:
-            return await _process.spawn_async(
-                executable, self._argv, self._environment, cwd=cwd, credentials=credentials
-            )
-        except OSError as exc:
-            raise StartError(spawn_error_text(exc, name, executable, cwd)) from None
 
 
 @lru_cache(maxsize=4)
@@ -213,7 +192,7 @@ async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | 
     try:
         if killed:
             await _process.wait_readable(child.pidfd, _process.LEADER_EXIT_WAIT_S)
-        status = _process.reap_leader(child)
+        status = _process.reap_leader(child.pid)
         _drain(child.output_fd, output)
     finally:
         _close(child, status)
@@ -226,7 +205,7 @@ def _finish_exited(child: Child, output: OutputBuffer) -> int | None:
     _unwatch_and_kill(child)
     status = None
     try:
-        status = _process.reap_leader(child)
+        status = _process.reap_leader(child.pid)
         _drain(child.output_fd, output)
     finally:
         _close(child, status)
