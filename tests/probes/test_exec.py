@@ -25,6 +25,7 @@ from vigil.probes.exec import ExecProbe
 from vigil.runtime.clock import Clock
 
 T = TypeVar("T")
+SERVICE_ID = "4f1c0a9e" * 8  # 64 hex digits, like a Docker container ID
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -248,15 +249,17 @@ def test_bad_working_dir_is_an_error(tmp_path: Path, make_file: bool, reason: st
 
 
 @pytest.mark.parametrize(
-    ("test", "name", "message"),
+    ("test", "target_id", "message"),
     [
         (("CMD",), "", "healthcheck has no command"),
         (("CMD-SHELL",), "", "healthcheck has no command"),
-        (("CMD",), "web", "healthcheck for service web has no command"),
+        (("CMD",), SERVICE_ID, f"healthcheck for service {SERVICE_ID} has no command"),
     ],
 )
-def test_empty_command(test: tuple[str, ...], name: str, message: str) -> None:
-    assert check(ExecProbe(test, name=name)) == ProbeReport(Outcome.ERROR, -1, message)
+def test_empty_command(test: tuple[str, ...], target_id: str, message: str) -> None:
+    """Docker >= 29.5: each run is an error naming the container's ID (here the service's)."""
+    probe = ExecProbe(test, target_id=target_id)
+    assert check(probe) == ProbeReport(Outcome.ERROR, -1, message)
 
 
 def test_a_lost_exit_status_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,8 +271,9 @@ def test_a_lost_exit_status_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None
         return None
 
     monkeypatch.setattr("vigil.linux.process.reap_leader", lose_status)
-    report = check(ExecProbe(("CMD", "true"), name="web"))
-    assert report == ProbeReport(Outcome.ERROR, -1, "healthcheck for service web has no exit code")
+    report = check(ExecProbe(("CMD", "true"), target_id=SERVICE_ID))
+    message = f"healthcheck for service {SERVICE_ID} has no exit code"
+    assert report == ProbeReport(Outcome.ERROR, -1, message)
 
 
 def test_invalid_environment_is_an_error_not_an_exception() -> None:
@@ -335,12 +339,20 @@ def test_from_service_uses_the_services_settings(tmp_path: Path) -> None:
         shell=("/bin/sh", "-c"),
         healthcheck=HealthcheckConfig(test=("CMD-SHELL", 'echo "$GREETING"; pwd')),
     )
-    probe = ExecProbe.from_service(service)
+    probe = ExecProbe.from_service(service, target_id=SERVICE_ID)
     assert probe.argv == ("/bin/sh", "-c", 'echo "$GREETING"; pwd')
+    assert probe.target_id == SERVICE_ID
     assert check(probe) == ProbeReport(Outcome.PASS, 0, f"hi\n{tmp_path}\n")
+
+
+def test_texts_name_the_target_id_never_the_service_name() -> None:
+    """Docker names the container's ID; the service's name stays out of probe texts."""
     empty = ServiceConfig(name="api", healthcheck=HealthcheckConfig(test=("CMD",)))
-    message = "healthcheck for service api has no command"
-    assert check(ExecProbe.from_service(empty)) == ProbeReport(Outcome.ERROR, -1, message)
+    unnamed = check(ExecProbe.from_service(empty))
+    assert unnamed == ProbeReport(Outcome.ERROR, -1, "healthcheck has no command")
+    named = check(ExecProbe.from_service(empty, target_id=SERVICE_ID))
+    message = f"healthcheck for service {SERVICE_ID} has no command"
+    assert named == ProbeReport(Outcome.ERROR, -1, message)
 
 
 @pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "x")])
@@ -399,3 +411,4 @@ def test_cancellation_kills_the_whole_group(tmp_path: Path) -> None:
 
 def test_is_a_probe() -> None:
     assert isinstance(ExecProbe(("CMD", "true")), Probe)
+

@@ -14,7 +14,8 @@ What Docker does, and so what this does (reference §2.5-2.7):
   leftovers. On timeout or cancellation the group is SIGKILLed and reaped (see
   ``vigil.linux.process`` for zombies and the subreaper).
 - A probe that cannot start gives ``Outcome.ERROR`` with a runc/Go-like text; a probe never
-  raises, except ``asyncio.CancelledError``.
+  raises, except ``asyncio.CancelledError``. Texts name the target by ID, as Docker names
+  the container's ID.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ class ExecProbe:
     """A ``CMD`` or ``CMD-SHELL`` health check. Implements the ``Probe`` protocol.
 
     ``user`` (``name``, ``uid``, ``name:group`` or ``uid:gid``) is applied only when vigil
-    runs as root; ``working_dir`` None means vigil's own working directory. ``name`` only
-    appears in the "has no command" error.
+    runs as root; ``working_dir`` None means vigil's own working directory. ``target_id``
+    (the service's ID) is how error texts name the target; empty, they name none.
     """
 
-    __slots__ = ("_environment", "_name", "_spec", "_test")
+    __slots__ = ("_environment", "_spec", "_target_id", "_test")
 
     def __init__(
         self,
@@ -56,7 +57,7 @@ class ExecProbe:
         working_dir: str | None = None,
         user: str | None = None,
         shell: tuple[str, ...] = DEFAULT_SHELL,
-        name: str = "",
+        target_id: str = "",
     ) -> None:
         if not test or test[0] not in (TEST_CMD, TEST_SHELL):
             kind = test[0] if test else ""
@@ -77,10 +78,10 @@ class ExecProbe:
             if command
             else None
         )
-        self._name = name
+        self._target_id = target_id
 
     @classmethod
-    def from_service(cls, service: ServiceConfig) -> ExecProbe:
+    def from_service(cls, service: ServiceConfig, *, target_id: str = "") -> ExecProbe:
         """The probe Docker would run for ``service``'s health check."""
         check = service.healthcheck
         if check is None or not check.runs_probe:
@@ -91,7 +92,7 @@ class ExecProbe:
             working_dir=service.working_dir,
             user=service.user,
             shell=service.effective_shell,
-            name=service.name,
+            target_id=target_id,
         )
 
     @property
@@ -108,6 +109,10 @@ class ExecProbe:
         """The probe's complete environment."""
         return self._environment
 
+    @property
+    def target_id(self) -> str:
+        return self._target_id
+
     def __repr__(self) -> str:
         return f"ExecProbe({self._test!r})"
 
@@ -115,7 +120,7 @@ class ExecProbe:
         """Run the check once; the timeout counts from the moment the process started."""
         spec = self._spec
         if spec is None:
-            return _error(f"healthcheck{self._for_service} has no command")
+            return _error(f"healthcheck{self._for_target} has no command")
         try:
             child = await launch_async(spec)
         except StartError as exc:
@@ -130,7 +135,7 @@ class ExecProbe:
             return finished  # timed out
         status, output = finished
         if status is None:
-            return _error(f"healthcheck{self._for_service} has no exit code")
+            return _error(f"healthcheck{self._for_target} has no exit code")
         code = _process.exit_code(status)
         if child.via_setpriv and code in (126, 127):
             failure = setpriv_failure(output.getvalue(), spec.argv[0])
@@ -139,8 +144,8 @@ class ExecProbe:
         return ProbeReport(Outcome.PASS if code == 0 else Outcome.FAIL, code, output.text())
 
     @property
-    def _for_service(self) -> str:
-        return f" for service {self._name}" if self._name else ""
+    def _for_target(self) -> str:
+        return f" for service {self._target_id}" if self._target_id else ""
 
 
 @lru_cache(maxsize=4)
