@@ -8,6 +8,9 @@ What Docker does, and so what this does (reference §2.5-2.7):
   then the service's variables override or append. stdin is /dev/null, no TTY, stdout and
   stderr share one 4096-byte ``OutputBuffer``, drained continuously so a chatty probe
   never blocks.
+- Starting (waiting for a spawn slot, the lookup, the spawn) may take up to 30 s on the
+  injected clock (moby's separate limit on starting the exec); then the probe is an error,
+  ``timed out starting health check for service <id>``, and a child spawned later is killed.
 - The timeout counts from the moment the process started. A probe is its whole process
   group (``pgid == pid``). When the main process exits, its output is read, whatever is
   left of its group is SIGKILLed, and the pipe is closed without waiting for EOF from
@@ -30,11 +33,13 @@ from types import MappingProxyType
 from vigil.core.config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
 from vigil.core.results import Outcome, OutputBuffer, timeout_output
 from vigil.exceptions import ProbeError
+from vigil.go.duration import SECOND
 from vigil.linux import process as _process
 from vigil.linux.launch import Child, LaunchSpec, StartError, launch_async, setpriv_failure
 from vigil.probes import ProbeReport
 from vigil.runtime.clock import Clock, call_after_ns
 
+START_TIMEOUT_NS = 30 * SECOND  # moby cmdProbe.run: the limit on starting the exec
 _READ_CHUNK = 65536
 _MAX_DRAIN_READS = 64  # bounds the final drain if a leftover outlived its SIGKILL briefly
 
@@ -122,7 +127,9 @@ class ExecProbe:
         if spec is None:
             return _error(f"healthcheck{self._for_target} has no command")
         try:
-            child = await launch_async(spec)
+            child = await _launch_in_time(spec, clock)
+        except _StartTimedOut:
+            return _error(f"timed out starting health check{self._for_target}")
         except StartError as exc:
             return _error(str(exc))
         except Exception as exc:  # not expected; a probe still never raises
@@ -155,6 +162,52 @@ def _default_environment(hostname: str) -> Mapping[str, str]:
 
 def _error(message: str) -> ProbeReport:
     return ProbeReport(Outcome.ERROR, -1, message)
+
+
+# -- starting ----------------------------------------------------------------------------
+
+
+class _StartTimedOut(Exception):
+    pass
+
+
+class _StartDeadline:
+    """Cancels the starting task when START_TIMEOUT_NS has passed (``asyncio.timeout``,
+    but on the injected clock). ``launch_async`` is cancel-safe: a child it spawns after
+    that is killed and reaped."""
+
+    __slots__ = ("cancelling", "expired", "open", "task")
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.expired = False
+        self.open = True
+
+    def expire(self) -> None:
+        if self.open:  # a clock's timer may fire after it was called off
+            self.expired = True
+            self.task.cancel()
+
+    def caused(self) -> bool:
+        """Whether a CancelledError came from this deadline alone (not also from outside)."""
+        return self.expired and self.task.uncancel() <= self.cancelling
+
+
+async def _launch_in_time(spec: LaunchSpec, clock: Clock) -> Child:
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = _StartDeadline(task)
+    timer = call_after_ns(clock, START_TIMEOUT_NS, deadline.expire)
+    try:
+        return await launch_async(spec)
+    except asyncio.CancelledError:
+        if deadline.caused():
+            raise _StartTimedOut from None
+        raise
+    finally:
+        deadline.open = False
+        timer.cancel()
 
 
 # -- running -----------------------------------------------------------------------------
