@@ -18,13 +18,18 @@ from vigil.core.config import DEFAULT_PATH, HealthcheckConfig, ServiceConfig
 from vigil.core.results import Outcome
 from vigil.exceptions import ProbeError
 from vigil.go.duration import SECOND
+from vigil.linux import launch as _launch
 from vigil.linux import process as _process
+from vigil.linux import spawn_thread as _spawn_thread
 from vigil.linux.process import become_subreaper, group_members
+from vigil.linux.spawn_thread import Slots
 from vigil.probes import Probe, ProbeReport
-from vigil.probes.exec import ExecProbe
+from vigil.probes.exec import START_TIMEOUT_NS, ExecProbe
 from vigil.runtime.clock import Cancellable, Clock, call_later_by_sleeping
+from vigil.testing import FakeClock
 
 T = TypeVar("T")
+SERVICE_ID = "4f1c0a9e" * 8  # 64 hex digits, like a Docker container ID
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,8 +38,12 @@ def _subreaper() -> None:
     assert become_subreaper()
 
 
+async def forever() -> None:
+    await asyncio.get_running_loop().create_future()
+
+
 class NeverClock:
-    """The timeout never fires."""
+    """No timeout ever fires."""
 
     def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
         return call_later_by_sleeping(self, delay_ns, callback)  # type: ignore[arg-type]
@@ -43,11 +52,11 @@ class NeverClock:
         return 0
 
     async def sleep_ns(self, duration_ns: int) -> None:
-        await asyncio.get_running_loop().create_future()
+        await forever()
 
 
 class ImmediateClock:
-    """The timeout fires as soon as the probe's process has started."""
+    """The probe's timeout fires as soon as its process has started; the start limit never."""
 
     def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
         return call_later_by_sleeping(self, delay_ns, callback)  # type: ignore[arg-type]
@@ -60,10 +69,13 @@ class ImmediateClock:
 
     async def sleep_ns(self, duration_ns: int) -> None:
         self.requested.append(duration_ns)
+        if duration_ns == START_TIMEOUT_NS:
+            await forever()
 
 
 class FifoClock:
-    """The timeout fires when the probe writes its pid into a FIFO: deterministic, no sleeps."""
+    """The probe's timeout fires when the probe writes its pid into a FIFO (the start limit
+    never): deterministic, no sleeps."""
 
     def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
         return call_later_by_sleeping(self, delay_ns, callback)  # type: ignore[arg-type]
@@ -76,6 +88,8 @@ class FifoClock:
         return 0
 
     async def sleep_ns(self, duration_ns: int) -> None:
+        if duration_ns == START_TIMEOUT_NS:
+            await forever()
         self.pid = await read_pid(self.fifo)
 
 
@@ -257,28 +271,31 @@ def test_bad_working_dir_is_an_error(tmp_path: Path, make_file: bool, reason: st
 
 
 @pytest.mark.parametrize(
-    ("test", "name", "message"),
+    ("test", "target_id", "message"),
     [
         (("CMD",), "", "healthcheck has no command"),
         (("CMD-SHELL",), "", "healthcheck has no command"),
-        (("CMD",), "web", "healthcheck for service web has no command"),
+        (("CMD",), SERVICE_ID, f"healthcheck for service {SERVICE_ID} has no command"),
     ],
 )
-def test_empty_command(test: tuple[str, ...], name: str, message: str) -> None:
-    assert check(ExecProbe(test, name=name)) == ProbeReport(Outcome.ERROR, -1, message)
+def test_empty_command(test: tuple[str, ...], target_id: str, message: str) -> None:
+    """Docker >= 29.5: each run is an error naming the container's ID (here the service's)."""
+    probe = ExecProbe(test, target_id=target_id)
+    assert check(probe) == ProbeReport(Outcome.ERROR, -1, message)
 
 
 def test_a_lost_exit_status_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """If someone else reaped the process, Docker's "has no exit code" error."""
     reap = _process.reap_leader
 
-    def lose_status(child: _process.Child) -> int | None:
-        reap(child)
+    def lose_status(pid: int) -> int | None:
+        reap(pid)
         return None
 
     monkeypatch.setattr("vigil.linux.process.reap_leader", lose_status)
-    report = check(ExecProbe(("CMD", "true"), name="web"))
-    assert report == ProbeReport(Outcome.ERROR, -1, "healthcheck for service web has no exit code")
+    report = check(ExecProbe(("CMD", "true"), target_id=SERVICE_ID))
+    message = f"healthcheck for service {SERVICE_ID} has no exit code"
+    assert report == ProbeReport(Outcome.ERROR, -1, message)
 
 
 def test_invalid_environment_is_an_error_not_an_exception() -> None:
@@ -300,7 +317,7 @@ def test_user_is_applied(
 ) -> None:
     """By name (primary group from passwd) or uid:gid; via setpriv(1) or Popen's fallback."""
     if not use_setpriv:
-        monkeypatch.setattr("vigil.linux.process.setpriv_path", lambda: None)
+        monkeypatch.setattr("vigil.linux.launch.setpriv_path", lambda: None)
     nobody = pwd.getpwnam("nobody")
     ids = check(ExecProbe(("CMD-SHELL", "id -u; id -g"), user="nobody", working_dir=working_dir))
     assert ids == ProbeReport(Outcome.PASS, 0, f"{nobody.pw_uid}\n{nobody.pw_gid}\n")
@@ -344,12 +361,20 @@ def test_from_service_uses_the_services_settings(tmp_path: Path) -> None:
         shell=("/bin/sh", "-c"),
         healthcheck=HealthcheckConfig(test=("CMD-SHELL", 'echo "$GREETING"; pwd')),
     )
-    probe = ExecProbe.from_service(service)
+    probe = ExecProbe.from_service(service, target_id=SERVICE_ID)
     assert probe.argv == ("/bin/sh", "-c", 'echo "$GREETING"; pwd')
+    assert probe.target_id == SERVICE_ID
     assert check(probe) == ProbeReport(Outcome.PASS, 0, f"hi\n{tmp_path}\n")
+
+
+def test_texts_name_the_target_id_never_the_service_name() -> None:
+    """Docker names the container's ID; the service's name stays out of probe texts."""
     empty = ServiceConfig(name="api", healthcheck=HealthcheckConfig(test=("CMD",)))
-    message = "healthcheck for service api has no command"
-    assert check(ExecProbe.from_service(empty)) == ProbeReport(Outcome.ERROR, -1, message)
+    unnamed = check(ExecProbe.from_service(empty))
+    assert unnamed == ProbeReport(Outcome.ERROR, -1, "healthcheck has no command")
+    named = check(ExecProbe.from_service(empty, target_id=SERVICE_ID))
+    message = f"healthcheck for service {SERVICE_ID} has no command"
+    assert named == ProbeReport(Outcome.ERROR, -1, message)
 
 
 @pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "x")])
@@ -384,7 +409,7 @@ def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
 def test_timeout_counts_on_the_given_clock_and_without_output_has_no_colon() -> None:
     clock = ImmediateClock()
     report = check(ExecProbe(("CMD", "sleep", "1000")), clock, timeout_ns=50_000_000)
-    assert clock.requested == [50_000_000]
+    assert clock.requested == [START_TIMEOUT_NS, 50_000_000]  # both limits on that clock
     assert report == ProbeReport(Outcome.TIMEOUT, -1, "Health check exceeded timeout (50ms)")
 
 
@@ -408,3 +433,135 @@ def test_cancellation_kills_the_whole_group(tmp_path: Path) -> None:
 
 def test_is_a_probe() -> None:
     assert isinstance(ExecProbe(("CMD", "true")), Probe)
+
+
+# -- the start limit ------------------------------------------------------------------------
+
+BOUND_S = 10.0  # a safety net on real waits, never the expected path
+TIMED_OUT_STARTING = f"timed out starting health check for service {SERVICE_ID}"
+
+
+class ArmedClock(FakeClock):
+    """A FakeClock that tells when a sleep of a given length begins (a timer is armed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._armed: dict[int, asyncio.Event] = {}
+
+    def armed(self, duration_ns: int) -> asyncio.Event:
+        return self._armed.setdefault(duration_ns, asyncio.Event())
+
+    def call_later_ns(self, delay_ns: int, callback: Callable[[], object]) -> Any:
+        self.armed(delay_ns).set()  # sleeps and timers alike come through here
+        return super().call_later_ns(delay_ns, callback)
+
+
+async def take_every_slot() -> tuple[Slots, int]:
+    """Make every probe of this loop wait to start, as in a burst of due probes."""
+    slots = _spawn_thread.slots()
+    taken = slots.free
+    for _ in range(taken):
+        await slots.acquire()
+    return slots, taken
+
+
+def release(slots: Slots, count: int) -> None:
+    for _ in range(count):
+        slots.release()
+
+
+@pytest.mark.parametrize("timeout_ns", [1, SECOND, START_TIMEOUT_NS, 10 * START_TIMEOUT_NS])
+def test_a_probe_that_cannot_start_within_30s_is_an_error(timeout_ns: int) -> None:
+    """moby's separate 30 s limit on starting, whatever the probe's own timeout: ExitCode
+    -1, the target's ID in the text, and no waiter left behind on the spawn slots."""
+
+    async def scenario() -> tuple[ProbeReport, int]:
+        clock = FakeClock()
+        slots, taken = await take_every_slot()
+        probe = ExecProbe(("CMD", "true"), target_id=SERVICE_ID)
+        task = asyncio.ensure_future(probe.run(timeout_ns=timeout_ns, clock=clock))
+        await clock.run_for(START_TIMEOUT_NS - 1)
+        assert not task.done()
+        await clock.run_for(1)
+        assert task.done()
+        release(slots, taken)
+        return task.result(), slots.free
+
+    report, free = run(scenario())
+    assert report == ProbeReport(Outcome.ERROR, -1, TIMED_OUT_STARTING)
+    assert free == _spawn_thread.QUEUE_LIMIT
+
+
+def test_once_started_the_timeout_counts_from_the_start_and_the_start_limit_is_off() -> None:
+    """A probe that waited 29 s for a slot then runs its whole timeout: it times out 60 s
+    after its process started (89 s), not at the start limit (30 s) nor 60 s after run()."""
+
+    async def scenario() -> tuple[ProbeReport, int]:
+        clock = ArmedClock()
+        slots, taken = await take_every_slot()
+        probe = ExecProbe(("CMD", "sleep", "1000"), target_id=SERVICE_ID)
+        task = asyncio.ensure_future(probe.run(timeout_ns=60 * SECOND, clock=clock))
+        await clock.run_for(29 * SECOND)
+        release(slots, 1)
+        await asyncio.wait_for(clock.armed(60 * SECOND).wait(), BOUND_S)  # it runs
+        await clock.run_for(60 * SECOND - 1)
+        assert not task.done()
+        await clock.run_for(1)
+        report = await asyncio.wait_for(task, BOUND_S)  # kill and reap take real time
+        release(slots, taken - 1)
+        return report, slots.free
+
+    report, free = run(scenario())
+    assert report == ProbeReport(Outcome.TIMEOUT, -1, "Health check exceeded timeout (1m0s)")
+    assert free == _spawn_thread.QUEUE_LIMIT
+
+
+def test_a_spawn_that_completes_after_the_start_limit_is_killed_and_reaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hung spawn (the spawn thread held here): the probe gives up at 30 s; the child
+    spawned afterwards is SIGKILLed and reaped, and nobody tracks it any more."""
+    kill_and_reap = _launch._abandon
+
+    async def scenario() -> tuple[ProbeReport, int]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+
+        def abandon(pid: int) -> None:
+            kill_and_reap(pid)
+            done.set_result(pid)
+
+        monkeypatch.setattr("vigil.linux.launch._abandon", abandon)
+        clock = FakeClock()
+        probe = ExecProbe(("CMD", "sleep", "1000"), target_id=SERVICE_ID)
+        with _spawn_thread.SPAWN_LOCK:  # the worker waits for it before spawning
+            task = asyncio.ensure_future(probe.run(timeout_ns=SECOND, clock=clock))
+            await clock.run_for(START_TIMEOUT_NS)
+            assert task.done()
+        return task.result(), await asyncio.wait_for(done, BOUND_S)
+
+    report, pid = run(scenario())
+    assert report == ProbeReport(Outcome.ERROR, -1, TIMED_OUT_STARTING)
+    assert pid not in _process._tracked
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped already
+    assert_group_gone(pid)
+
+
+def test_cancelling_a_probe_while_it_starts_propagates_and_frees_its_slot() -> None:
+    """The monitor stopping is not a start timeout, even when both happen at once."""
+
+    async def scenario() -> int:
+        clock = FakeClock()
+        slots, taken = await take_every_slot()
+        probe = ExecProbe(("CMD", "true"), target_id=SERVICE_ID)
+        task = asyncio.ensure_future(probe.run(timeout_ns=SECOND, clock=clock))
+        await clock.run_for(START_TIMEOUT_NS - 1)
+        clock.advance(1)  # the start limit is due...
+        task.cancel()  # ...and the monitor stops, before either has run
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release(slots, taken)
+        return slots.free
+
+    assert run(scenario()) == _spawn_thread.QUEUE_LIMIT

@@ -1,5 +1,5 @@
-"""Low-level process helpers: spawning in a new group, exit codes, killing a group, and
-reaping orphans and group members without waiting on timers."""
+"""Process groups after the start: exit codes, killing a group, and reaping orphans and
+group members without waiting on timers. (Starting is tests/probes/test_launch.py.)"""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import asyncio
 import errno
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from vigil.linux import process as _process
+from vigil.linux.launch import Child, LaunchSpec, launch
 from vigil.linux.process import (
-    Child,
     become_subreaper,
     errno_text,
     exit_code,
@@ -23,7 +22,6 @@ from vigil.linux.process import (
     reap_group,
     reap_leader,
     reap_orphans,
-    spawn,
     track,
     untrack,
 )
@@ -39,7 +37,7 @@ def _subreaper() -> None:
 def wait_exit(child: Child) -> int:
     """Block until the leader exits (its pidfd is readable), then reap it."""
     os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED | os.WNOWAIT)
-    status = reap_leader(child)
+    status = reap_leader(child.pid)
     assert status is not None
     return status
 
@@ -50,6 +48,10 @@ def read_all(child: Child) -> bytes:
     while chunk := os.read(child.output_fd, 65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def sh(script: str) -> Child:
+    return launch(LaunchSpec(("/bin/sh", "-c", script), ENV))
 
 
 def close(child: Child) -> None:
@@ -73,45 +75,13 @@ def test_errno_text_is_gos_spelling() -> None:
     assert errno_text(errno.EAGAIN) == "resource temporarily unavailable"
 
 
-@pytest.mark.parametrize("cwd", [None, "/"])
-def test_spawn_leads_a_new_group_with_one_output_pipe(cwd: str | None) -> None:
-    """posix_spawn (no cwd) and Popen (cwd) both: pgid == pid, stdin /dev/null,
-    stdout and stderr in one pipe, tracked until reaped."""
-    script = 'echo "$(cut -d" " -f5 /proc/$$/stat) $$"; cat; echo err >&2; pwd'
-    child = spawn("/bin/sh", ["sh", "-c", script], ENV, cwd=cwd)
-    assert child.pid in _process._tracked
-    output = read_all(child).decode().split("\n")
-    assert wait_exit(child) == 0
-    close(child)
-    pgid, pid = output[0].split()
-    assert int(pgid) == int(pid) == child.pid
-    assert output[1:] == ["err", cwd or os.getcwd(), ""]
-    assert child.pid not in _process._tracked
-
-
-def test_spawn_restores_default_sigpipe() -> None:
-    """Python ignores SIGPIPE; a probe must not inherit that (Popen restores it too)."""
-    child = spawn("/bin/grep", ["grep", "SigIgn", "/proc/self/status"], ENV)
-    ignored = int(read_all(child).split()[1], 16)
-    assert ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)) == 0
-    assert wait_exit(child) == 0
-    close(child)
-
-
-def test_failed_chdir_names_the_working_dir(tmp_path: Path) -> None:
-    missing = str(tmp_path / "missing")
-    with pytest.raises(FileNotFoundError) as caught:
-        spawn("/bin/true", ["true"], ENV, cwd=missing)
-    assert caught.value.filename == missing
-
-
 def test_kill_group_ignores_a_missing_group() -> None:
     kill_group(2**22 + 12345)  # above any pid_max: never a group
 
 
 def test_reap_group_collects_orphans_of_a_killed_group() -> None:
     """Members reparented to this subreaper are reaped; /proc shows none afterwards."""
-    child = spawn("/bin/sh", ["sh", "-c", "sleep 1000 & (sleep 1000 &); echo ready; wait"], ENV)
+    child = sh("sleep 1000 & (sleep 1000 &); echo ready; wait")
     os.set_blocking(child.output_fd, True)
     assert os.read(child.output_fd, 100) == b"ready\n"
     assert len(group_members(child.pid)) == 3
@@ -124,7 +94,7 @@ def test_reap_group_collects_orphans_of_a_killed_group() -> None:
 
 def test_reap_orphans_skips_tracked_children() -> None:
     """An orphan reparented here is reaped; a tracked child's status is left to its owner."""
-    child = spawn("/bin/sh", ["sh", "-c", "sleep 1000 >/dev/null 2>&1 & echo $!"], ENV)
+    child = sh("sleep 1000 >/dev/null 2>&1 & echo $!")
     orphan = int(read_all(child))
     wait_exit(child)
     close(child)

@@ -6,15 +6,18 @@ No sleeps: every wait is on a pidfd, a future or an event, bounded by a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import signal
+from collections.abc import Callable
 
 import pytest
 
+from vigil.linux import launch as _launch
 from vigil.linux import process as _process
 from vigil.linux import spawn_thread as _spawn_thread
-from vigil.linux.process import Child, become_subreaper, reap_leader, spawn_async
+from vigil.linux.process import become_subreaper, reap_leader
 from vigil.linux.spawn_thread import Slots, encode
 
 SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
@@ -28,17 +31,36 @@ def _subreaper() -> None:
     assert _spawn_thread.available(SIGNALS)
 
 
-def finish(child: Child) -> tuple[int, bytes]:
+async def spawn(
+    executable: str,
+    argv: list[str],
+    env: dict[str, str],
+    abandon: Callable[[int], None] = _launch._abandon,
+) -> tuple[int, int]:
+    """On the spawn thread, as ``launch_async`` does: (pid, read end of its output)."""
+    encoded = encode(executable, argv, env)
+    assert encoded is not None
+    return await _spawn_thread.spawn(
+        encoded,
+        default_signals=SIGNALS,
+        stdin=_launch._devnull(),
+        track=_process.track,
+        abandon=abandon,
+    )
+
+
+def finish(pid: int, output_fd: int) -> tuple[int, bytes]:
     """Wait for the exit (pidfd), reap, read the whole output, close."""
-    os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED | os.WNOWAIT)
-    status = reap_leader(child)
+    pidfd = os.pidfd_open(pid)
+    os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOWAIT)
+    os.close(pidfd)
+    status = reap_leader(pid)
     assert status is not None
-    os.set_blocking(child.output_fd, True)
+    os.set_blocking(output_fd, True)
     chunks = []
-    while chunk := os.read(child.output_fd, 65536):
+    while chunk := os.read(output_fd, 65536):
         chunks.append(chunk)
-    os.close(child.output_fd)
-    os.close(child.pidfd)
+    os.close(output_fd)
     return os.waitstatus_to_exitcode(status), b"".join(chunks)
 
 
@@ -70,32 +92,31 @@ def test_encode_keeps_what_os_posix_spawn_accepts() -> None:
     )
 
 
-def test_spawn_async_runs_in_a_new_group_with_output_and_environment() -> None:
-    asyncio.run(_spawn_async_runs_in_a_new_group_with_output_and_environment())
+def test_the_thread_spawns_in_a_new_group_with_output_and_environment() -> None:
+    asyncio.run(_the_thread_spawns_in_a_new_group_with_output_and_environment())
 
 
-async def _spawn_async_runs_in_a_new_group_with_output_and_environment() -> None:
-    child = await spawn_async(
+async def _the_thread_spawns_in_a_new_group_with_output_and_environment() -> None:
+    pid, output_fd = await spawn(
         "/bin/sh",
         ["sh", "-c", 'echo "$GREETING" >&2; ps -o pgid= $$'],
         {**ENV, "GREETING": "hello"},
     )
-    assert child.pid in _process._tracked
-    code, output = finish(child)
+    assert pid in _process._tracked
+    code, output = finish(pid, output_fd)
     assert code == 0
     lines = output.decode().split()
-    assert lines == ["hello", str(child.pid)]  # stderr joins stdout; pgid == pid
-    assert child.pid not in _process._tracked
+    assert lines == ["hello", str(pid)]  # stderr joins stdout; pgid == pid
+    assert pid not in _process._tracked
 
 
-def test_spawn_async_resets_sigpipe_and_gives_devnull_as_stdin() -> None:
-    asyncio.run(_spawn_async_resets_sigpipe_and_gives_devnull_as_stdin())
+def test_the_thread_resets_sigpipe_and_gives_devnull_as_stdin() -> None:
+    asyncio.run(_the_thread_resets_sigpipe_and_gives_devnull_as_stdin())
 
 
-async def _spawn_async_resets_sigpipe_and_gives_devnull_as_stdin() -> None:
+async def _the_thread_resets_sigpipe_and_gives_devnull_as_stdin() -> None:
     script = 'read line; echo "read:$?"; kill -PIPE $$'
-    child = await spawn_async("/bin/sh", ["sh", "-c", script], ENV)
-    code, output = finish(child)
+    code, output = finish(*await spawn("/bin/sh", ["sh", "-c", script], ENV))
     assert output == b"read:1\n"  # EOF at once from /dev/null
     assert code == -signal.SIGPIPE  # default action restored, not inherited "ignore"
 
@@ -106,53 +127,58 @@ def test_spawn_errors_are_the_errno_of_posix_spawn() -> None:
 
 async def _spawn_errors_are_the_errno_of_posix_spawn() -> None:
     with pytest.raises(FileNotFoundError) as caught:
-        await spawn_async("/nonexistent/true", ["true"], ENV)
+        await spawn("/nonexistent/true", ["true"], ENV)
     assert caught.value.errno == errno.ENOENT
     assert caught.value.filename == "/nonexistent/true"  # as os.posix_spawn reports it
-
-
-def test_odd_arguments_fall_back_to_os_posix_spawn_and_its_error() -> None:
-    asyncio.run(_odd_arguments_fall_back_to_os_posix_spawn_and_its_error())
-
-
-async def _odd_arguments_fall_back_to_os_posix_spawn_and_its_error() -> None:
-    with pytest.raises(ValueError, match="embedded null byte"):
-        await spawn_async("/bin/true", ["true"], {"A": "x\0"})
-    with pytest.raises(ValueError, match="illegal environment variable name"):
-        await spawn_async("/bin/true", ["true"], {"A=B": "x"})
 
 
 def test_a_cancelled_spawn_abandons_its_child() -> None:
     """The caller is gone when the worker is done: the child is handed to ``abandon`` (on
     the loop), which kills and reaps it; its pipe is closed."""
-    pid, cancelled = asyncio.run(_cancel_a_spawn())
+    pid, cancelled = asyncio.run(_cancel_a_spawn(delivered_first=False))
     assert cancelled
+    assert_reaped(pid)
+
+
+def test_a_spawn_cancelled_after_its_delivery_abandons_its_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The child was handed over, but the caller is cancelled before it resumes (a start
+    deadline firing in the same loop round): the child is still killed and reaped."""
+    pid, cancelled = asyncio.run(_cancel_a_spawn(delivered_first=True, monkeypatch=monkeypatch))
+    assert cancelled
+    assert_reaped(pid)
+
+
+def assert_reaped(pid: int) -> None:
     assert pid not in _process._tracked
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped
 
 
-async def _cancel_a_spawn() -> tuple[int, bool]:
-    abandoned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    encoded = encode("/bin/sleep", ["sleep", "30"], ENV)
-    assert encoded is not None
+async def _cancel_a_spawn(
+    *, delivered_first: bool, monkeypatch: pytest.MonkeyPatch | None = None
+) -> tuple[int, bool]:
+    loop = asyncio.get_running_loop()
+    abandoned: asyncio.Future[int] = loop.create_future()
 
     def abandon(pid: int) -> None:
-        _process._abandon(pid)
+        _launch._abandon(pid)
         abandoned.set_result(pid)
 
-    spawning = asyncio.ensure_future(
-        _spawn_thread.spawn(
-            encoded,
-            default_signals=SIGNALS,
-            stdin=_process._devnull(),
-            track=_process.track,
-            abandon=abandon,
-        )
-    )
-    await asyncio.sleep(0)  # submitted
-    spawning.cancel()
+    if monkeypatch is not None:  # spawn in submit(), on this thread: the order is ours
+        worker = _spawn_thread._worker(SIGNALS)
+        assert worker is not None
+        monkeypatch.setattr(worker, "submit", worker._spawn)
+    spawning = asyncio.ensure_future(spawn("/bin/sleep", ["sleep", "30"], ENV, abandon))
+    await asyncio.sleep(0)  # submitted (and, spawning inline, its delivery queued)
+    if delivered_first:
+        loop.call_soon(spawning.cancel)  # after the delivery, before the caller resumes
+    else:
+        spawning.cancel()
     pid = await asyncio.wait_for(abandoned, BOUND_S)
+    with contextlib.suppress(asyncio.CancelledError):
+        await spawning
     return pid, spawning.cancelled()
 
 

@@ -1,11 +1,8 @@
-"""Low-level process helpers: spawn without fork(), kill a process group, reap without zombies.
+"""Process groups after the start: track, kill, reap, and the child subreaper.
 
-Why not ``subprocess``/``asyncio.create_subprocess_exec``: fork() copies the page tables, so
-spawning slows down as the daemon's heap grows (17 spawns/s from a 1 GiB process), and
-asyncio's 3.11 child watcher starts a thread per child. ``os.posix_spawn`` (vfork in glibc)
-and ``Popen`` without a user switch (vfork too) keep ~1,100 spawns/s whatever the heap.
-Exits are watched with a pidfd, never with SIGCHLD or ``waitpid(-1)``, so this module cannot
-steal the exit status of a child it did not spawn.
+Starting is ``vigil.linux.launch``. Exits are watched with a pidfd, never with SIGCHLD or
+``waitpid(-1)``, so nothing here can steal the exit status of a child it did not spawn; a
+child is *tracked* from its spawn until its owner reaps it.
 
 Zombies: a killed probe's grandchildren are reparented to the nearest *subreaper*, else to
 PID 1, which does not reap on every machine. ``become_subreaper()`` makes this process the
@@ -14,7 +11,6 @@ subreaper (the daemon, CLI and tests call it); then ``reap_group`` and ``reap_or
 Waits for the kernel (a SIGKILLed process to die) use the loop's real timers on purpose:
 they are bounded housekeeping, not health-check time, so the injected clock is not used.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -22,12 +18,8 @@ import contextlib
 import ctypes
 import errno
 import os
-import shutil
 import signal
-import subprocess
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from vigil.linux import spawn_thread as _spawn_thread
 
@@ -35,28 +27,8 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 LEADER_EXIT_WAIT_S = 2.0  # a SIGKILLed process needs microseconds; D state can take longer
 GROUP_REAP_WAIT_S = 0.5  # bound on waiting for killed group members to die
-_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # ignored by Python; Popen restores them too
 
 _tracked: set[int] = set()  # children whose exit status someone is waiting for
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Who a probe runs as: uid, primary gid and supplementary groups."""
-
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Child:
-    """A spawned process that leads its own process group (``pgid == pid``)."""
-
-    pid: int
-    pidfd: int  # readable once the process has exited
-    output_fd: int  # non-blocking read end of the stdout+stderr pipe
-    via_setpriv: bool = False  # the user switch went through setpriv(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,153 +133,6 @@ def _reap_one(pid: int) -> int:
     return 1 if done else 0
 
 
-# -- spawning ----------------------------------------------------------------------------
-
-
-@cache
-def _devnull() -> int:
-    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-
-@cache
-def setpriv_path() -> str | None:
-    """util-linux setpriv(1): switches user after a vfork-safe spawn (Popen's user switch forks)."""
-    return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
-
-
-def spawn(
-    executable: str,
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    cwd: str | None = None,
-    credentials: Credentials | None = None,
-) -> Child:
-    """Start ``executable`` in a new process group; stdin /dev/null, stdout+stderr one pipe.
-
-    Raises ``OSError``; a failed chdir carries ``filename == cwd``. Never forks the caller
-    unless a user switch is needed and setpriv(1) is missing.
-    """
-    via_setpriv = False
-    if credentials is not None and (helper := setpriv_path()) is not None:
-        argv = [helper, *setpriv_options(credentials), "--", executable, *argv[1:]]
-        executable, credentials, via_setpriv = helper, None, True
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    try:
-        if cwd is None and credentials is None:
-            pid = _posix_spawn(executable, argv, env, write_fd)
-        else:
-            pid = _popen(executable, argv, env, write_fd, cwd, credentials)
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
-    track(pid)
-    return _watch(pid, read_fd, via_setpriv)
-
-
-async def spawn_async(
-    executable: str,
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    *,
-    cwd: str | None = None,
-    credentials: Credentials | None = None,
-) -> Child:
-    """``spawn``, but the plain case (no working directory, no user switch) runs on the spawn
-    thread, so the event loop keeps running while the parent waits for the child's exec."""
-    encoded = None
-    if cwd is None and credentials is None and _spawn_thread.available(_DEFAULT_SIGNALS):
-        encoded = _spawn_thread.encode(executable, argv, env)
-    if encoded is None:  # os.posix_spawn raises its own error for what encode refuses
-        return spawn(executable, argv, env, cwd=cwd, credentials=credentials)
-    pid, read_fd = await _spawn_thread.spawn(
-        encoded,
-        default_signals=_DEFAULT_SIGNALS,
-        stdin=_devnull(),
-        track=track,
-        abandon=_abandon,
-    )
-    return _watch(pid, read_fd, False)
-
-
-def spawn_slots() -> _spawn_thread.Slots:
-    """The running loop's bound on probes starting at once: ``await acquire()`` before the
-    executable lookup and ``spawn_async``, ``release()`` once the child runs (or failed)."""
-    return _spawn_thread.slots()
-
-
-def _abandon(pid: int) -> None:
-    """A child spawned for a caller that is gone: kill and reap it."""
-    kill_group(pid)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)  # just SIGKILLed: returns at once
-    untrack(pid)
-
-
-def _watch(pid: int, read_fd: int, via_setpriv: bool) -> Child:
-    os.set_blocking(read_fd, False)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        kill_group(pid)
-        os.waitpid(pid, 0)  # just SIGKILLed: returns at once
-        untrack(pid)
-        os.close(read_fd)
-        raise
-    return Child(pid, pidfd, read_fd, via_setpriv)
-
-
-def setpriv_options(credentials: Credentials) -> list[str]:
-    groups = ",".join(str(g) for g in credentials.groups)
-    group_option = f"--groups={groups}" if groups else "--clear-groups"
-    return [f"--reuid={credentials.uid}", f"--regid={credentials.gid}", group_option]
-
-
-def _posix_spawn(executable: str, argv: Sequence[str], env: Mapping[str, str], out: int) -> int:
-    return os.posix_spawn(
-        executable,
-        list(argv),
-        env,
-        file_actions=[
-            (os.POSIX_SPAWN_DUP2, _devnull(), 0),
-            (os.POSIX_SPAWN_DUP2, out, 1),
-            (os.POSIX_SPAWN_DUP2, out, 2),
-        ],
-        setpgroup=0,
-        setsigdef=_DEFAULT_SIGNALS,
-    )
-
-
-def _popen(
-    executable: str,
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    out: int,
-    cwd: str | None,
-    credentials: Credentials | None,
-) -> int:
-    # Python 3.11 has no posix_spawn chdir; Popen takes its vfork path unless a user is set.
-    process = subprocess.Popen(
-        list(argv),
-        executable=executable,
-        env=dict(env),
-        cwd=cwd,
-        stdin=_devnull(),
-        stdout=out,
-        stderr=out,
-        process_group=0,
-        user=None if credentials is None else credentials.uid,
-        group=None if credentials is None else credentials.gid,
-        extra_groups=None if credentials is None else list(credentials.groups),
-    )
-    # We reap it through its pidfd; a None returncode would make Popen.__del__ adopt (and
-    # later waitpid) the pid.
-    process.returncode = 0
-    return process.pid
-
-
 # -- killing and reaping -----------------------------------------------------------------
 
 
@@ -323,16 +148,16 @@ def exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def reap_leader(child: Child) -> int | None:
+def reap_leader(leader: int) -> int | None:
     """Reap an exited group leader: its wait status, or None if it has not exited (or
     someone else's ``waitpid(-1)`` took the status: Docker's "has no exit code")."""
     try:
-        pid, status = os.waitpid(child.pid, os.WNOHANG)
+        pid, status = os.waitpid(leader, os.WNOHANG)
     except ChildProcessError:
         pid, status = -1, 0
     if pid == 0:
         return None
-    untrack(child.pid)
+    untrack(leader)
     return status if pid > 0 else None
 
 

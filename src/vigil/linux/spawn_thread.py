@@ -10,9 +10,9 @@ The loop's thread prepares each job (pipe, argument arrays, file actions, with l
 that keep the GIL), so the worker needs the GIL only to pick a job up, after the spawn and to
 hand the result back: each of those can wait for the loop's thread to let go of it.
 
-Only the plain case comes here (no working directory, no user switch; see
-``vigil.linux.process.spawn_async``), with arguments ``encode`` accepted, so the worker never
-meets an error other than the ``errno`` of ``posix_spawn``.
+Only the plain case comes here (no working directory, no user switch left to make, one
+output pipe; see ``vigil.linux.launch.launch_async``), with arguments ``encode`` accepted, so
+the worker never meets an error other than the ``errno`` of ``posix_spawn``.
 """
 
 from __future__ import annotations
@@ -252,7 +252,14 @@ async def spawn(
 
     job.loop, job.track, job.deliver, job.orphan = loop, track, deliver, orphan
     worker.submit(job)
-    return await future
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            pid, read_fd = future.result()  # delivered, then cancelled before we resumed
+            os.close(read_fd)
+            abandon(pid)
+        raise
 
 
 def slots() -> Slots:

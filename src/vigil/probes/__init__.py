@@ -43,7 +43,7 @@ def build_probe(spec: ProbeSpec, *, target_id: str = "") -> Probe:
             working_dir=spec.working_dir,
             user=spec.user,
             shell=spec.shell,
-            name=target_id,
+            target_id=target_id,
         )
     raise TypeError(f"no probe for {type(spec).__name__}")  # pragma: no cover - union is closed
 

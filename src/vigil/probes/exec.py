@@ -8,12 +8,17 @@ What Docker does, and so what this does (reference §2.5-2.7):
   then the service's variables override or append. stdin is /dev/null, no TTY, stdout and
   stderr share one 4096-byte ``OutputBuffer``, drained continuously so a chatty probe
   never blocks.
-- A probe is its whole process group (``pgid == pid``). When the main process exits, its
-  output is read, whatever is left of its group is SIGKILLed, and the pipe is closed without
-  waiting for EOF from leftovers. On timeout or cancellation the group is SIGKILLed and
-  reaped (see ``vigil.linux.process`` for zombies and the subreaper).
+- Starting (waiting for a spawn slot, the lookup, the spawn) may take up to 30 s on the
+  injected clock (moby's separate limit on starting the exec); then the probe is an error,
+  ``timed out starting health check for service <id>``, and a child spawned later is killed.
+- The timeout counts from the moment the process started. A probe is its whole process
+  group (``pgid == pid``). When the main process exits, its output is read, whatever is
+  left of its group is SIGKILLed, and the pipe is closed without waiting for EOF from
+  leftovers. On timeout or cancellation the group is SIGKILLed and reaped (see
+  ``vigil.linux.process`` for zombies and the subreaper).
 - A probe that cannot start gives ``Outcome.ERROR`` with a runc/Go-like text; a probe never
-  raises, except ``asyncio.CancelledError``.
+  raises, except ``asyncio.CancelledError``. Texts name the target by ID, as Docker names
+  the container's ID.
 """
 
 from __future__ import annotations
@@ -28,19 +33,13 @@ from types import MappingProxyType
 from vigil.core.config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
 from vigil.core.results import Outcome, OutputBuffer, timeout_output
 from vigil.exceptions import ProbeError
+from vigil.go.duration import SECOND
 from vigil.linux import process as _process
-from vigil.linux.launch import (
-    StartError,
-    check_working_dir,
-    look_path,
-    resolve_credentials,
-    setpriv_failure,
-    spawn_error_text,
-)
-from vigil.linux.process import Child
+from vigil.linux.launch import Child, LaunchSpec, StartError, launch_async, setpriv_failure
 from vigil.probes import ProbeReport
 from vigil.runtime.clock import Clock, call_after_ns
 
+START_TIMEOUT_NS = 30 * SECOND  # moby cmdProbe.run: the limit on starting the exec
 _READ_CHUNK = 65536
 _MAX_DRAIN_READS = 64  # bounds the final drain if a leftover outlived its SIGKILL briefly
 
@@ -49,11 +48,11 @@ class ExecProbe:
     """A ``CMD`` or ``CMD-SHELL`` health check. Implements the ``Probe`` protocol.
 
     ``user`` (``name``, ``uid``, ``name:group`` or ``uid:gid``) is applied only when vigil
-    runs as root; ``working_dir`` None means vigil's own working directory. ``name`` only
-    appears in the "has no command" error.
+    runs as root; ``working_dir`` None means vigil's own working directory. ``target_id``
+    (the service's ID) is how error texts name the target; empty, they name none.
     """
 
-    __slots__ = ("_argv", "_environment", "_name", "_test", "_user", "_working_dir")
+    __slots__ = ("_environment", "_spec", "_target_id", "_test")
 
     def __init__(
         self,
@@ -63,7 +62,7 @@ class ExecProbe:
         working_dir: str | None = None,
         user: str | None = None,
         shell: tuple[str, ...] = DEFAULT_SHELL,
-        name: str = "",
+        target_id: str = "",
     ) -> None:
         if not test or test[0] not in (TEST_CMD, TEST_SHELL):
             kind = test[0] if test else ""
@@ -72,19 +71,22 @@ class ExecProbe:
         command = self._test[1:]
         if command and test[0] == TEST_SHELL:
             command = (*(shell or DEFAULT_SHELL), *command)
-        self._argv = command  # empty: each run reports "has no command", as Docker >= 29.5
         if environment:
             env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname()}
             env.update(environment)
             self._environment: Mapping[str, str] = MappingProxyType(env)
         else:  # the usual case: one shared mapping instead of a dict per probe
             self._environment = _default_environment(socket.gethostname())
-        self._working_dir = working_dir or None
-        self._user = user or None
-        self._name = name
+        # No command: each run reports "has no command", as Docker >= 29.5 does.
+        self._spec = (
+            LaunchSpec(command, self._environment, cwd=working_dir, user=user)
+            if command
+            else None
+        )
+        self._target_id = target_id
 
     @classmethod
-    def from_service(cls, service: ServiceConfig) -> ExecProbe:
+    def from_service(cls, service: ServiceConfig, *, target_id: str = "") -> ExecProbe:
         """The probe Docker would run for ``service``'s health check."""
         check = service.healthcheck
         if check is None or not check.runs_probe:
@@ -95,7 +97,7 @@ class ExecProbe:
             working_dir=service.working_dir,
             user=service.user,
             shell=service.effective_shell,
-            name=service.name,
+            target_id=target_id,
         )
 
     @property
@@ -105,30 +107,33 @@ class ExecProbe:
     @property
     def argv(self) -> tuple[str, ...]:
         """The command line that runs (the shell prepended for CMD-SHELL); empty if none."""
-        return self._argv
+        return self._spec.argv if self._spec is not None else ()
 
     @property
     def environment(self) -> Mapping[str, str]:
         """The probe's complete environment."""
         return self._environment
 
+    @property
+    def target_id(self) -> str:
+        return self._target_id
+
     def __repr__(self) -> str:
         return f"ExecProbe({self._test!r})"
 
     async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
         """Run the check once; the timeout counts from the moment the process started."""
-        if not self._argv:
-            return _error(f"healthcheck{self._for_service} has no command")
-        slots = _process.spawn_slots()
-        await slots.acquire()  # in a burst of due probes, wait here: one small future each
+        spec = self._spec
+        if spec is None:
+            return _error(f"healthcheck{self._for_target} has no command")
         try:
-            child = await self._start()
+            child = await _launch_in_time(spec, clock)
+        except _StartTimedOut:
+            return _error(f"timed out starting health check{self._for_target}")
         except StartError as exc:
             return _error(str(exc))
-        except Exception as exc:  # e.g. ValueError for a NUL in the environment
+        except Exception as exc:  # not expected; a probe still never raises
             return _error(str(exc) or type(exc).__name__)
-        finally:
-            slots.release()
         try:
             finished = await _supervise(child, timeout_ns, clock)
         except Exception as exc:  # not expected; a probe still never raises
@@ -137,31 +142,17 @@ class ExecProbe:
             return finished  # timed out
         status, output = finished
         if status is None:
-            return _error(f"healthcheck{self._for_service} has no exit code")
+            return _error(f"healthcheck{self._for_target} has no exit code")
         code = _process.exit_code(status)
         if child.via_setpriv and code in (126, 127):
-            failure = setpriv_failure(output.getvalue(), self._argv[0])
+            failure = setpriv_failure(output.getvalue(), spec.argv[0])
             if failure is not None:
                 return _error(failure)
         return ProbeReport(Outcome.PASS if code == 0 else Outcome.FAIL, code, output.text())
 
     @property
-    def _for_service(self) -> str:
-        return f" for service {self._name}" if self._name else ""
-
-    async def _start(self) -> Child:
-        cwd = self._working_dir
-        if cwd is not None:
-            check_working_dir(cwd)
-        credentials = resolve_credentials(self._user) if self._user else None
-        name = self._argv[0]
-        executable = look_path(name, self._environment.get("PATH", ""), cwd)
-        try:
-            return await _process.spawn_async(
-                executable, self._argv, self._environment, cwd=cwd, credentials=credentials
-            )
-        except OSError as exc:
-            raise StartError(spawn_error_text(exc, name, executable, cwd)) from None
+    def _for_target(self) -> str:
+        return f" for service {self._target_id}" if self._target_id else ""
 
 
 @lru_cache(maxsize=4)
@@ -171,6 +162,52 @@ def _default_environment(hostname: str) -> Mapping[str, str]:
 
 def _error(message: str) -> ProbeReport:
     return ProbeReport(Outcome.ERROR, -1, message)
+
+
+# -- starting ----------------------------------------------------------------------------
+
+
+class _StartTimedOut(Exception):
+    pass
+
+
+class _StartDeadline:
+    """Cancels the starting task when START_TIMEOUT_NS has passed (``asyncio.timeout``,
+    but on the injected clock). ``launch_async`` is cancel-safe: a child it spawns after
+    that is killed and reaped."""
+
+    __slots__ = ("cancelling", "expired", "open", "task")
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.expired = False
+        self.open = True
+
+    def expire(self) -> None:
+        if self.open:  # a clock's timer may fire after it was called off
+            self.expired = True
+            self.task.cancel()
+
+    def caused(self) -> bool:
+        """Whether a CancelledError came from this deadline alone (not also from outside)."""
+        return self.expired and self.task.uncancel() <= self.cancelling
+
+
+async def _launch_in_time(spec: LaunchSpec, clock: Clock) -> Child:
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = _StartDeadline(task)
+    timer = call_after_ns(clock, START_TIMEOUT_NS, deadline.expire)
+    try:
+        return await launch_async(spec)
+    except asyncio.CancelledError:
+        if deadline.caused():
+            raise _StartTimedOut from None
+        raise
+    finally:
+        deadline.open = False
+        timer.cancel()
 
 
 # -- running -----------------------------------------------------------------------------
@@ -213,7 +250,7 @@ async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | 
     try:
         if killed:
             await _process.wait_readable(child.pidfd, _process.LEADER_EXIT_WAIT_S)
-        status = _process.reap_leader(child)
+        status = _process.reap_leader(child.pid)
         _drain(child.output_fd, output)
     finally:
         _close(child, status)
@@ -226,7 +263,7 @@ def _finish_exited(child: Child, output: OutputBuffer) -> int | None:
     _unwatch_and_kill(child)
     status = None
     try:
-        status = _process.reap_leader(child)
+        status = _process.reap_leader(child.pid)
         _drain(child.output_fd, output)
     finally:
         _close(child, status)

@@ -37,7 +37,6 @@ import pwd
 import secrets
 import signal
 import socket
-import subprocess
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -62,13 +61,7 @@ from vigil.core.signals import parse_signal
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import SECOND
 from vigil.linux import process as _process
-from vigil.linux.launch import (
-    StartError,
-    check_working_dir,
-    look_path,
-    resolve_credentials,
-    spawn_error_text,
-)
+from vigil.linux.launch import LaunchSpec, StartError, launch
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.targets.logs import STDERR, STDOUT, ServiceLog
 
@@ -270,58 +263,20 @@ class Supervisor:
 
     def _launch(self, token: str) -> _Run:
         service = self._service
-        env = _environment(service, token)
-        cwd = service.working_dir or None
-        if cwd is not None:
-            check_working_dir(cwd)
-        credentials = resolve_credentials(service.user) if service.user else None
-        name = service.command[0]
-        executable = look_path(name, env.get("PATH", ""), cwd)
-        argv = list(service.command)
-        helper = _process.setpriv_path() if credentials is not None else None
-        if credentials is not None and helper is not None:
-            # setpriv switches user after a vfork-safe spawn; Popen's own switch forks.
-            argv = [helper, *_process.setpriv_options(credentials), "--", executable, *argv[1:]]
-            executable, credentials = helper, None
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            process = subprocess.Popen(  # vfork path: no preexec_fn, no user switch
-                argv,
-                executable=executable,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                start_new_session=True,
-                user=None if credentials is None else credentials.uid,
-                group=None if credentials is None else credentials.gid,
-                extra_groups=None if credentials is None else list(credentials.groups),
+        child = launch(
+            LaunchSpec(
+                service.command,
+                _environment(service, token),
+                cwd=service.working_dir,
+                user=service.user,
+                separate_stderr=True,
+                new_session=True,
             )
-        except OSError as exc:
-            _close_all([out_r, err_r])
-            raise StartError(spawn_error_text(exc, name, executable, cwd)) from None
-        except ValueError as exc:  # a NUL byte in an argument or variable
-            _close_all([out_r, err_r])
-            raise StartError(str(exc)) from None
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        process.returncode = 0  # reaped through the pidfd; keeps Popen.__del__ away from it
-        _process.track(process.pid)
-        try:
-            pidfd = os.pidfd_open(process.pid)
-        except OSError as exc:  # out of fds: do not leave an unwatched process behind
-            _process.kill_group(process.pid)
-            os.waitpid(process.pid, 0)  # just SIGKILLed: returns at once
-            _process.untrack(process.pid)
-            _close_all([out_r, err_r])
-            raise StartError(f"pidfd_open: {_process.errno_text(exc.errno or 0)}") from None
-        run = _Run(process.pid, pidfd, token, self._clock.now_ns())
+        )
+        assert child.error_fd is not None
+        run = _Run(child.pid, child.pidfd, token, self._clock.now_ns())
         loop = asyncio.get_running_loop()
-        for fd, stream in ((out_r, STDOUT), (err_r, STDERR)):
-            os.set_blocking(fd, False)
+        for fd, stream in ((child.output_fd, STDOUT), (child.error_fd, STDERR)):
             run.open_fds[fd] = stream
             loop.add_reader(fd, self._on_output, run, fd)
         loop.add_reader(run.pidfd, self._on_exit, run)
