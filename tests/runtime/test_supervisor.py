@@ -7,13 +7,12 @@ real timeout as a safety net) and move the FakeClock for grace periods and back-
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import itertools
 import os
 import pwd
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -146,17 +145,6 @@ def service_token(pid: int) -> str:
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     [token] = [v.split(b"=", 1)[1] for v in environ if v.startswith(b"VIGIL_SERVICE_ID=")]
     return token.decode()
-
-
-@pytest.fixture
-def subreaper() -> Iterator[None]:
-    """Make the test process a child subreaper, as the daemon is, for one test."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    try:
-        yield
-    finally:
-        libc.prctl(36, 0, 0, 0, 0)
 
 
 # -- start and exit ----------------------------------------------------------------------

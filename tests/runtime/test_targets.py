@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +99,6 @@ def test_watched_target_lifecycle_drives_health_through_the_engine() -> None:
     run(scenario)
 
 
-@pytest.fixture
-def subreaper() -> Iterator[None]:
-    """Make the test process a child subreaper, as the daemon is, for one test."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    try:
-        yield
-    finally:
-        libc.prctl(36, 0, 0, 0, 0)
-
-
 @pytest.mark.usefixtures("subreaper")
 def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
     tmp_path: Path,
@@ -154,6 +142,8 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):  # reparented to us: no zombie left
+                os.waitpid(leftover, 0)
         died = await asyncio.wait_for(anext(events), SAFETY_S)
         while not isinstance(died, TargetDied):
             died = await asyncio.wait_for(anext(events), SAFETY_S)

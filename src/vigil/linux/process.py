@@ -245,3 +245,14 @@ EXEC_ERRNOS = frozenset(
     {errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR, errno.ELOOP, errno.ETXTBSY}
     | {errno.E2BIG, errno.EISDIR, errno.ENAMETOOLONG, errno.EPERM}
 )
+
+
+def read_some(fd: int, size: int = 65536) -> bytes | None:
+    """One read of a non-blocking pipe: None when nothing is there yet, ``b""`` at EOF or
+    when the pipe failed (either way the reader is done with it)."""
+    try:
+        return os.read(fd, size)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""

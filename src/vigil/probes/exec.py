@@ -290,12 +290,9 @@ def _settle(future: asyncio.Future[bool], value: bool) -> None:
 
 
 def _read_output(loop: asyncio.AbstractEventLoop, fd: int, output: OutputBuffer) -> None:
-    try:
-        data = os.read(fd, _READ_CHUNK)
-    except BlockingIOError:
+    data = _process.read_some(fd, _READ_CHUNK)
+    if data is None:
         return
-    except OSError:
-        data = b""
     if data:
         output.write(data)  # keeps draining past 4096 bytes, only counting what it drops
     else:

@@ -289,12 +289,9 @@ class Supervisor:
     # -- output and exit -----------------------------------------------------------------
 
     def _on_output(self, run: _Run, fd: int) -> None:
-        try:
-            data = os.read(fd, _READ_CHUNK)
-        except BlockingIOError:
+        data = _process.read_some(fd, _READ_CHUNK)
+        if data is None:
             return
-        except OSError:
-            data = b""
         stream = run.open_fds[fd]
         if data:
             self._log.append(stream, data, self._clock.now_ns())
