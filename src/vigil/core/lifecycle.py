@@ -218,6 +218,9 @@ class ProcessState:
     error: str = ""
 
 
+NEVER_STARTED = ProcessState()  # frozen: shared by every target until it changes
+
+
 # -- process transitions: (state, fact) -> (state, events); the target applies and publishes
 
 

@@ -52,6 +52,7 @@ from vigil.store.memory import MemoryStore
 _log = logging.getLogger("vigil")
 
 ProbeBuilder = Callable[[ProbeSpec, TargetRef], Probe]
+_NO_HEALTH = HealthState()  # frozen: every new target shares it until its first start
 CALLBACK_QUEUE_LIMIT = 10_000  # events a ``subscribe`` callback may fall behind by
 
 
@@ -103,7 +104,6 @@ class Engine:
         self.store: StateStore = store if store is not None else MemoryStore()
         self._probe_builder = probe_builder or default_probe_builder
         self._targets: dict[str, _Target] = {}
-        self._by_id: dict[str, _Target] = {}
         self.stream = EventStream(journal=self.store.append_event)
         self._consumers: set[asyncio.Task[None]] = set()
 
@@ -143,9 +143,8 @@ class Engine:
             probe = self._probe_builder(ExecSpec(check.test), ref)
         elif not isinstance(probe, Probe):
             probe = self._probe_builder(probe, ref)
-        target = _Target(ref, check, probe, HealthState(), self._publish)
+        target = _Target(ref, check, probe, _NO_HEALTH, self._publish)
         self._targets[name] = target
-        self._by_id[ref.id] = target
         now = self.clock.now_ns()
         self.store.save_target(TargetRecord(ref, now if created_ns is None else created_ns))
         self._publish(TargetCreated(ref, now))
@@ -157,7 +156,6 @@ class Engine:
         self._halt(target)
         await self.probe_gone(name)
         del self._targets[name]
-        del self._by_id[target.ref.id]
         self.store.remove_target(target.ref.id)
         self._publish(TargetRemoved(target.ref, self.clock.now_ns()))
 
@@ -187,8 +185,8 @@ class Engine:
         """A lifecycle fact about a registered target: its effect on health (Docker's
         ``initHealthMonitor`` / ``CloseMonitorChannel`` / ``updateHealthMonitor``), then the
         event is published."""
-        target = self._by_id.get(event.target.id)
-        if target is None:
+        target = self._targets.get(event.target.name)  # one dict per target, not two
+        if target is None or target.ref.id != event.target.id:
             raise KeyError(f"no such target: {event.target.id}")
         if isinstance(event, TargetExiting | TargetDied | TargetStopped | TargetPaused):
             self._halt(target)

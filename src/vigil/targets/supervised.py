@@ -135,7 +135,7 @@ class Supervisor:
         self._report = report
         self._ref = ref or TargetRef(service.name, service.name)
         self._tracker = RestartTracker.fresh(service.restart)
-        self._state = ProcessState()
+        self._state = lifecycle.NEVER_STARTED
         self._run: _Run | None = None
         self._lingering: set[_Run] = set()  # exited runs whose pipes are still open
         self._pending_restart: asyncio.Task[None] | None = None

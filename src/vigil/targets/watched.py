@@ -19,13 +19,14 @@ _LIVE = (ProcessStatus.RUNNING, ProcessStatus.PAUSED)
 class WatchedTarget:
     """Implements ``vigil.targets.base.Target`` for a service vigil does not run."""
 
+    __slots__ = ("_clock", "_ref", "_report", "_state")
     owned = False
 
     def __init__(self, ref: TargetRef, *, clock: Clock, report: Report) -> None:
         self._ref = ref
         self._clock = clock
         self._report = report
-        self._state = ProcessState()
+        self._state = lifecycle.NEVER_STARTED
 
     @property
     def ref(self) -> TargetRef:
