@@ -143,7 +143,7 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):  # reparented to us: no zombie left
-                os.waitpid(leftover, 0)
+                os.waitpid(leftover, 0)  # noqa: ASYNC222 - just SIGKILLed: returns at once
         died = await asyncio.wait_for(anext(events), SAFETY_S)
         while not isinstance(died, TargetDied):
             died = await asyncio.wait_for(anext(events), SAFETY_S)
