@@ -37,7 +37,7 @@ from vigil.go.duration import SECOND
 from vigil.linux import process as _process
 from vigil.linux.launch import Child, LaunchSpec, StartError, launch_async, setpriv_failure
 from vigil.probes import ProbeReport
-from vigil.runtime.clock import Clock, call_after_ns
+from vigil.runtime.clock import Clock, Deadline, call_after_ns
 
 START_TIMEOUT_NS = 30 * SECOND  # moby cmdProbe.run: the limit on starting the exec
 _READ_CHUNK = 65536
@@ -171,43 +171,17 @@ class _StartTimedOut(Exception):
     pass
 
 
-class _StartDeadline:
-    """Cancels the starting task when START_TIMEOUT_NS has passed (``asyncio.timeout``,
-    but on the injected clock). ``launch_async`` is cancel-safe: a child it spawns after
-    that is killed and reaped."""
-
-    __slots__ = ("cancelling", "expired", "open", "task")
-
-    def __init__(self, task: asyncio.Task[object]) -> None:
-        self.task = task
-        self.cancelling = task.cancelling()
-        self.expired = False
-        self.open = True
-
-    def expire(self) -> None:
-        if self.open:  # a clock's timer may fire after it was called off
-            self.expired = True
-            self.task.cancel()
-
-    def caused(self) -> bool:
-        """Whether a CancelledError came from this deadline alone (not also from outside)."""
-        return self.expired and self.task.uncancel() <= self.cancelling
-
-
 async def _launch_in_time(spec: LaunchSpec, clock: Clock) -> Child:
-    task = asyncio.current_task()
-    assert task is not None
-    deadline = _StartDeadline(task)
-    timer = call_after_ns(clock, START_TIMEOUT_NS, deadline.expire)
+    """``launch_async`` within START_TIMEOUT_NS on the injected clock. It is cancel-safe: a
+    child it spawns after the deadline is killed and reaped."""
+    deadline = Deadline(clock, START_TIMEOUT_NS)
     try:
-        return await launch_async(spec)
-    except asyncio.CancelledError:
-        if deadline.caused():
+        async with deadline:
+            return await launch_async(spec)
+    except TimeoutError:
+        if deadline.expired:
             raise _StartTimedOut from None
         raise
-    finally:
-        deadline.open = False
-        timer.cancel()
 
 
 # -- running -----------------------------------------------------------------------------

@@ -121,9 +121,10 @@ class Deadline:
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> bool:
+    ) -> None:
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None  # a clock's timer may still fire after it was called off
         # asyncio.timeout's rule: only our own cancellation becomes a TimeoutError
         if (
             self._expired
@@ -132,10 +133,9 @@ class Deadline:
             and exc_type is asyncio.CancelledError
         ):
             raise TimeoutError from exc
-        return False
 
     def _expire(self) -> None:
-        if self._task is not None and not self._task.done():
+        if self._timer is not None and self._task is not None and not self._task.done():
             self._expired = True
             self._task.cancel()
 
