@@ -17,20 +17,16 @@ from pydantic.json_schema import SkipJsonSchema
 
 from vigil.api.streams import OpenStreams
 from vigil.daemon.manager import Manager
+from vigil.go.strings import trim_space
 
 _FALSE = frozenset({"", "0", "no", "false", "none"})  # moby's httputils.BoolValue
-# Go's strings.TrimSpace (unicode.IsSpace); Python's str.strip() also trims \x1c-\x1f.
-_GO_SPACES = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 
 
 def docker_bool(value: object) -> object:
     """moby's ``BoolValue``: empty, 0, no, false and none (any case, Go's spaces trimmed)
     are false, anything else is true."""
     if isinstance(value, str):
-        return value.strip(_GO_SPACES).lower() not in _FALSE
+        return trim_space(value).lower() not in _FALSE
     return value
 
 

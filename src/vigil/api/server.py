@@ -19,19 +19,18 @@ import ipaddress
 import os
 import socket
 import stat
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from vigil import __version__
+from vigil.client import default_host as default_host  # one rule for both ends
 from vigil.exceptions import ConfigError, VigilError
 
 if TYPE_CHECKING:
     import uvicorn
     from starlette.types import ASGIApp
 
-SOCKET_NAME = "vigil.sock"
-ROOT_SOCKET = "/run/vigil/vigil.sock"
 SHUTDOWN_GRACE_S = 1  # then uvicorn cancels whatever request is still running
 _PROBE_TIMEOUT_S = 1.0  # connecting to a possibly stale socket
 _BACKLOG = 128
@@ -45,18 +44,6 @@ class ListenError(VigilError):
 
 # ---- addresses ---------------------------------------------------------------------------
 
-
-def default_host(environ: Mapping[str, str] | None = None, *, uid: int | None = None) -> str:
-    """``unix://$XDG_RUNTIME_DIR/vigil.sock``; else ``/run/vigil/vigil.sock`` for root, else
-    ``/tmp/vigil-<uid>/vigil.sock``."""
-    env = os.environ if environ is None else environ
-    uid = os.geteuid() if uid is None else uid
-    runtime = env.get("XDG_RUNTIME_DIR", "")
-    if runtime:
-        return "unix://" + os.path.join(runtime, SOCKET_NAME)
-    if uid == 0:
-        return "unix://" + ROOT_SOCKET
-    return f"unix:///tmp/vigil-{uid}/{SOCKET_NAME}"
 
 
 def parse_host(text: str) -> HostAddress:

@@ -81,7 +81,7 @@ def up_command(
     path: Path, detach: bool, state_dir: Path | None, token_file: Path | None
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
-    from vigil.api.server import default_host
+    from vigil.client import default_host
     from vigil.daemon.main import Daemon, api_token, default_state_dir
 
     host = configured_host() or default_host()

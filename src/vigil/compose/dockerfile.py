@@ -27,14 +27,10 @@ from vigil.core.config import TEST_CMD, TEST_NONE, TEST_SHELL, HealthcheckConfig
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import MILLISECOND, format_duration, parse_duration
 from vigil.go.strconv import go_quote
+from vigil.go.strings import SPACES, trim_space
 
 # unicode.IsSpace over single bytes, as BuildKit's byte loops call it (rune(line[pos])).
 _BYTE_SPACES = frozenset(b"\t\n\v\f\r \x85\xa0")
-# unicode.IsSpace over characters (strings.TrimSpace); Python's str.strip() differs on \x1c-\x1f.
-_GO_SPACES = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _CONTINUATION = re.compile(r"\\[ \t]*$")
 _FLAGS = ("interval", "timeout", "start-period", "start-interval", "retries")
@@ -76,7 +72,7 @@ def _parse(text: str) -> HealthcheckConfig:
 
 
 def _go_trim_left(text: str) -> str:
-    return text.lstrip(_GO_SPACES)
+    return text.lstrip(SPACES)
 
 
 def _trim_comment(text: str) -> str:
@@ -117,11 +113,11 @@ def _instructions(text: str) -> list[str]:
 
 def _split_command(line: str) -> tuple[str, list[str], str]:
     """``splitCommand``: the instruction word, its ``--flags`` and the rest of the line."""
-    parts = _TOKEN_WHITESPACE.split(line.strip(_GO_SPACES), maxsplit=1)
+    parts = _TOKEN_WHITESPACE.split(trim_space(line), maxsplit=1)
     if len(parts) < 2:
         return parts[0], [], ""
     rest, flags = _extract_flags(parts[1].encode("utf-8", "surrogateescape"))
-    return parts[0], flags, rest.decode("utf-8", "surrogateescape").strip(_GO_SPACES)
+    return parts[0], flags, trim_space(rest.decode("utf-8", "surrogateescape"))
 
 
 def _extract_flags(line: bytes) -> tuple[bytes, list[str]]:

@@ -23,7 +23,7 @@ from vigil.core.config import (
     ServiceConfig,
 )
 from vigil.core.deps import start_order
-from vigil.core.events import TargetRef, TargetRestarted
+from vigil.core.events import TargetEvent, TargetRef, TargetRestarted
 from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
 from vigil.core.signals import parse_kill_signal
@@ -39,6 +39,7 @@ from vigil.exceptions import (
 )
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
+from vigil.runtime.stream import Subscription
 from vigil.targets.base import Target
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import Supervisor
@@ -344,8 +345,8 @@ class Manager:
             events = self.engine.events(maxsize=1, overflow="drop")
             self._watcher = asyncio.get_running_loop().create_task(self._on_events(events))
 
-    async def _on_events(self, events: object) -> None:
-        async for _ in events:  # type: ignore[attr-defined]
+    async def _on_events(self, events: Subscription[TargetEvent]) -> None:
+        async for _ in events:
             self._notify()
 
     async def _kill_and_wait(self, entry: _Entry) -> None:

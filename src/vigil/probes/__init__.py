@@ -37,14 +37,7 @@ def build_probe(spec: ProbeSpec, *, target_id: str = "") -> Probe:
     if isinstance(spec, ExecSpec):
         from vigil.probes.exec import ExecProbe  # a cycle otherwise: exec needs ProbeReport
 
-        return ExecProbe(
-            spec.test,
-            environment=spec.environment,
-            working_dir=spec.working_dir,
-            user=spec.user,
-            shell=spec.shell,
-            target_id=target_id,
-        )
+        return ExecProbe.from_spec(spec, target_id=target_id)
     raise TypeError(f"no probe for {type(spec).__name__}")  # pragma: no cover - union is closed
 
 

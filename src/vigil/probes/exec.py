@@ -31,13 +31,14 @@ from functools import lru_cache, partial
 from types import MappingProxyType
 
 from vigil.core.config import DEFAULT_PATH, DEFAULT_SHELL, TEST_CMD, TEST_SHELL, ServiceConfig
+from vigil.core.probespec import ExecSpec, spec_for_service
 from vigil.core.results import Outcome, OutputBuffer, timeout_output
 from vigil.exceptions import ProbeError
 from vigil.go.duration import SECOND
 from vigil.linux import process as _process
 from vigil.linux.launch import Child, LaunchSpec, StartError, launch_async, setpriv_failure
 from vigil.probes import ProbeReport
-from vigil.runtime.clock import Clock, Deadline, call_after_ns
+from vigil.runtime.clock import Clock, Deadline
 
 START_TIMEOUT_NS = 30 * SECOND  # moby cmdProbe.run: the limit on starting the exec
 _READ_CHUNK = 65536
@@ -88,15 +89,20 @@ class ExecProbe:
     @classmethod
     def from_service(cls, service: ServiceConfig, *, target_id: str = "") -> ExecProbe:
         """The probe Docker would run for ``service``'s health check."""
-        check = service.healthcheck
-        if check is None or not check.runs_probe:
+        spec = spec_for_service(service)
+        if spec is None:
             raise ProbeError(f"service {service.name} has no CMD or CMD-SHELL healthcheck")
+        return cls.from_spec(spec, target_id=target_id)
+
+    @classmethod
+    def from_spec(cls, spec: ExecSpec, *, target_id: str = "") -> ExecProbe:
+        """The probe that runs ``spec`` (what ``vigil.probes.build_probe`` gives)."""
         return cls(
-            check.test,
-            environment=service.environment,
-            working_dir=service.working_dir,
-            user=service.user,
-            shell=service.effective_shell,
+            spec.test,
+            environment=spec.environment,
+            working_dir=spec.working_dir,
+            user=spec.user,
+            shell=spec.shell,
             target_id=target_id,
         )
 
@@ -197,7 +203,7 @@ async def _supervise(
     try:
         loop.add_reader(child.pidfd, _settle, exited, True)
         loop.add_reader(child.output_fd, _read_output, loop, child.output_fd, output)
-        timer = call_after_ns(clock, timeout_ns, partial(_settle, exited, False))
+        timer = clock.call_later_ns(timeout_ns, partial(_settle, exited, False))
     except BaseException:
         await _finish(child, output, killed=True)
         raise

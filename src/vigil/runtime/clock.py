@@ -69,11 +69,6 @@ class SystemClock:
 _TIMER_CONTEXT = contextvars.Context()
 
 
-def call_after_ns(clock: Clock, delay_ns: int, callback: Callable[[], object]) -> Cancellable:
-    """``clock.call_later_ns``: run ``callback`` once ``delay_ns`` has passed on ``clock``."""
-    return clock.call_later_ns(delay_ns, callback)
-
-
 def call_later_by_sleeping(
     clock: Clock, delay_ns: int, callback: Callable[[], object]
 ) -> Cancellable:

@@ -108,10 +108,9 @@ class Subscription(Generic[T]):
 
     async def __anext__(self) -> T:
         while True:
-            if self._replay:
-                return self._replay.popleft()
-            if self._queue:
-                return self._queue.popleft()
+            item = self.get_nowait()
+            if item is not None:
+                return item
             if self.close_reason is not None:
                 raise StopAsyncIteration
             self._waiter = asyncio.get_running_loop().create_future()
