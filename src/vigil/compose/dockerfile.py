@@ -26,6 +26,7 @@ import re
 from vigil.core.config import TEST_CMD, TEST_NONE, TEST_SHELL, HealthcheckConfig
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import MILLISECOND, format_duration, parse_duration
+from vigil.go.json import value_depth
 from vigil.go.strconv import go_quote
 from vigil.go.strings import SPACES, trim_space
 
@@ -234,6 +235,11 @@ def _json_array(text: str) -> list[str] | None:
     text = _go_trim_left(text)
     if not text.startswith("["):
         return None
+    depth = value_depth(text)  # without recursion: Python's json stops near depth 1,000
+    if depth is None:
+        return None
+    if depth > 1:  # a valid array holding an array or an object
+        raise _BuildKitError(_NOT_STRING_ARRAY)
     try:
         items = json.loads(
             text, parse_constant=_reject_constant, parse_float=_finite, parse_int=_finite

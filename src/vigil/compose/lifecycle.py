@@ -28,12 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vigil.compose.values import (
-    SERVICE_NAME,
     Problems,
     boolean_field,
     go_duration,
     is_extension,
+    name_problem,
     text_field,
+    unknown_key,
 )
 from vigil.core.config import (
     CONDITION_COMPLETED,
@@ -116,8 +117,9 @@ def _long_form(
 ) -> dict[str, Dependency]:
     dependencies: dict[str, Dependency] = {}
     for name, entry in entries.items():
-        if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
-            problems.append(ConfigProblem(where, f"Additional property {name} is not allowed"))
+        problem = name_problem(name)
+        if problem is not None or not isinstance(name, str):
+            problems.append(ConfigProblem(where, problem or unknown_key(name)))
             continue
         dependency = _entry(entry, f"{where}.{name}", problems)
         if dependency is not None:
@@ -139,7 +141,7 @@ def _entry(entry: object, where: str, problems: Problems) -> Dependency | None:
         elif key == "restart":
             boolean_field(value, f"{where}.{key}", problems)  # checked, then ignored
         elif not is_extension(key):
-            problems.append(ConfigProblem(where, f"Additional property {key} is not allowed"))
+            problems.append(ConfigProblem(where, unknown_key(key)))
     if "condition" not in entry:
         problems.append(ConfigProblem(where, "condition is required"))
     return Dependency(condition or CONDITION_STARTED, required)

@@ -11,6 +11,17 @@ YAML is read with a ``SafeLoader`` subclass that behaves like compose's YAML lib
 
 Syntax errors are reported as ``<source>:<line>:<column>: <problem>`` (1-based, PyYAML's
 wording). The environment used for ``KEY``-only variables is ``os.environ`` unless given.
+
+Hostile input gets one such line, never another exception (yaml.v3's texts where it has one):
+
+- nesting deeper than :data:`MAX_DEPTH` (yaml.v3 allows 10,000; PyYAML's composer recurses and
+  would hit Python's recursion limit): ``exceeded max depth of 100``;
+- an escape that is no Unicode character (``"\\UFFFFFFFF"``, ``"\\ud800"``; a Go string cannot
+  hold a lone surrogate): ``found invalid Unicode character escape code``;
+- an integer too long for Python's ``int()`` (4,300 digits) keeps its text and reads as
+  ±2**64, out of every range vigil checks;
+- a file that is not a regular file (a FIFO, a device, a directory) or larger than
+  :data:`MAX_FILE_BYTES` is refused before it is read; it is never read past that size.
 """
 
 from __future__ import annotations
@@ -18,10 +29,11 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import stat
 from collections.abc import Hashable, Mapping
-from pathlib import Path
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -32,10 +44,33 @@ from vigil.exceptions import ConfigError, ConfigProblem
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _DROPPED_TAGS = {_BOOL_TAG, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_ESCAPE = "found invalid Unicode character escape code"  # yaml.v3's scanner
+
+MAX_DEPTH = 100  # nested collections; a real vigil.yaml needs about 6
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a vigil.yaml is a few KiB
+_TOO_BIG = 1 << 64  # stands for an integer int() refuses: out of every range checked
 
 
 class _VigilLoader(yaml.SafeLoader):
-    """SafeLoader with yaml.v3's booleans, keys as written, no duplicate keys, number text."""
+    """SafeLoader with yaml.v3's booleans, keys as written, no duplicate keys, number text,
+    a depth limit and no lone surrogates."""
+
+    depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                message = f"exceeded max depth of {MAX_DEPTH}"
+                start = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ComposerError(None, None, message, start)
+            node: Node | None = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, ScalarNode) and _SURROGATE.search(node.value):
+            raise ComposerError(None, None, _BAD_ESCAPE, node.start_mark)
+        return node
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Hashable, object]:
         if not isinstance(node, MappingNode):
@@ -65,7 +100,11 @@ class _VigilLoader(yaml.SafeLoader):
         return mapping
 
     def construct_text_int(self, node: ScalarNode) -> TextInt:
-        return TextInt(self.construct_yaml_int(node), node.value)
+        try:
+            value = self.construct_yaml_int(node)
+        except ValueError:  # more digits than int() converts
+            value = -_TOO_BIG if node.value.lstrip().startswith("-") else _TOO_BIG
+        return TextInt(value, node.value)
 
     def construct_text_float(self, node: ScalarNode) -> TextFloat:
         return TextFloat(self.construct_yaml_float(node), node.value)
@@ -85,7 +124,15 @@ _VigilLoader.add_constructor("tag:yaml.org,2002:float", _VigilLoader.construct_t
 def load_yaml(text: str | bytes, *, source: str = "vigil.yaml") -> object:
     """One YAML document as plain data, with errors as ``ConfigError``s naming the place."""
     try:
-        return yaml.load(text, Loader=_VigilLoader)
+        loader = _VigilLoader(text)  # a str is checked for unprintable characters here
+    except yaml.reader.ReaderError as error:
+        raise ConfigError(_reader_problem(error, text, source)) from None
+    try:
+        return loader.get_single_data()
+    except (ValueError, OverflowError):  # chr() of an escape past U+10FFFF, in the scanner
+        at = loader.get_mark()
+        where = f"{source}:{at.line + 1}:{at.column + 1}"
+        raise ConfigError(ConfigProblem(where, _BAD_ESCAPE)) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = error.problem or error.context or "invalid YAML"
@@ -93,6 +140,8 @@ def load_yaml(text: str | bytes, *, source: str = "vigil.yaml") -> object:
         raise ConfigError(ConfigProblem(where, message)) from None
     except yaml.reader.ReaderError as error:  # bad encoding or a non-printable character
         raise ConfigError(_reader_problem(error, text, source)) from None
+    finally:
+        loader.dispose()
 
 
 def _reader_problem(
@@ -129,9 +178,48 @@ def load_project_file(
     path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
 ) -> ProjectConfig:
     """A project from a file (default name ``vigil.yaml``), its path naming it in errors."""
-    try:
-        content = Path(path).read_bytes()
-    except OSError as error:
-        reason = (error.strerror or str(error)).lower()
-        raise ConfigError(ConfigProblem("", f"open {os.fspath(path)}: {reason}")) from None
+    content = read_config_file(path)
     return load_project_text(content, source=os.fspath(path), environ=environ)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> bytes:
+    """A config file's bytes: a regular file of at most ``MAX_FILE_BYTES``, read without
+    blocking on a FIFO or reading a device; ``ConfigError`` naming the path otherwise."""
+    name = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise ConfigError(ConfigProblem("", f"open {name}: {_reason(error)}")) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(ConfigProblem("", f"open {name}: is a directory"))
+        if not stat.S_ISREG(mode):
+            raise ConfigError(ConfigProblem("", f"open {name}: not a regular file"))
+        content = _read_at_most(fd, MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(ConfigProblem("", f"read {name}: {_reason(error)}")) from None
+    finally:
+        os.close(fd)
+    if len(content) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        raise ConfigError(ConfigProblem("", f"read {name}: larger than {limit} MiB"))
+    return content
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:  # bounded: each read returns at least one byte or ends the loop
+        chunk = os.read(fd, min(limit - size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _reason(error: Exception) -> str:
+    """Go's lower-case errno text (``no such file or directory``)."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return text.lower()

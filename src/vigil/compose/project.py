@@ -48,7 +48,6 @@ from vigil.compose.lifecycle import (
     stop_signal_field,
 )
 from vigil.compose.values import (
-    SERVICE_NAME,
     Problems,
     TextFloat,
     TextInt,
@@ -56,8 +55,10 @@ from vigil.compose.values import (
     go_duration,
     go_float,
     is_extension,
+    name_problem,
     string_list,
     text_field,
+    unknown_key,
 )
 from vigil.core.config import (
     TEST_CMD,
@@ -71,8 +72,10 @@ from vigil.core.config import (
     validate_healthcheck,
 )
 from vigil.core.deps import check_dependencies
+from vigil.core.names import user_problem
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.shellwords import split_command
+from vigil.go.strconv import RANGE, go_quote
 
 # TextInt, TextFloat and go_float live in _compose_values; the loader imports them from here.
 __all__ = [
@@ -85,6 +88,7 @@ __all__ = [
 ]
 
 _DURATIONS = ("interval", "timeout", "start_period", "start_interval")
+_GO_INT_LIMIT = 1 << 63  # Docker's Retries is a Go int (64 bits)
 _TEST_START = 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'
 _DISABLE_ALONE = '"disable: true" cannot be combined with other options'
 _START_INTERVAL = "healthcheck.start_interval requires healthcheck.start_period to be set"
@@ -106,7 +110,7 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         if key == "services":
             services = _services(value, problems, environ)
         elif not is_extension(key):
-            problems.append(ConfigProblem("(root)", f"Additional property {key} is not allowed"))
+            problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(problems)
     return ProjectConfig(services=MappingProxyType(services))
@@ -146,8 +150,9 @@ def _services(
     services: dict[str, ServiceConfig] = {}
     graph: dict[str, ServiceConfig] = {}  # for the dependency check, failed services too
     for name, entry in data.items():
-        if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name):
-            problems.append(ConfigProblem("services", f"Additional property {name} is not allowed"))
+        problem = name_problem(name)
+        if problem is not None or not isinstance(name, str):
+            problems.append(ConfigProblem("services", problem or unknown_key(name)))
             continue
         service = _service(name, entry, f"services.{name}", problems, environ)
         if service is not None:
@@ -169,9 +174,10 @@ def _failed_service(name: str, data: object) -> ServiceConfig:
 def _service(
     name: str, data: object, path: str, problems: Problems, environ: Mapping[str, str]
 ) -> ServiceConfig | None:
-    if not SERVICE_NAME.fullmatch(name):
+    problem = name_problem(name)
+    if problem is not None:
         parent = path.rpartition(".")[0] or "(root)"
-        problems.append(ConfigProblem(parent, f"Additional property {name} is not allowed"))
+        problems.append(ConfigProblem(parent, problem))
         return None
     if not isinstance(data, Mapping):
         problems.append(ConfigProblem(path, "must be a mapping"))
@@ -196,7 +202,7 @@ def _service(
         elif key == "working_dir":
             working_dir = _working_dir(value, where, problems)
         elif key == "user":
-            user = text_field(value, where, problems) or None
+            user = _user(value, where, problems)
         elif key == "shell":
             shell = string_list(value, where, problems, "must be a list")
         elif key == "healthcheck":
@@ -210,7 +216,7 @@ def _service(
         elif key == "depends_on":
             depends_on = MappingProxyType(depends_on_field(value, where, problems))
         elif not is_extension(key):
-            problems.append(ConfigProblem(path, f"Additional property {key} is not allowed"))
+            problems.append(ConfigProblem(path, unknown_key(key)))
     if len(problems) > before:
         return None
     return ServiceConfig(
@@ -241,6 +247,15 @@ def _command(value: object, where: str, problems: Problems) -> tuple[str, ...]:
     return string_list(value, where, problems, "must be a string or list")
 
 
+def _user(value: object, where: str, problems: Problems) -> str | None:
+    """``user[:group]``; a numeric id out of runc's range is refused now, not at start."""
+    text = text_field(value, where, problems)
+    problem = user_problem(text)
+    if problem is not None:
+        problems.append(ConfigProblem(where, problem))
+    return text or None
+
+
 def _working_dir(value: object, where: str, problems: Problems) -> str | None:
     text = text_field(value, where, problems)
     if text and not text.startswith("/"):
@@ -260,17 +275,18 @@ def _environment(
     if isinstance(value, Mapping):
         for key, item in value.items():
             entry = f"{where}.{key}"
-            text_field(str(key), entry, problems)  # NUL check
-            entries.append((str(key), _env_value(item, entry, problems), entry))
+            if _is_text(str(key), entry, problems):
+                entries.append((str(key), _env_value(item, entry, problems), entry))
     elif isinstance(value, list | tuple):
+        seen: set[str] = set()
         for index, item in enumerate(value):
             entry = f"{where}.{index}"
-            if not isinstance(item, str):
-                problems.append(ConfigProblem(entry, "must be a string"))
+            if not _is_text(item, entry, problems):
                 continue
-            text_field(item, entry, problems)
-            if item in value[:index]:
+            assert isinstance(item, str)
+            if item in seen:
                 problems.append(ConfigProblem(where, "array items must be unique"))
+            seen.add(item)
             name, has_value, text = item.partition("=")
             entries.append((name, text if has_value else None, entry))
     else:
@@ -284,6 +300,13 @@ def _environment(
         elif name in environ:
             result[name] = environ[name]
     return result
+
+
+def _is_text(value: object, where: str, problems: Problems) -> bool:
+    """A string that can be a variable: one the environment can be asked about."""
+    before = len(problems)
+    text_field(value, where, problems)
+    return len(problems) == before
 
 
 def _env_value(value: object, where: str, problems: Problems) -> str | None:
@@ -330,7 +353,7 @@ def _healthcheck(data: object, path: str, problems: Problems) -> HealthcheckConf
                 others = ", ".join(str(k) for k in keys if k != "dockerfile")
                 problems.append(ConfigProblem(where, f"cannot be combined with {others}"))
         elif not is_extension(key):
-            problems.append(ConfigProblem(path, f"Additional property {key} is not allowed"))
+            problems.append(ConfigProblem(path, unknown_key(key)))
     check = values.get("dockerfile")
     if isinstance(check, HealthcheckConfig):
         if _start_interval_unusable(check.start_interval, check.start_period):
@@ -405,10 +428,23 @@ def _duration(field: str, value: object, where: str, problems: Problems) -> int 
 
 
 def _retries(value: object, where: str, problems: Problems) -> int | None:
+    """An integer that fits Docker's ``Retries`` (a Go int); Go's text when it does not."""
     if not isinstance(value, int) or isinstance(value, bool):
         problems.append(ConfigProblem(where, "must be an integer"))
         return None
+    if not -_GO_INT_LIMIT <= value < _GO_INT_LIMIT:
+        text = value.text if isinstance(value, TextInt) else _decimal(value)
+        message = f"strconv.ParseInt: parsing {go_quote(text)}: {RANGE}"
+        problems.append(ConfigProblem(where, message))
+        return None
     return _daemon_check("retries", int(value), where, problems)
+
+
+def _decimal(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than str() converts
+        return f"{'-' if value < 0 else ''}<a number of more than 4300 digits>"
 
 
 def _dockerfile(value: object, where: str, problems: Problems) -> HealthcheckConfig | None:

@@ -14,12 +14,13 @@ import math
 import re
 from decimal import Decimal
 
+from vigil.core.names import MAX_NAME_LENGTH, compose_name_ok, shown_name
 from vigil.exceptions import ConfigProblem
 from vigil.go.duration import parse_duration
 
 Problems = list[ConfigProblem]
 
-SERVICE_NAME = re.compile(r"[a-zA-Z0-9._-]+")  # compose's ^[a-zA-Z0-9._-]+$
+_SURROGATE = re.compile("[\ud800-\udfff]")  # no UTF-8 for them; JSON input can hold them
 
 
 class TextInt(int):
@@ -49,13 +50,31 @@ def is_extension(key: object) -> bool:
     return isinstance(key, str) and key.startswith("x-")
 
 
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a service (compose's text, vigil's length), or None."""
+    if compose_name_ok(name):
+        return None
+    message = unknown_key(name)
+    if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+        message += f": a service name has at most {MAX_NAME_LENGTH} characters"
+    return message
+
+
+def unknown_key(key: object) -> str:
+    """compose's text for a key its schema does not have, the key shown on one line."""
+    return f"Additional property {shown_name(key) if isinstance(key, str) else key} is not allowed"
+
+
 def text_field(value: object, where: str, problems: Problems) -> str:
-    """A string field; NUL cannot reach a process's arguments or environment."""
+    """A string field; NUL cannot reach a process's arguments or environment, and a lone
+    surrogate (only JSON can carry one) has no UTF-8 form to reach them in."""
     if not isinstance(value, str):
         problems.append(ConfigProblem(where, "must be a string"))
         return ""
     if "\0" in value:
         problems.append(ConfigProblem(where, "must not contain a NUL character"))
+    if _SURROGATE.search(value):
+        problems.append(ConfigProblem(where, "must be valid Unicode (a lone surrogate is not)"))
     return value
 
 

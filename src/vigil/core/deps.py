@@ -38,40 +38,43 @@ def start_order(services: Mapping[str, ServiceConfig]) -> list[str]:
         raise ConfigError(problems)
     order: list[str] = []
     placed: set[str] = set()
-
-    def place(name: str) -> None:
-        if name in placed:
-            return
-        placed.add(name)
-        for dep in services[name].depends_on:
-            place(dep)
-        order.append(name)
-
-    for name in services:
-        place(name)
+    for root in services:  # depth-first, post-order; a stack, so no chain is too long
+        if root in placed:
+            continue
+        placed.add(root)
+        stack = [(root, iter(services[root].depends_on))]
+        while stack:
+            name, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                order.append(name)
+            elif dep not in placed:
+                placed.add(dep)
+                stack.append((dep, iter(services[dep].depends_on)))
     return order
 
 
 def _find_cycle(services: Mapping[str, ServiceConfig]) -> list[str]:
-    visiting: list[str] = []
+    """The first cycle a depth-first walk in file order meets, closed (``a -> b -> a``)."""
     done: set[str] = set()
-
-    def visit(name: str) -> list[str]:
-        if name in done or name not in services:
-            return []
-        if name in visiting:
-            return [*visiting[visiting.index(name) :], name]
-        visiting.append(name)
-        for dep in services[name].depends_on:
-            cycle = visit(dep)
-            if cycle:
-                return cycle
-        visiting.pop()
-        done.add(name)
-        return []
-
-    for name in services:
-        cycle = visit(name)
-        if cycle:
-            return cycle
+    for root in services:
+        if root in done:
+            continue
+        path = [root]
+        on_path = {root: 0}  # name -> its index in path
+        stack = [iter(services[root].depends_on)]
+        while stack:
+            dep = next(stack[-1], None)
+            if dep is None:
+                stack.pop()
+                finished = path.pop()
+                del on_path[finished]
+                done.add(finished)
+            elif dep in on_path:
+                return [*path[on_path[dep] :], dep]
+            elif dep not in done and dep in services:
+                on_path[dep] = len(path)
+                path.append(dep)
+                stack.append(iter(services[dep].depends_on))
     return []

@@ -34,12 +34,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from vigil.core.names import MAX_ID as MAX_ID  # re-exported: runc's largest id
+from vigil.core.names import user_ids
 from vigil.go.strconv import go_quote
 from vigil.linux import process as _process
 from vigil.linux import spawn_thread as _spawn_thread
 
 SETPRIV_FAILURE = b"setpriv: failed to execute "
-MAX_ID = 2**31 - 1  # runc: uids and gids are non-negative int32s
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # ignored by Python; Popen restores them too
 
 
@@ -213,28 +214,29 @@ def setpriv_failure(raw: bytes, name: str) -> str | None:
 
 
 def resolve_credentials(spec: str) -> Credentials | None:
-    """runc's user resolution; None when not root (nothing to switch) or already that user."""
+    """runc's user resolution; None when not root (nothing to switch) or already that user.
+    An id out of 0..2147483647 raises ValueError with runc's text (``user_ids``)."""
     if os.geteuid() != 0:
         return None
     user, _, group = spec.partition(":")
-    entry = _passwd_entry(user)
-    uid = entry.pw_uid if entry is not None else int(user or 0)
+    group = group.partition(":")[0]
+    uid_number, gid_number = user_ids(spec)
+    entry = _passwd_entry(user, uid_number)
+    uid = entry.pw_uid if entry is not None else uid_number or 0
     gid = entry.pw_gid if entry is not None else 0
     if group:
-        gid = _group_id(group)
-    if uid > MAX_ID or gid > MAX_ID:
-        raise StartError(f"uids and gids must be in range 0-{MAX_ID}")
+        gid = gid_number if gid_number is not None else _group_id(group)
     groups = tuple(os.getgrouplist(entry.pw_name, gid)) if entry is not None else (gid,)
     if uid == os.geteuid() and gid == os.getegid() and set(groups) == set(os.getgroups()):
         return None
     return Credentials(uid, gid, groups)
 
 
-def _passwd_entry(user: str) -> pwd.struct_passwd | None:
+def _passwd_entry(user: str, uid: int | None) -> pwd.struct_passwd | None:
     try:
-        return pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-    except (KeyError, ValueError, OverflowError):  # ValueError: a NUL byte, in no passwd file
-        if user.isdigit() or not user:
+        return pwd.getpwuid(uid) if uid is not None else pwd.getpwnam(user)
+    except (KeyError, ValueError):  # ValueError: a NUL byte, in no passwd file
+        if uid is not None or not user:
             return None  # a numeric uid need not exist in /etc/passwd
         raise StartError(
             f"unable to find user {user}: no matching entries in passwd file"
@@ -242,8 +244,6 @@ def _passwd_entry(user: str) -> pwd.struct_passwd | None:
 
 
 def _group_id(group: str) -> int:
-    if group.isdigit():
-        return int(group)
     try:
         return grp.getgrnam(group).gr_gid
     except (KeyError, ValueError):
