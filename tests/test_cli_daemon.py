@@ -655,7 +655,7 @@ def test_run_prints_the_daemons_warnings(monkeypatch: pytest.MonkeyPatch):
 
 def test_run_without_dashdash_stops_at_the_command(daemon: CliDaemon):
     """Options after the command belong to the command (docker's non-interspersed flags)."""
-    assert vigil("run", "-d", "--name", "s", "sleep", "--name", "x").exit_code == 0
+    assert vigil("run", "-d", "--name", "s1", "sleep", "--name", "x").exit_code == 0
     assert _spec(daemon) == {"command": ["sleep", "--name", "x"]}
 
 
@@ -671,7 +671,7 @@ def test_run_without_dashdash_stops_at_the_command(daemon: CliDaemon):
 def test_run_healthcheck_shapes(
     daemon: CliDaemon, flags: list[str], healthcheck: dict[str, Any] | None
 ):
-    assert vigil("run", "-d", "--name", "s", *flags, "--", "sleep", "1000").exit_code == 0
+    assert vigil("run", "-d", "--name", "s1", *flags, "--", "sleep", "1000").exit_code == 0
     assert _spec(daemon).get("healthcheck") == healthcheck
 
 
@@ -710,7 +710,7 @@ def test_run_healthcheck_shapes(
 )  # fmt: skip
 def test_run_flag_validation(daemon: CliDaemon, flags: list[str], message: str):
     """docker run's client-side checks and texts; nothing reaches the daemon."""
-    result = vigil("run", "-d", "--name", "s", *flags, "--", "sleep", "9")
+    result = vigil("run", "-d", "--name", "s1", *flags, "--", "sleep", "9")
     assert result.exit_code == 2
     assert f"Error: {message}" in result.stderr
     assert daemon.requests == []
@@ -719,9 +719,9 @@ def test_run_flag_validation(daemon: CliDaemon, flags: list[str], message: str):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--name", "s", "--", "sleep"], "vigil run needs -d"),
+        (["--name", "s1", "--", "sleep"], "vigil run needs -d"),
         (["-d", "--", "sleep"], "vigil run needs --name NAME"),
-        (["-d", "--name", "s"], '"vigil run" requires at least 1 argument'),
+        (["-d", "--name", "s1"], '"vigil run" requires at least 1 argument'),
     ],
 )
 def test_run_requires_detach_name_and_command(daemon: CliDaemon, args: list[str], message: str):

@@ -12,7 +12,10 @@ for canned answers, or an in-process app (``cli_daemon`` in ``tests/conftest.py`
 
 Errors: an answer of 400 or more raises :class:`vigil.exceptions.ApiError` with the daemon's
 ``{"message"}``; a daemon that cannot be reached, or an invalid host, raises
-:class:`DaemonConnectionError`. No ``httpx`` exception leaves this module.
+:class:`DaemonConnectionError`; an argument that cannot be sent (text that is not valid
+Unicode, such as the ``surrogateescape`` form of a non-UTF-8 command-line argument; a name or
+reference longer than any service's) raises :class:`InvalidArgumentError` before anything is
+sent. No ``httpx`` exception leaves this module.
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from vigil.core.names import MAX_NAME_LENGTH, service_name_problem, shown_name
 from vigil.exceptions import ApiError, VigilError
+from vigil.go.strconv import go_quote
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Client",
     "DaemonConnectionError",
+    "InvalidArgumentError",
     "check_token",
     "default_host",
     "encode_filters",
@@ -51,6 +57,50 @@ _UDS_BASE_URL = "http://vigil"  # the authority is ignored on a unix socket
 class DaemonConnectionError(VigilError):
     """The daemon could not be reached (no socket, refused, dropped), or the host or the token
     is unusable."""
+
+
+class InvalidArgumentError(VigilError):
+    """An argument cannot be sent to the daemon; the message names it (quoted as Go would)."""
+
+
+def utf8_problem(text: str) -> str | None:
+    """Why ``text`` cannot travel as UTF-8 (None: it can). Python holds an argument that was
+    not valid UTF-8 with its bad bytes as lone surrogates; ``go_quote`` shows them as
+    ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"invalid argument {go_quote(text)}: not valid UTF-8"
+    return None
+
+
+_MAX_REF = MAX_NAME_LENGTH + 1  # a name with moby's optional leading "/"; IDs are 64 hex
+
+
+def _check_ref(ref: str) -> None:
+    """A name or ID no service can have is refused here: it would not fit a URL anyway."""
+    problem = utf8_problem(ref)
+    if problem is None and len(ref) > _MAX_REF:
+        problem = f"No such service: {shown_name(ref)}"
+    if problem is not None:
+        raise InvalidArgumentError(problem)
+
+
+def _check_texts(values: object) -> None:
+    """Every string in ``values`` (a JSON body or parameters, walked without recursion) is
+    valid UTF-8; InvalidArgumentError names the first that is not."""
+    pending = [values]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            problem = utf8_problem(value)
+            if problem is not None:
+                raise InvalidArgumentError(problem)
+        elif isinstance(value, Mapping):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
 
 
 def check_token(token: str) -> str | None:
@@ -118,6 +168,7 @@ def encode_filters(filters: Filters | None) -> str | None:
     """Docker's ``filters`` query parameter: ``{"key": {"value": true}}``; None when empty."""
     if not filters:
         return None
+    _check_texts(filters)  # json.dumps would escape a lone surrogate and send it
     return json.dumps(
         {key: {value: True for value in values} for key, values in filters.items()},
         separators=(",", ":"),
@@ -224,6 +275,7 @@ class Client:
         long: bool = False,
     ) -> httpx.Response:
         extra: dict[str, Any] = {"timeout": _UNBOUNDED} if long else {}
+        _check_texts([params, body])
         if body is not None:
             extra["json"] = body
         with self._errors():
@@ -234,6 +286,7 @@ class Client:
 
     @contextlib.contextmanager
     def _stream(self, path: str, params: Mapping[str, str | None]) -> Iterator[httpx.Response]:
+        _check_texts(params)
         with (
             self._errors(),
             self._http.stream(
@@ -254,6 +307,7 @@ class Client:
 
     @staticmethod
     def _service(ref: str, action: str = "") -> str:
+        _check_ref(ref)
         return f"/services/{quote(ref, safe='')}{action}"
 
     def _post(self, ref: str, action: str, params: Mapping[str, str | None] | None = None) -> bool:
@@ -283,7 +337,12 @@ class Client:
 
     def create(self, name: str, spec: Mapping[str, Any]) -> JsonObject:
         """``POST /services/create``: ``spec`` is a service entry as in vigil.yaml.
-        Answers ``{"Id": ..., "Warnings": [...]}``."""
+        Answers ``{"Id": ..., "Warnings": [...]}``; a name the daemon would refuse for its
+        form or length (``vigil.core.names``) is refused here, before anything is sent."""
+        _check_texts(name)
+        problem = service_name_problem(name)
+        if problem is not None:
+            raise InvalidArgumentError(problem)
         response = self._request("POST", "/services/create", {"name": name}, dict(spec))
         result: JsonObject = self._json(response)
         return result

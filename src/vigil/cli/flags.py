@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from vigil.core.lifecycle import parse_restart_policy
+from vigil.core.names import user_problem
 from vigil.exceptions import ConfigError
 from vigil.go.duration import format_duration, parse_duration
 from vigil.go.strconv import parse_int
@@ -90,6 +91,14 @@ def environment_flag(values: Iterable[str]) -> dict[str, str]:
     return env
 
 
+def user_flag(value: str | None) -> str | None:
+    """``-u``: a numeric uid or gid outside runc's range is refused now, not at start."""
+    problem = None if value is None else user_problem(value)
+    if value is not None and problem is not None:
+        raise go_flag("-u, --user", value, problem)
+    return value
+
+
 def build_healthcheck(
     *, cmd: str | None, durations: dict[str, int], retries: int, disable: bool
 ) -> dict[str, Any] | None:
@@ -152,7 +161,7 @@ def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
     optional = {
         "environment": environment,
         "working_dir": options["workdir"],
-        "user": options["user"],
+        "user": user_flag(options["user"]),
         "healthcheck": healthcheck,
         "restart": options["restart"],
     }

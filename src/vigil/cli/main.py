@@ -82,8 +82,9 @@ def check_command(
     vigil check -- CMD ARG...
     """
     from vigil.cli.check import build_check_service, run_check
-    from vigil.cli.flags import duration_flag, environment_flag
+    from vigil.cli.flags import duration_flag, environment_flag, user_flag
 
+    user = user_flag(user)
     timeout = duration_flag("--health-timeout", health_timeout)
     if timeout < 0:
         raise click.UsageError("--health-timeout cannot be negative")
