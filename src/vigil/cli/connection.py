@@ -13,7 +13,6 @@ being explicit) or else ``VIGIL_TOKEN``. It is never printed, not even in errors
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,15 +65,12 @@ def read_token_file(path: Path) -> str:
     """The token in ``path``, surrounding whitespace (a final newline) removed. ValueError
     says why it cannot be used, never quoting the content."""
     from vigil.client import check_token
+    from vigil.compose.load import read_regular_file
 
-    try:  # O_NONBLOCK: a FIFO must not hang the CLI; it is refused below anyway
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:  # a FIFO does not hang the CLI, a device is not read: both are refused
+        raw = read_regular_file(path, TOKEN_FILE_LIMIT)
     except OSError as exc:
         raise ValueError(exc.strerror or str(exc)) from None
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        raw = file.read(TOKEN_FILE_LIMIT + 1)
     if len(raw) > TOKEN_FILE_LIMIT:
         raise ValueError(f"longer than {TOKEN_FILE_LIMIT} bytes: not a token")
     token = raw.strip().decode("latin-1")

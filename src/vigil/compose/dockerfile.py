@@ -24,6 +24,7 @@ import json
 import re
 
 from vigil.core.config import TEST_CMD, TEST_NONE, TEST_SHELL, HealthcheckConfig
+from vigil.core.names import printable
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import MILLISECOND, format_duration, parse_duration
 from vigil.go.json import value_depth
@@ -53,7 +54,7 @@ def parse_healthcheck_instruction(line: str) -> HealthcheckConfig:
     try:
         return _parse(line)
     except _BuildKitError as error:
-        raise ConfigError(ConfigProblem("", str(error))) from None
+        raise ConfigError(ConfigProblem("", printable(str(error)))) from None  # one line
 
 
 def _parse(text: str) -> HealthcheckConfig:

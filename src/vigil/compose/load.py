@@ -39,6 +39,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from vigil.compose.project import TextFloat, TextInt, parse_project
 from vigil.core.config import ProjectConfig
+from vigil.core.names import printable
 from vigil.exceptions import ConfigError, ConfigProblem
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -183,40 +184,41 @@ def load_project_file(
 
 
 def read_config_file(path: str | os.PathLike[str]) -> bytes:
-    """A config file's bytes: a regular file of at most ``MAX_FILE_BYTES``, read without
-    blocking on a FIFO or reading a device; ``ConfigError`` naming the path otherwise."""
-    name = os.fsdecode(path)
+    """A config file's bytes; ``ConfigError`` naming the path when it is not a regular file
+    of at most ``MAX_FILE_BYTES``."""
+    name = printable(os.fsdecode(path))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        content = read_regular_file(path, MAX_FILE_BYTES)
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte, a directory, a FIFO
         raise ConfigError(ConfigProblem("", f"open {name}: {_reason(error)}")) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise ConfigError(ConfigProblem("", f"open {name}: is a directory"))
-        if not stat.S_ISREG(mode):
-            raise ConfigError(ConfigProblem("", f"open {name}: not a regular file"))
-        content = _read_at_most(fd, MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(ConfigProblem("", f"read {name}: {_reason(error)}")) from None
-    finally:
-        os.close(fd)
     if len(content) > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         raise ConfigError(ConfigProblem("", f"read {name}: larger than {limit} MiB"))
     return content
 
 
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:  # bounded: each read returns at least one byte or ends the loop
-        chunk = os.read(fd, min(limit - size, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes (so the caller sees "too long") of a regular file, opened
+    without blocking on a FIFO and never read when it is a device or a directory. Raises
+    OSError, or ValueError (``is a directory``, ``not a regular file``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ValueError("is a directory")
+        if not stat.S_ISREG(mode):
+            raise ValueError("not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:  # bounded: each read returns a byte or more, or ends the loop
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _reason(error: Exception) -> str:

@@ -56,6 +56,7 @@ from vigil.compose.values import (
     go_float,
     is_extension,
     name_problem,
+    one_line,
     string_list,
     text_field,
     unknown_key,
@@ -112,7 +113,7 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(one_line(problems))
     return ProjectConfig(services=MappingProxyType(services))
 
 
@@ -126,7 +127,7 @@ def parse_service(
     problems: Problems = []
     service = _service(name, data, path, problems, environ)
     if problems or service is None:
-        raise ConfigError(problems)
+        raise ConfigError(one_line(problems))
     return service
 
 
@@ -135,7 +136,7 @@ def parse_healthcheck(data: object, *, path: str) -> HealthcheckConfig:
     problems: Problems = []
     check = _healthcheck(data, path, problems)
     if problems or check is None:
-        raise ConfigError(problems)
+        raise ConfigError(one_line(problems))
     return check
 
 

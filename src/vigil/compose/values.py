@@ -14,7 +14,7 @@ import math
 import re
 from decimal import Decimal
 
-from vigil.core.names import MAX_NAME_LENGTH, compose_name_ok, shown_name
+from vigil.core.names import MAX_NAME_LENGTH, compose_name_ok, printable, shown_name
 from vigil.exceptions import ConfigProblem
 from vigil.go.duration import parse_duration
 
@@ -48,6 +48,11 @@ class TextFloat(float):
 def is_extension(key: object) -> bool:
     """An ``x-`` key, accepted and ignored where compose's schema allows them."""
     return isinstance(key, str) and key.startswith("x-")
+
+
+def one_line(problems: Problems) -> Problems:
+    """The problems with what they quote from the input made printable: one line each."""
+    return [ConfigProblem(printable(p.path), printable(p.message)) for p in problems]
 
 
 def name_problem(name: object) -> str | None:

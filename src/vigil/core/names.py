@@ -30,6 +30,14 @@ _COMPOSE_NAME = re.compile(r"[a-zA-Z0-9._-]+")  # compose-spec: ^[a-zA-Z0-9._-]+
 _SHOWN = 40  # characters of an over-long name an error message shows
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (a line break, a control
+    character, a lone surrogate) escaped as Go's ``%q`` would, so a message stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else go_quote(c)[1:-1] for c in text)
+
+
 def shown_name(name: str) -> str:
     """A name for a one-line error message: as is when short and printable; else quoted as
     Go would (``"a\\nb"``), and cut to its start and its length when long."""
