@@ -197,8 +197,8 @@ def hostile_project(rng: random.Random) -> object:
     roll = rng.random()
     if roll < 0.03:
         return hostile_value(rng)
-    if roll < 0.06:  # a long dependency chain, maybe closed into a cycle
-        length = rng.choice([50, 1000, 2500])
+    if roll < 0.05:  # a long dependency chain, maybe closed into a cycle
+        length = rng.choice([50, 300, 1200])
         last = 0 if rng.random() < 0.5 else length
         services = {f"s{i}": {"depends_on": [f"s{i + 1}"]} for i in range(length)}
         services[f"s{length}"] = {"depends_on": [f"s{last}"]} if last == 0 else {}

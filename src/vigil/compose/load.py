@@ -59,6 +59,14 @@ class _VigilLoader(yaml.SafeLoader):
 
     depth = 0
 
+    def fetch_flow_collection_start(self, token_class: type[yaml.Token]) -> None:
+        """Stop at the ``[`` or ``{`` past the limit: PyYAML's scanner costs the square of
+        the flow depth (up to its 1024-character key window) before the composer sees it."""
+        if self.flow_level >= MAX_DEPTH:
+            message = f"exceeded max depth of {MAX_DEPTH}"
+            raise yaml.scanner.ScannerError(None, None, message, self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self.depth += 1
         try:
