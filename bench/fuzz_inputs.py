@@ -37,7 +37,8 @@ SHOWN = 400  # characters of a reproducing input printed
 
 def _generators() -> ModuleType:
     spec = importlib.util.spec_from_file_location("hostile_inputs", GENERATORS)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
