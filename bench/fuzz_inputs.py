@@ -10,8 +10,8 @@ through ``load_project_text``, ``parse_project``, ``parse_service`` and the Dock
 parser, where anything but a ``ConfigError`` of one-line problems is a finding; and argv for
 every CLI command through click's ``CliRunner`` in process, where anything but a clean exit
 is a finding. Each worker takes chunks of ``--chunk`` inputs with their own seeds until the
-total or the time is reached. Output: inputs per kind, the rate, and the findings, grouped by
-the exception and the line that raised it, with one input that reproduces each.
+total or the time is reached. Output: each finding when found (grouped by the exception and
+the line that raised it, with one input that reproduces it), then inputs per kind and the rate.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def main() -> int:
     totals = {"config": 0, "cli": 0}
     findings: dict[str, tuple[str, str]] = {}
     with (
-        tempfile.TemporaryDirectory(prefix="vigil-fuzz-") as tmp,
+        tempfile.TemporaryDirectory(prefix="vigil-fuzz-inputs-") as tmp,
         multiprocessing.get_context("spawn").Pool(
             args.workers, initializer=_init_worker, initargs=(tmp,)
         ) as pool,
@@ -131,8 +131,10 @@ def main() -> int:
         for result in pool.imap_unordered(_chunk, _tasks(args, deadline)):
             for kind, count in result["done"].items():
                 totals[kind] += count
-            for key, value in result["findings"].items():
-                findings.setdefault(key, value)
+            for key, (example, text) in result["findings"].items():
+                if key not in findings:  # printed at once: a long run can be stopped early
+                    print(f"\n=== {key}\n--- input: {example}\n{text}", flush=True)
+                findings.setdefault(key, (example, text))
             done = sum(totals.values())
             if done % 50_000 < args.chunk:
                 rate = done / (time.monotonic() - start)
@@ -144,8 +146,8 @@ def main() -> int:
         f"in {elapsed:,.0f} s on {args.workers} workers: {total / elapsed:,.0f}/s; "
         f"{len(findings)} distinct tracebacks"
     )
-    for key, (example, text) in sorted(findings.items()):
-        print(f"\n=== {key}\n--- input: {example}\n{text}")
+    for key in sorted(findings):
+        print(f"  {key}")
     return 1 if findings else 0
 
 

@@ -347,3 +347,30 @@ def test_a_deep_json_config_through_the_cli_is_one_line(tmp_path: Path) -> None:
     result = vigil("config", "-f", str(path))
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
+
+
+# ---- found by bench/fuzz_inputs.py ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('a: !!int ""\n', "vigil.yaml:1:4: cannot decode !!str `` as a !!int"),
+        ("a: !!int abc\n", "vigil.yaml:1:4: cannot decode !!str `abc` as a !!int"),
+        ("a: !!float abc\n", "vigil.yaml:1:4: cannot decode !!str `abc` as a !!float"),
+        ("a: !!timestamp x\n", "vigil.yaml:1:4: cannot decode !!str `x` as a !!timestamp"),
+    ],
+)
+def test_values_their_tag_cannot_make_are_yaml_errors(text: str, expected: str) -> None:
+    """An explicit tag on a value it cannot make raised IndexError or ValueError in PyYAML's
+    constructors (and a huge decimal is still a number, out of range)."""
+    assert problems(text) == [expected]
+
+
+def test_a_parameter_too_long_for_a_url_is_one_line(no_daemon: list[httpx.Request]) -> None:
+    """``kill -s`` with 70,000 characters: httpx refused to build the URL (InvalidURL)."""
+    result = vigil("kill", "-s", "x" * 70000, "web")
+    assert (result.exit_code, result.output) == (
+        1, "an argument is too long to send: URL component 'query' too long\n"
+    )
+    assert no_daemon == []

@@ -255,6 +255,8 @@ class Client:
             raise DaemonConnectionError(
                 f"timed out talking to the vigil daemon at {self.host}"
             ) from None
+        except httpx.InvalidURL as exc:  # a parameter of 65,536 characters and more
+            raise InvalidArgumentError(f"an argument is too long to send: {exc}") from None
         except httpx.HTTPError as exc:  # transport and decoding failures alike
             detail = str(exc) or type(exc).__name__
             raise DaemonConnectionError(

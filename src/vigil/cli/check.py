@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vigil.core.config import TEST_CMD, TEST_SHELL, HealthcheckConfig, ServiceConfig
+from vigil.core.names import shown_name
 from vigil.core.results import ProbeResult
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.runtime.clock import SystemClock
@@ -30,7 +31,7 @@ def build_check_service(
         project = load_project_file(path)
         name = args[0]
         if name not in project.services:
-            raise ConfigError(ConfigProblem("services", f"no such service: {name}"))
+            raise ConfigError(ConfigProblem("services", f"no such service: {shown_name(name)}"))
         service = project.services[name]
         if service.healthcheck is None or not service.healthcheck.runs_probe:
             raise ConfigError(

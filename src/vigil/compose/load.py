@@ -51,6 +51,7 @@ _BAD_ESCAPE = "found invalid Unicode character escape code"  # yaml.v3's scanner
 MAX_DEPTH = 100  # nested collections; a real vigil.yaml needs about 6
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a vigil.yaml is a few KiB
 _TOO_BIG = 1 << 64  # stands for an integer int() refuses: out of every range checked
+_DECIMAL = re.compile(r"[-+]?[0-9_]+")
 
 
 class _VigilLoader(yaml.SafeLoader):
@@ -108,11 +109,27 @@ class _VigilLoader(yaml.SafeLoader):
             mapping[key_node.value] = self.construct_object(value_node, deep=deep)
         return mapping
 
+    def construct_object(self, node: Node, deep: bool = False) -> object:
+        """A value that its tag cannot make (``!!int abc``, ``!!timestamp x``) is yaml.v3's
+        error at its place, not the constructor's own exception."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, IndexError, AttributeError, KeyError) as error:
+            if isinstance(error, yaml.YAMLError):
+                raise
+            short = node.tag.replace("tag:yaml.org,2002:", "!!")
+            value = node.value if isinstance(node, ScalarNode) else type(node).__name__
+            message = f"cannot decode !!str `{value}` as a {short}"
+            raise ConstructorError(None, None, message, node.start_mark) from None
+
     def construct_text_int(self, node: ScalarNode) -> TextInt:
         try:
             value = self.construct_yaml_int(node)
-        except ValueError:  # more digits than int() converts
-            value = -_TOO_BIG if node.value.lstrip().startswith("-") else _TOO_BIG
+        except ValueError:
+            if not _DECIMAL.fullmatch(node.value):
+                raise
+            # more digits than int() converts (bases 2, 8 and 16 have no such limit)
+            value = -_TOO_BIG if node.value.startswith("-") else _TOO_BIG
         return TextInt(value, node.value)
 
     def construct_text_float(self, node: ScalarNode) -> TextFloat:
@@ -144,7 +161,7 @@ def load_yaml(text: str | bytes, *, source: str = "vigil.yaml") -> object:
         raise ConfigError(ConfigProblem(where, _BAD_ESCAPE)) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        message = error.problem or error.context or "invalid YAML"
+        message = printable(error.problem or error.context or "invalid YAML")  # one line
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise ConfigError(ConfigProblem(where, message)) from None
     except yaml.reader.ReaderError as error:  # bad encoding or a non-printable character
