@@ -374,3 +374,12 @@ def test_a_parameter_too_long_for_a_url_is_one_line(no_daemon: list[httpx.Reques
         1, "an argument is too long to send: URL component 'query' too long\n"
     )
     assert no_daemon == []
+
+
+def test_a_user_name_of_unicode_digits_has_no_home_and_no_crash() -> None:
+    """``¹`` passes str.isdigit() but not int(): the service's HOME lookup used to raise
+    ValueError when it started (runc reads ``¹`` as a name, and so does the launcher)."""
+    from vigil.targets.supervised import _home
+
+    assert _home("¹") == "/"
+    assert user_ids("¹") == (None, None)

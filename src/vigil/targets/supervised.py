@@ -459,7 +459,7 @@ def _home(user: str | None) -> str:
         if not name:
             return pwd.getpwuid(os.geteuid()).pw_dir
         return (pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)).pw_dir
-    except KeyError:
+    except (KeyError, ValueError):  # ValueError: "¹" passes isdigit(), not int()
         return "/"
 
 
