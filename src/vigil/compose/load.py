@@ -20,8 +20,10 @@ Hostile input gets one such line, never another exception (yaml.v3's texts where
   hold a lone surrogate): ``found invalid Unicode character escape code``;
 - an integer too long for Python's ``int()`` (4,300 digits) keeps its text and reads as
   ±2**64, out of every range vigil checks;
-- a file that is not a regular file (a FIFO, a device, a directory) or larger than
-  :data:`MAX_FILE_BYTES` is refused before it is read; it is never read past that size.
+- a value its explicit tag cannot make (``!!int abc``): ``cannot decode !!str `abc` as a
+  !!int``, yaml.v3's text, where PyYAML's constructors raise their own exceptions;
+- a file that is not a regular file (a FIFO, a device, a directory) is refused before it is
+  read, and one larger than :data:`MAX_FILE_BYTES` after reading one byte more.
 """
 
 from __future__ import annotations
