@@ -226,7 +226,7 @@ def test_tcp_listens_on_loopback_only(api_factory: ApiFactory, host: str) -> Non
             where = f"tcp://[{host}]:2375" if ":" in host else f"tcp://{host}:2375"
             assert str(caught.value) == (
                 f"cannot listen on {where}: only loopback addresses (127.0.0.1, ::1, "
-                "localhost) are allowed"
+                "localhost) are allowed without --allow-remote (which needs --tlscert and --tlskey)"
             )
 
     asyncio.run(main())

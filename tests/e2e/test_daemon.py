@@ -191,7 +191,7 @@ def test_api_validation_errors_are_dockers(daemon_factory: Factory) -> None:
     assert bad.value.message == ("invalid filter 'health=sick': invalid value for health (sick): "
                                  "must be one of none, starting, healthy, unhealthy")
     with pytest.raises(ApiError) as bad:
-        daemon.client.create("x", {"healthcheck": {"test": "true", "interval": "0.1ms"}})
+        daemon.client.create("xx", {"healthcheck": {"test": "true", "interval": "0.1ms"}})
     assert "Interval in Healthcheck cannot be less than 1ms" in bad.value.message
     with pytest.raises(ApiError) as missing:
         daemon.client.inspect("nope")

@@ -3,7 +3,6 @@ request can fail (vigil's exceptions, bad parameters, unknown routes, bugs)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,8 +14,6 @@ from starlette.exceptions import HTTPException
 from vigil.api.schemas import ErrorResponse
 from vigil.docker.health import dumps
 from vigil.exceptions import ConfigError, ServiceError
-
-_log = logging.getLogger("vigil.api")
 
 _DESCRIPTIONS: dict[int | str, str] = {
     400: "bad parameter",
@@ -116,14 +113,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, str(exc) or type(exc).__name__)
-
-
 def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(ConfigError, _config_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _server_error)
+    # Anything else: ``guard.LastResort`` (a handler for Exception here would re-raise).
