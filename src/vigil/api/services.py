@@ -17,8 +17,8 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic.json_schema import SkipJsonSchema
 
 from vigil.api import schemas
-from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.create import body_problem, name_problem
+from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import BackendDep, DockerBool, Filters, ManagerDep, Ref, StopSeconds
 from vigil.api.streams import Stream, log_chunks
 from vigil.compose.project import parse_service
