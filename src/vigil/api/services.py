@@ -20,6 +20,7 @@ from vigil.api import schemas
 from vigil.api.create import body_problem, name_problem
 from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import BackendDep, DockerBool, Filters, ManagerDep, Ref, StopSeconds
+from vigil.api.regexp import go_search
 from vigil.api.streams import Stream, log_chunks
 from vigil.compose.project import parse_service
 from vigil.daemon.manager import WAIT_EXITED
@@ -66,7 +67,11 @@ async def list_services(
         raise InvalidParameterError(str(exc)) from None
     now = manager.clock.now_ns()
     views = sorted(reversed(manager.views()), key=lambda v: -v.created_ns)  # newest first
-    return [list_item_json(v, now) for v in views if matches(v, parsed, show_all=show_all)]
+    return [
+        list_item_json(v, now)
+        for v in views
+        if matches(v, parsed, show_all=show_all, search=go_search)
+    ]
 
 
 @router.post(

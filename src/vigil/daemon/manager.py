@@ -10,6 +10,7 @@ Docker-shaped ``/events`` are a projection of that stream (``vigil.daemon.eventl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
@@ -122,7 +123,7 @@ class Manager:
             started_at_ns=process.started_at,
             finished_at_ns=process.finished_at,
             restart_count=process.restart_count,
-            error=process.error,
+            error=process.error or entry.log.problem,  # a failing log file shows here
             health=self.engine.health(name) if self.engine.has_check(name) else None,
         )
 
@@ -189,8 +190,9 @@ class Manager:
             entry.removing = True  # from here on, other requests see no such service
             await entry.target.close(0)
             entry.log.close()
-            for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
-                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a log that could never be written
+                for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
+                    path.unlink(missing_ok=True)
             await self.engine.remove(entry.config.name)
             del self._entries[entry.config.name]  # only now may the name be reused
 
