@@ -3,10 +3,10 @@
 The host is ``unix:///path`` or ``tcp://127.0.0.1:PORT``: from the argument, else
 ``VIGIL_HOST``, else :func:`default_host` (whose directory must be the user's own:
 :func:`check_socket_dir`). TCP hosts must be loopback, unless ``tls_ca`` names the CA of a
-daemon serving TLS (``vigil up --allow-remote``): then the client speaks HTTPS.
-A daemon on TCP wants a bearer token: ``Client(host, token=...)`` sends
-``Authorization: Bearer <token>`` on every request (on a unix socket the socket's permissions are the authentication, and the daemon
-ignores it). The token is never part of an error message or a repr.
+daemon serving TLS (``vigil up --allow-remote``): then the client speaks HTTPS. A daemon on
+TCP wants a bearer token: ``Client(host, token=...)`` sends ``Authorization: Bearer <token>``
+on every request (on a unix socket the socket's permissions are the authentication, and the
+daemon ignores it). The token is never part of an error message or a repr.
 
 Pass ``transport=`` to talk to something other than a real socket: ``httpx.MockTransport``
 for canned answers, or an in-process app (``cli_daemon`` in ``tests/conftest.py`` bridges
