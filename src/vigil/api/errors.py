@@ -97,8 +97,14 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.message)
 
 
+MAX_PROBLEMS = 20  # config problems shown in one answer; a hostile body can have 100,000
+
+
 async def _config_error(request: Request, exc: Exception) -> Response:
-    return error_response(400, str(exc))  # every problem, one a line
+    lines = str(exc).split("\n")  # every problem, one a line
+    if len(lines) > MAX_PROBLEMS:
+        lines[MAX_PROBLEMS:] = [f"... and {len(lines) - MAX_PROBLEMS} more problems"]
+    return error_response(400, "\n".join(lines))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

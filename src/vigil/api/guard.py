@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.api.errors import error_response
@@ -171,6 +172,8 @@ class LastResort:
 
         try:
             await self._app(scope, receive, watching_send)
+        except ClientDisconnect:
+            return  # the client left while its body was read: nobody to answer
         except Exception as exc:  # the last resort: anything a route let through
             _log.error("%s %s failed: %s", scope.get("method"), scope.get("path"), _one_line(exc))
             if started:  # half an answer is out: only closing the connection can end it

@@ -263,14 +263,16 @@ def _environment(
             text_field(str(key), entry, problems)  # NUL check
             entries.append((str(key), _env_value(item, entry, problems), entry))
     elif isinstance(value, list | tuple):
+        seen: set[str] = set()  # not ``value[:index]``: 100k entries would stall the daemon
         for index, item in enumerate(value):
             entry = f"{where}.{index}"
             if not isinstance(item, str):
                 problems.append(ConfigProblem(entry, "must be a string"))
                 continue
             text_field(item, entry, problems)
-            if item in value[:index]:
+            if item in seen:
                 problems.append(ConfigProblem(where, "array items must be unique"))
+            seen.add(item)
             name, has_value, text = item.partition("=")
             entries.append((name, text if has_value else None, entry))
     else:

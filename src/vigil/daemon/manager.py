@@ -351,17 +351,20 @@ class Manager:
             return process.error or f"service {name} exited ({process.exit_code})"
         if entry.error:
             return entry.error
-        if condition == WAIT_RUNNING:
-            return None if process.status is ProcessStatus.RUNNING else _PENDING
+        if process.status is ProcessStatus.CREATED and process.error:
+            return process.error  # its start failed: it will not come up by itself
+        running = process.status in (ProcessStatus.RUNNING, ProcessStatus.PAUSED)  # Docker's
+        if condition == WAIT_RUNNING:  # State.Running, true while paused: nothing to wait for
+            return None if running else _PENDING
         if not self.engine.has_check(name):
             return f"service {name} has no healthcheck configured"
         health = self.engine.health(name).status
-        if process.status is not ProcessStatus.RUNNING:
+        if not running:
             return _PENDING
-        if health is HealthStatus.HEALTHY:
-            return None
-        if health is HealthStatus.UNHEALTHY:
+        if health is HealthStatus.UNHEALTHY:  # pausing makes it unhealthy: it stays so
             return f"service {name} is unhealthy"
+        if health is HealthStatus.HEALTHY and process.status is ProcessStatus.RUNNING:
+            return None
         return _PENDING
 
     # -- change notification ---------------------------------------------------------------
@@ -390,9 +393,8 @@ class Manager:
 
 
 class ServiceStartError(InvalidParameterError):
-    """The process could not be started (missing binary, bad user, ...)."""
-
-    status = 500
+    """The process could not be started (missing binary, bad user, ...): 400, as moby's
+    ``translateContainerdStartErr`` makes these an invalid configuration, not a daemon fault."""
 
 
 def _raise_start_error(target: Target) -> None:
