@@ -203,3 +203,23 @@ def test_a_short_fuzz_campaign_gets_no_5xx(tmp_path: Path, subreaper: None) -> N
         assert set(tally.statuses) <= {"2xx", "3xx", "4xx"}
 
     asyncio.run(main())
+
+
+def test_a_service_whose_log_cannot_be_written_says_so_in_inspect(
+    api_factory: ApiFactory, subreaper: None
+) -> None:
+    """A failing disk degrades one service's log: inspect's ``State.Error`` says why and
+    how much was lost; the other service's log, the API and the process are unaffected."""
+
+    async def body(api: Api) -> None:
+        api.manager._log_dir = Path("/dev/full")  # its mkdir fails: EEXIST
+        await api.started("broken", {"command": ["sh", "-c", "echo one; echo two"]})
+        answer = await asyncio.wait_for(api.client.post("/services/broken/wait"), 30)
+        assert answer.json()["ExitCode"] == 0
+        shown = (await api.client.get("/services/broken/json")).json()["State"]
+        assert shown["Error"].startswith("log file /dev/full/broken-")
+        assert shown["Error"].endswith(".log: File exists; 2 entries not saved")
+        answer = await api.client.get("/services/broken/logs")
+        assert (answer.status_code, answer.text) == (200, "")
+
+    scenario_async(api_factory, body)
