@@ -318,8 +318,9 @@ def test_writing_resumes_when_the_file_system_recovers(
             if index == 500:
                 failing = False  # recovered, but only the next retry finds out
             log.append(STDOUT, b"line %d\n" % index, T0)
-    assert log.failure is None and log.problem == ""
-    assert [e.log for e in log.tail()][0] == f"line {_logs.RETRY_EVERY}\n"
+    assert log.failure is None
+    assert log.problem == ""
+    assert log.tail()[0].log == f"line {_logs.RETRY_EVERY}\n"
     assert len(log.tail()) == 10
     assert caplog.messages[-1].endswith(f"writing again after {_logs.RETRY_EVERY} lost entries")
     log.close()
