@@ -7,6 +7,8 @@ import asyncio
 import shutil
 import socket
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,18 +49,22 @@ def certificate(tmp_path: Path) -> TLSFiles:
     return TLSFiles(str(cert), str(key))
 
 
-async def _serving(api: Api, tcp: tuple[str, int], tls: TLSFiles | None,
-                   stop: asyncio.Event) -> asyncio.Task[None]:
-    ready = asyncio.Event()
-    task = asyncio.ensure_future(
-        serve(api.app, unix_path=None, tcp=tcp, token=TOKEN, tls=tls, ready=ready.set, stop=stop)
-    )
+@asynccontextmanager
+async def serving(api: Api, port: int, tls: TLSFiles | None) -> AsyncIterator[None]:
+    """Serve ``api.app`` on 127.0.0.1:``port``; leaving stops it (bounded waits)."""
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.ensure_future(serve(api.app, unix_path=None, tcp=("127.0.0.1", port),
+                                       token=TOKEN, tls=tls, ready=ready.set, stop=stop))
     waiting = asyncio.ensure_future(ready.wait())
     await asyncio.wait([task, waiting], timeout=10, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     if task.done():
         task.result()
-    return task
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 def test_tls_on_tcp_serves_https_to_a_client_with_the_ca(
@@ -69,22 +75,17 @@ def test_tls_on_tcp_serves_https_to_a_client_with_the_ca(
     port = free_port()
 
     async def main() -> None:
-        async with api_factory() as api:
-            stop = asyncio.Event()
-            task = await _serving(api, ("127.0.0.1", port), certificate, stop)
-            try:
-                def ping() -> str:
-                    with Client(f"tcp://127.0.0.1:{port}", token=TOKEN,
-                                tls_ca=certificate.cert) as client:
-                        return client.ping()
+        async with api_factory() as api, serving(api, port, certificate):
 
-                assert await asyncio.to_thread(ping) == "OK"
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as plain:
-                    with pytest.raises(httpx.HTTPError):
-                        await plain.get("/_ping", headers=BEARER)
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, 10)
+            def ping() -> str:
+                with Client(f"tcp://127.0.0.1:{port}", token=TOKEN,
+                            tls_ca=certificate.cert) as client:
+                    return client.ping()
+
+            assert await asyncio.to_thread(ping) == "OK"
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as plain:
+                with pytest.raises(httpx.HTTPError):
+                    await plain.get("/_ping", headers=BEARER)
 
     asyncio.run(main())
 
@@ -96,20 +97,17 @@ def test_on_loopback_tcp_a_foreign_host_header_is_403_even_with_the_token(
     port = free_port()
 
     async def main() -> None:
-        async with api_factory() as api:
-            stop = asyncio.Event()
-            task = await _serving(api, ("127.0.0.1", port), None, stop)
-            try:
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                    answer = await client.get("/_ping", headers=BEARER)
-                    assert answer.status_code == 200
-                    evil = {**BEARER, "Host": f"evil.example:{port}"}
-                    answer = await client.get("/_ping", headers=evil)
-                    assert answer.status_code == 403
-                    assert "is not this daemon's address" in answer.json()["message"]
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, 10)
+        async with (
+            api_factory() as api,
+            serving(api, port, None),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+        ):
+            answer = await client.get("/_ping", headers=BEARER)
+            assert answer.status_code == 200
+            evil = {**BEARER, "Host": f"evil.example:{port}"}
+            answer = await client.get("/_ping", headers=evil)
+            assert answer.status_code == 403
+            assert "is not this daemon's address" in answer.json()["message"]
 
     asyncio.run(main())
 

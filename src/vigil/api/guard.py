@@ -42,6 +42,19 @@ def _too_large() -> str:
     return f"request body too large: the limit is {MAX_BODY_BYTES} bytes"
 
 
+class _WatchedSend:
+    """An ASGI ``send`` that remembers whether the answer has started (then an error can
+    no longer be answered)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
 class _BodyTooLarge(Exception):
     """Raised from ``receive`` when a streamed body passes the limit."""
 
@@ -58,12 +71,13 @@ class BodyLimit:
             await self._app(scope, receive, send)
             return
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self._limit):
-            await _refuse(413 if length.isdigit() else 400, scope, receive, send,
-                          _too_large() if length.isdigit() else "invalid Content-Length header")
+        if length is not None and not length.isdigit():
+            await _refuse(400, scope, receive, send, "invalid Content-Length header")
+            return
+        if length is not None and int(length) > self._limit:
+            await _refuse(413, scope, receive, send, _too_large())
             return
         seen = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal seen
@@ -74,15 +88,11 @@ class BodyLimit:
                     raise _BodyTooLarge
             return message
 
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = _WatchedSend(send)
         try:
-            await self._app(scope, counting_receive, watching_send)
+            await self._app(scope, counting_receive, watched)
         except _BodyTooLarge:
-            if started:
+            if watched.started:
                 raise
             await _refuse(413, scope, receive, send, _too_large())
 
@@ -163,20 +173,14 @@ class LastResort:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        started = False
-
-        async def watching_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = _WatchedSend(send)
         try:
-            await self._app(scope, receive, watching_send)
+            await self._app(scope, receive, watched)
         except ClientDisconnect:
             return  # the client left while its body was read: nobody to answer
         except Exception as exc:  # the last resort: anything a route let through
             _log.error("%s %s failed: %s", scope.get("method"), scope.get("path"), _one_line(exc))
-            if started:  # half an answer is out: only closing the connection can end it
+            if watched.started:  # half an answer is out: only closing the connection ends it
                 return
             text = " ".join(str(exc).split()) or type(exc).__name__
             await error_response(500, text)(scope, receive, send)
