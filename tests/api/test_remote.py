@@ -159,3 +159,24 @@ def test_the_client_needs_a_ca_for_a_remote_host() -> None:
         Client("tcp://192.0.2.1:2376", token=TOKEN)
     with pytest.raises(DaemonConnectionError, match=r"^--tlscacert /nonexistent/ca\.pem: "):
         Client("tcp://192.0.2.1:2376", token=TOKEN, tls_ca="/nonexistent/ca.pem")
+
+
+def test_vigil_up_refuses_allow_remote_without_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One line, before anything listens."""
+    from click.testing import CliRunner
+
+    from vigil.cli.main import cli
+
+    monkeypatch.setenv("VIGIL_TOKEN", TOKEN)
+    (tmp_path / "vigil.yaml").write_text("services: {}\n")
+    result = CliRunner().invoke(
+        cli, ["up", "-f", str(tmp_path / "vigil.yaml"), "-H", "tcp://0.0.0.0:2375",
+              "--allow-remote"],
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: --allow-remote needs --tlscert and --tlskey: without TLS the API token and "
+        "every request would cross the network in clear text\n"
+    )
