@@ -39,6 +39,7 @@ def body_problem(data: object, path: str) -> str | None:
     """The first thing a create body must not carry, as ``<field>: <why>``, or None."""
     where = _surrogate_at(data, path)
     if where is not None:
+        where = where if where.isprintable() else ascii(where)
         return f"{where}: invalid Unicode: a lone surrogate (a \\ud800-\\udfff escape)"
     if isinstance(data, dict):
         return _key_only_env(data.get("environment"), f"{path}.environment")
@@ -76,6 +77,8 @@ def _key_only_env(value: object, where: str) -> str | None:
     if not names:
         return None
     name, at = names[0]
+    name = name if name.isprintable() else ascii(name)  # one line, whatever was sent
+    at = at if at.isprintable() else ascii(at)
     return (
         f"{at}: {name} has no value; the API does not take values from the daemon's "
         f"environment: send {name}=VALUE (vigil run -e {name} sends yours)"
