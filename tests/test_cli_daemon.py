@@ -399,15 +399,15 @@ def test_wait_reports_every_reason(daemon: CliDaemon):
 
 
 def test_wait_timeout_is_one_budget_for_all_names(daemon: CliDaemon):
-    """Each request gets what is left of --timeout: a is healthy at 30s, b at 60s, and c,
+    """Each request gets what is left of --timeout: aa is healthy at 30s, bb at 60s, and cc,
     never healthy, has the last 30s."""
-    daemon.started("a", CHECK)
-    daemon.started("b", CHECK, steps=(1, 0))
-    daemon.started("c", {"healthcheck": {"test": ["CMD", "true"], "retries": 1000}}, steps=(1,))
-    result = vigil("wait", "--condition", "healthy", "--timeout", "1m30s", "a", "b", "c")
+    daemon.started("aa", CHECK)
+    daemon.started("bb", CHECK, steps=(1, 0))
+    daemon.started("cc", {"healthcheck": {"test": ["CMD", "true"], "retries": 1000}}, steps=(1,))
+    result = vigil("wait", "--condition", "healthy", "--timeout", "1m30s", "aa", "bb", "cc")
     assert (result.exit_code, result.stderr) == (
         1,
-        "timeout waiting for service c to be healthy\n",
+        "timeout waiting for service cc to be healthy\n",
     )
     assert [c[2]["timeout"] for c in daemon.calls()] == ["1m30s", "1m0s", "30s"]
 

@@ -54,8 +54,8 @@ def params(request: httpx.Request) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("environ", "uid", "expected"),
     [
-        ({"XDG_RUNTIME_DIR": "/run/user/1000"}, 1000, "unix:///run/user/1000/vigil.sock"),
-        ({"XDG_RUNTIME_DIR": "/run/user/0"}, 0, "unix:///run/user/0/vigil.sock"),
+        ({"XDG_RUNTIME_DIR": "/run/user/1000"}, 1000, "unix:///run/user/1000/vigil/vigil.sock"),
+        ({"XDG_RUNTIME_DIR": "/run/user/0"}, 0, "unix:///run/user/0/vigil/vigil.sock"),
         ({}, 0, "unix:///run/vigil/vigil.sock"),
         ({"XDG_RUNTIME_DIR": ""}, 1000, "unix:///tmp/vigil-1000/vigil.sock"),
     ],
@@ -72,7 +72,7 @@ def test_host_comes_from_argument_then_env_then_default(monkeypatch: pytest.Monk
     assert Client().host == "tcp://127.0.0.1:2375"
     monkeypatch.setenv("VIGIL_HOST", "")
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/7")
-    assert Client().host == "unix:///run/user/7/vigil.sock"
+    assert Client().host == "unix:///run/user/7/vigil/vigil.sock"
 
 
 @pytest.mark.parametrize(

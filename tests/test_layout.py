@@ -36,7 +36,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
                "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api"),
     "cli": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
-            "vigil.probes", "vigil.linux", "vigil.client", "vigil.daemon.main", "vigil.api.server"),
+            "vigil.probes", "vigil.linux", "vigil.client", "vigil.daemon.main", "vigil.api.server",
+            "vigil.api.tls"),
 }
 PURE = ("go", "core", "compose", "docker")
 IMPURE_MODULES = {"compose/load.py"}  # reads the file; the rest of compose is pure

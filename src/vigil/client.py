@@ -1,10 +1,12 @@
 """A typed, synchronous client for the vigil daemon's HTTP API (Docker Engine API style).
 
 The host is ``unix:///path`` or ``tcp://127.0.0.1:PORT``: from the argument, else
-``VIGIL_HOST``, else :func:`default_host`. TCP hosts must be loopback. A daemon on TCP wants a
-bearer token: ``Client(host, token=...)`` sends ``Authorization: Bearer <token>`` on every
-request (on a unix socket the socket's permissions are the authentication, and the daemon
-ignores it). The token is never part of an error message or a repr.
+``VIGIL_HOST``, else :func:`default_host` (whose directory must be the user's own:
+:func:`check_socket_dir`). TCP hosts must be loopback, unless ``tls_ca`` names the CA of a
+daemon serving TLS (``vigil up --allow-remote``): then the client speaks HTTPS. A daemon on
+TCP wants a bearer token: ``Client(host, token=...)`` sends ``Authorization: Bearer <token>``
+on every request (on a unix socket the socket's permissions are the authentication, and the
+daemon ignores it). The token is never part of an error message or a repr.
 
 Pass ``transport=`` to talk to something other than a real socket: ``httpx.MockTransport``
 for canned answers, or an in-process app (``cli_daemon`` in ``tests/conftest.py`` bridges
@@ -24,6 +26,8 @@ import contextlib
 import ipaddress
 import json
 import os
+import ssl
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -40,6 +44,7 @@ __all__ = [
     "Client",
     "DaemonConnectionError",
     "InvalidArgumentError",
+    "check_socket_dir",
     "check_token",
     "default_host",
     "encode_filters",
@@ -114,18 +119,59 @@ def check_token(token: str) -> str | None:
 
 
 def default_host(environ: Mapping[str, str] | None = None, uid: int | None = None) -> str:
-    """The default socket, as the daemon picks it: ``$XDG_RUNTIME_DIR/vigil.sock``, else
-    ``/run/vigil/vigil.sock`` for root, else ``/tmp/vigil-<uid>/vigil.sock``."""
+    """The default socket, as the daemon picks it: ``$XDG_RUNTIME_DIR/vigil/vigil.sock``,
+    else ``/run/vigil/vigil.sock`` for root, else ``/tmp/vigil-<uid>/vigil.sock``. Its
+    directory must be the user's own (``check_socket_dir``)."""
     env = os.environ if environ is None else environ
     user = os.geteuid() if uid is None else uid
     runtime_dir = env.get("XDG_RUNTIME_DIR")
     if runtime_dir:
-        path = os.path.join(runtime_dir, "vigil.sock")
+        path = os.path.join(runtime_dir, "vigil", "vigil.sock")
     elif user == 0:
         path = "/run/vigil/vigil.sock"
     else:
         path = f"/tmp/vigil-{user}/vigil.sock"
     return "unix://" + path
+
+
+def check_socket_dir(directory: str, *, create: bool) -> None:
+    """Make sure nobody else controls the default socket's ``directory``: it must be a real
+    directory (not a symbolic link) owned by this user that no one else can write to, or
+    another user who made ``/tmp/vigil-<uid>`` first could swap the socket and receive every
+    request, tokens and secrets included. ``create`` (the daemon) makes it mode 0700 when
+    missing and takes group and other permissions off one it owns; the client only checks.
+    Raises DaemonConnectionError, one line saying what is wrong and what to do."""
+    try:
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, 0o700)
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return  # the client then says that no daemon is running
+    except OSError as exc:
+        raise DaemonConnectionError(f"socket directory {directory}: {exc.strerror}") from None
+    user = os.geteuid()
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise DaemonConnectionError(
+            f"refusing socket directory {directory}: it is {what}; remove it, or choose a "
+            "socket with -H unix:///path"
+        )
+    if info.st_uid != user:
+        raise DaemonConnectionError(
+            f"refusing socket directory {directory}: it belongs to uid {info.st_uid}, not to "
+            f"you (uid {user}), so its owner could intercept vigil's requests; remove it, or "
+            "choose a socket with -H unix:///path"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        if create:
+            with contextlib.suppress(OSError):  # ours: nobody else needs into it
+                os.chmod(directory, 0o700)
+        elif stat.S_IMODE(info.st_mode) & 0o022:
+            raise DaemonConnectionError(
+                f"refusing socket directory {directory}: other users can write to it (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}); chmod 700 it"
+            )
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -137,8 +183,9 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def _parse_host(host: str) -> tuple[str, str | None]:
-    """``host`` → (base URL, unix socket path or None); DaemonConnectionError if unusable."""
+def _parse_host(host: str, tls: bool = False) -> tuple[str, str | None]:
+    """``host`` → (base URL, unix socket path or None); DaemonConnectionError if unusable.
+    ``tls``: a TCP host is spoken to over HTTPS, and may be another machine."""
     if host.startswith("unix://"):
         path = host[len("unix://") :]
         if not path:
@@ -152,16 +199,25 @@ def _parse_host(host: str) -> tuple[str, str | None]:
             port = None
         if not parts.hostname or port is None or parts.path not in ("", "/"):
             raise DaemonConnectionError(f"invalid host {host!r}: expected tcp://127.0.0.1:PORT")
-        if not _is_loopback(parts.hostname):
+        if not tls and not _is_loopback(parts.hostname):
             raise DaemonConnectionError(
-                f"refusing to connect to {host}: the vigil API speaks plain HTTP, "
-                "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed"
+                f"refusing to connect to {host}: without --tlscacert the vigil API speaks "
+                "plain HTTP, so only loopback addresses (127.0.0.1, ::1, localhost) are allowed"
             )
         netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        return f"http://{netloc}:{port}", None
+        return f"{'https' if tls else 'http'}://{netloc}:{port}", None
     raise DaemonConnectionError(
         f"invalid host {host!r}: expected unix:///path or tcp://127.0.0.1:PORT"
     )
+
+
+def _tls_context(ca_file: str) -> ssl.SSLContext:
+    """Verify the daemon's certificate against ``ca_file`` (its own, when self-signed)."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except OSError as exc:  # ssl.SSLError is one
+        reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise DaemonConnectionError(f"--tlscacert {ca_file}: {reason}") from None
 
 
 def encode_filters(filters: Filters | None) -> str | None:
@@ -205,9 +261,12 @@ class Client:
         token: str | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        tls_ca: str | None = None,
     ) -> None:
         self.host = host or os.environ.get("VIGIL_HOST") or default_host()
-        base_url, uds = _parse_host(self.host)
+        base_url, uds = _parse_host(self.host, tls=tls_ca is not None)
+        if uds is not None and transport is None and self.host == default_host():
+            check_socket_dir(os.path.dirname(uds), create=False)
         headers = {}
         if token is not None:
             problem = check_token(token)
@@ -217,6 +276,8 @@ class Client:
         # Checked before each request: httpcore 1.0 leaks the socket (a ResourceWarning) when
         # connecting to a unix socket fails, and a missing file is the usual "not running".
         self._socket_path = uds if transport is None else None
+        if transport is None and tls_ca is not None and uds is None:
+            transport = httpx.HTTPTransport(verify=_tls_context(tls_ca))
         if transport is None:
             transport = httpx.HTTPTransport(uds=uds) if uds else httpx.HTTPTransport()
         self._http = httpx.Client(

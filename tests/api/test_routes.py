@@ -732,13 +732,15 @@ def test_kill_signals_a_real_process_and_wait_sees_its_exit(
     scenario(api_factory, body)
 
 
-def test_a_process_that_cannot_start_is_a_500_with_the_reason(
+def test_a_process_that_cannot_start_is_a_400_with_the_reason(
     api_factory: ApiFactory, subreaper: None
 ) -> None:
+    """moby makes a missing binary, a permission or a user an invalid configuration: 400."""
+
     async def body(api: Api) -> None:
         await api.create("broken", {"command": ["/nonexistent/vigil-test-binary"]})
         answer = await api.client.post("/services/broken/start")
-        assert answer.status_code == 500
+        assert answer.status_code == 400
         assert "/nonexistent/vigil-test-binary" in answer.json()["message"]
         shown = (await api.client.get("/services/broken/json")).json()["State"]
         assert shown["Error"] == answer.json()["message"]

@@ -226,7 +226,7 @@ def test_tcp_listens_on_loopback_only(api_factory: ApiFactory, host: str) -> Non
             where = f"tcp://[{host}]:2375" if ":" in host else f"tcp://{host}:2375"
             assert str(caught.value) == (
                 f"cannot listen on {where}: only loopback addresses (127.0.0.1, ::1, "
-                "localhost) are allowed"
+                "localhost) are allowed without --allow-remote (which needs --tlscert and --tlskey)"
             )
 
     asyncio.run(main())
@@ -305,7 +305,7 @@ def test_parse_host_errors_name_the_host(text: str, reason: str) -> None:
 
 def test_default_host_follows_the_contract() -> None:
     assert default_host({"XDG_RUNTIME_DIR": "/run/user/1000"}, uid=1000) == (
-        "unix:///run/user/1000/vigil.sock"
+        "unix:///run/user/1000/vigil/vigil.sock"
     )
     assert default_host({"XDG_RUNTIME_DIR": ""}, uid=0) == "unix:///run/vigil/vigil.sock"
     assert default_host({}, uid=1000) == "unix:///tmp/vigil-1000/vigil.sock"

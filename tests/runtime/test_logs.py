@@ -264,3 +264,63 @@ def test_following_a_closed_log_ends_at_once(tmp_path: Path) -> None:
         return [e async for e in log.follow()]
 
     assert asyncio.run(scenario()) == []
+
+
+# ---- a file system that fails ------------------------------------------------------------
+
+
+def test_a_full_disk_costs_the_log_its_file_not_the_daemon(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """/dev/full answers every write with ENOSPC: entries are counted as lost, the failure
+    is logged once (not once per line), followers still get every entry, and nothing
+    raises (issue 7: 26,111 tracebacks and 130 MB/s of growth)."""
+    log = ServiceLog("/dev/full", max_size=0)
+    follower = log.follow()
+    with caplog.at_level("WARNING", logger="vigil"):
+        for index in range(5000):
+            log.append(STDOUT, b"line %d\n" % index, T0)
+    assert log.failure == "No space left on device"
+    assert log.lost == 5000
+    assert log.problem == "log file /dev/full: No space left on device; 5000 entries not saved"
+    assert len(caplog.records) == 1
+    assert "cannot write the service's log (No space left on device)" in caplog.messages[0]
+    assert len(follower._queue) == 5000
+    log.close()
+
+
+def test_a_name_too_long_for_the_file_system(tmp_path: Path) -> None:
+    """ENAMETOOLONG when opening: the same degradation; ``tail`` is empty, not an error."""
+    log = ServiceLog(tmp_path / ("n" * 300 + ".log"))
+    log.append(STDOUT, b"hello\n", T0)
+    assert (log.failure, log.lost) == ("File name too long", 1)
+    assert log.tail() == []
+    log.close()
+
+
+def test_writing_resumes_when_the_file_system_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a failure, writing is tried again every RETRY_EVERY lost entries; the first
+    that succeeds clears the problem and says how many were lost."""
+    log = ServiceLog(tmp_path / "web.log")
+    real_write = _logs.os.write
+    failing = True
+
+    def write(fd: int, data: bytes) -> int:
+        if failing:
+            raise OSError(5, "Input/output error")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(_logs.os, "write", write)
+    with caplog.at_level("WARNING", logger="vigil"):
+        for index in range(_logs.RETRY_EVERY + 10):
+            if index == 500:
+                failing = False  # recovered, but only the next retry finds out
+            log.append(STDOUT, b"line %d\n" % index, T0)
+    assert log.failure is None
+    assert log.problem == ""
+    assert log.tail()[0].log == f"line {_logs.RETRY_EVERY}\n"
+    assert len(log.tail()) == 10
+    assert caplog.messages[-1].endswith(f"writing again after {_logs.RETRY_EVERY} lost entries")
+    log.close()

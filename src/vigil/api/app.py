@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from vigil import __version__
 from vigil.api import services, system
 from vigil.api.errors import add_error_handlers
+from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
 from vigil.api.params import Backend
 from vigil.api.streams import OpenStreams
 from vigil.daemon.manager import Manager
@@ -27,6 +28,10 @@ def create_app(manager: Manager, *, on_down: Callable[[], None] | None = None) -
     )
     app.state.backend = Backend(manager, OpenStreams(), on_down)
     add_error_handlers(app)
+    # The last added is the outermost: LastResort sees what the others let through.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(BrowserGuard)  # Origin only; serve() adds the Host check on TCP
+    app.add_middleware(LastResort)
     app.include_router(system.router)
     app.include_router(services.router)
     return app

@@ -3,7 +3,6 @@ request can fail (vigil's exceptions, bad parameters, unknown routes, bugs)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,8 +14,6 @@ from starlette.exceptions import HTTPException
 from vigil.api.schemas import ErrorResponse
 from vigil.docker.health import dumps
 from vigil.exceptions import ConfigError, ServiceError
-
-_log = logging.getLogger("vigil.api")
 
 _DESCRIPTIONS: dict[int | str, str] = {
     400: "bad parameter",
@@ -100,8 +97,14 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.message)
 
 
+MAX_PROBLEMS = 20  # config problems shown in one answer; a hostile body can have 100,000
+
+
 async def _config_error(request: Request, exc: Exception) -> Response:
-    return error_response(400, str(exc))  # every problem, one a line
+    lines = str(exc).split("\n")  # every problem, one a line
+    if len(lines) > MAX_PROBLEMS:
+        lines[MAX_PROBLEMS:] = [f"... and {len(lines) - MAX_PROBLEMS} more problems"]
+    return error_response(400, "\n".join(lines))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -116,14 +119,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, str(exc) or type(exc).__name__)
-
-
 def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(ConfigError, _config_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _server_error)
+    # Anything else: ``guard.LastResort`` (a handler for Exception here would re-raise).

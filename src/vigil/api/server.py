@@ -2,9 +2,12 @@
 
 The unix socket is bound with mode 0600 (umask while binding, then chmod) in a directory
 created 0700 when missing. A socket file left by a dead daemon is removed; one that still
-answers is not: a second daemon refuses to start. TCP listens on loopback addresses only and
-every request on it must carry the bearer token (``vigil.api.auth``); each listener has its own
-uvicorn server, so the token check cannot depend on telling the sockets apart per request.
+answers is not: a second daemon refuses to start. TCP listens on loopback addresses only
+(others with ``allow_remote``, which needs TLS) and every request on it must carry the bearer
+token (``vigil.api.auth``) and, on loopback, a loopback or listening ``Host``
+(``vigil.api.guard``: DNS rebinding; over TLS a rebound name fails the certificate check);
+each listener has its own uvicorn server, so these checks cannot depend on telling the
+sockets apart per request.
 uvicorn runs with the asyncio loop (uvloop's subprocess path forks), h11, no lifespan, no
 access log and no signal handlers of its own (the daemon owns signals); shutdown ends open
 streams first so it takes well under a second.
@@ -20,6 +23,7 @@ import os
 import socket
 import stat
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
@@ -36,6 +40,14 @@ _PROBE_TIMEOUT_S = 1.0  # connecting to a possibly stale socket
 _BACKLOG = 128
 
 HostAddress = tuple[Literal["unix"], str] | tuple[Literal["tcp"], tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class TLSFiles:
+    """The certificate chain and private key (PEM files) of a TLS listener."""
+
+    cert: str
+    key: str
 
 
 class ListenError(VigilError):
@@ -144,8 +156,9 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def bind_tcp(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on exactly ``host:port``, which must be a loopback address."""
+def bind_tcp(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
+    """A listening TCP socket on exactly ``host:port``, which must be a loopback address
+    unless ``allow_remote`` (which ``serve`` only allows with TLS)."""
     where = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -153,10 +166,10 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         )[0]
     except OSError as exc:
         raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from None
-    if not _is_loopback(str(address[0])):  # what the name resolved to, not what it says
+    if not allow_remote and not _is_loopback(str(address[0])):  # what it resolved to
         raise ListenError(
             f"cannot listen on {where}: only loopback addresses (127.0.0.1, ::1, localhost) "
-            "are allowed"
+            "are allowed without --allow-remote (which needs --tlscert and --tlskey)"
         )
     try:
         sock = socket.socket(family, kind, proto)
@@ -192,11 +205,15 @@ async def serve(
     unix_path: str | None,
     tcp: tuple[str, int] | None,
     token: str | None = None,
+    tls: TLSFiles | None = None,
+    allow_remote: bool = False,
     ready: Callable[[], None] | None = None,
     stop: asyncio.Event,
 ) -> None:
     """Serve ``app`` until ``stop`` is set; ``ready()`` is called once every listener is up.
-    Requests over ``tcp`` must carry ``token``, which ``tcp`` therefore needs.
+    Requests over ``tcp`` must carry ``token``, which ``tcp`` therefore needs; their ``Host``
+    must name loopback or the listening host (DNS rebinding). ``tls`` serves ``tcp`` over
+    HTTPS; ``allow_remote`` (non-loopback addresses) needs it.
 
     Raises ListenError when a socket cannot be bound (nothing is served then).
     """
@@ -204,8 +221,11 @@ async def serve(
         raise ValueError("serve needs unix_path or tcp")
     if tcp is not None and not token:
         raise ValueError("serve needs a token to listen on TCP")
+    if allow_remote and tls is None:
+        raise ValueError("serve needs TLS to listen on non-loopback addresses")
     from vigil.api.app import close_streams
     from vigil.api.auth import BearerTokenAuth
+    from vigil.api.guard import BrowserGuard
 
     listeners: list[tuple[ASGIApp, socket.socket]] = []
     inode = 0
@@ -215,7 +235,9 @@ async def serve(
             inode = os.lstat(unix_path).st_ino
         if tcp is not None:
             assert token is not None
-            listeners.append((BearerTokenAuth(app, token), bind_tcp(*tcp)))
+            hosts = None if allow_remote else [tcp[0]]  # remote: any name the client uses
+            guarded = BrowserGuard(BearerTokenAuth(app, token), hosts=hosts)
+            listeners.append((guarded, bind_tcp(*tcp, allow_remote=allow_remote)))
         waiting_for = len(listeners)
 
         def started() -> None:
@@ -224,7 +246,10 @@ async def serve(
             if waiting_for == 0 and ready is not None:
                 ready()
 
-        servers = [_uvicorn_server(listener, started) for listener, _ in listeners]
+        servers = [
+            _uvicorn_server(listener, started, tls if sock.family != socket.AF_UNIX else None)
+            for listener, sock in listeners
+        ]
         serving = [
             asyncio.ensure_future(server.serve(sockets=[sock]))
             for server, (_, sock) in zip(servers, listeners, strict=True)
@@ -247,7 +272,9 @@ async def serve(
             _remove_if_ours(unix_path, inode)
 
 
-def _uvicorn_server(app: ASGIApp, started: Callable[[], None]) -> uvicorn.Server:
+def _uvicorn_server(
+    app: ASGIApp, started: Callable[[], None], tls: TLSFiles | None
+) -> uvicorn.Server:
     import uvicorn  # here: only the daemon pays for importing the server
 
     class Server(uvicorn.Server):
@@ -273,5 +300,7 @@ def _uvicorn_server(app: ASGIApp, started: Callable[[], None]) -> uvicorn.Server
             server_header=False,
             headers=[("Server", f"vigil/{__version__} (linux)")],
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            ssl_certfile=None if tls is None else tls.cert,
+            ssl_keyfile=None if tls is None else tls.key,
         )
     )

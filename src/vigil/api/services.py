@@ -9,7 +9,6 @@ and ordered by the route's ``response_model``; errors are Docker's ``{"message":
 
 import asyncio
 import json
-import os
 import re
 from typing import Annotated, Any
 
@@ -18,17 +17,19 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic.json_schema import SkipJsonSchema
 
 from vigil.api import schemas
+from vigil.api.create import body_problem
 from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import BackendDep, DockerBool, Filters, ManagerDep, Ref, StopSeconds
+from vigil.api.regexp import go_search
 from vigil.api.streams import Stream, log_chunks
 from vigil.compose.project import parse_service
+from vigil.core.names import service_name_problem
 from vigil.daemon.manager import WAIT_EXITED
 from vigil.docker.services import inspect_json, list_item_json, matches, parse_list_filters
 from vigil.exceptions import InvalidParameterError, ServiceError
 from vigil.go.duration import SECOND, parse_duration
 from vigil.targets.logs import STDERR, STDOUT
 
-_NAME_RULE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _REF = (400, 404, 500)  # 400: an ID prefix that matches several services
 _STATE = (400, 404, 409, 500)
@@ -67,7 +68,11 @@ async def list_services(
         raise InvalidParameterError(str(exc)) from None
     now = manager.clock.now_ns()
     views = sorted(reversed(manager.views()), key=lambda v: -v.created_ns)  # newest first
-    return [list_item_json(v, now) for v in views if matches(v, parsed, show_all=show_all)]
+    return [
+        list_item_json(v, now)
+        for v in views
+        if matches(v, parsed, show_all=show_all, search=go_search)
+    ]
 
 
 @router.post(
@@ -81,15 +86,21 @@ async def list_services(
 async def create_service(
     request: Request,
     manager: ManagerDep,
-    name: Annotated[str, Query(description="[a-zA-Z0-9][a-zA-Z0-9_.-]*")],
+    name: Annotated[
+        str, Query(description="[a-zA-Z0-9][a-zA-Z0-9_.-]+, at most 128 characters")
+    ],
 ) -> Any:
-    if not _NAME_RULE.fullmatch(name.removeprefix("/")):
-        raise InvalidParameterError(
-            f"Invalid service name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )
+    problem = service_name_problem(name)
+    if problem is not None:
+        raise InvalidParameterError(problem)
     name = name.removeprefix("/")
     data = _read_json(await request.body(), request.headers.get("content-type"))
-    config = parse_service(name, data, path=f"services.{name}", environ=os.environ)
+    path = f"services.{name}"
+    problem = body_problem(data, path)
+    if problem is not None:
+        raise InvalidParameterError(problem)
+    # Never the daemon's environment: a KEY-only entry was refused above.
+    config = parse_service(name, data, path=path, environ={})
     return {"Id": manager.create(config), "Warnings": []}
 
 
@@ -234,7 +245,10 @@ def _tail_count(tail: str | None) -> int | None:
 
 
 def _read_json(body: bytes, content_type: str | None) -> object:
-    """moby's ``CheckForJSON`` and ``ReadJSON`` for a request body."""
+    """moby's ``CheckForJSON`` and ``ReadJSON`` for a request body: a body needs a JSON
+    ``Content-Type`` (which is also what keeps a web page's form or ``text/plain`` POST out)."""
+    if content_type is None and body:
+        raise InvalidParameterError("malformed Content-Type header (): mime: no media type")
     if content_type and content_type.split(";")[0].strip().lower() != "application/json":
         raise InvalidParameterError(
             f"unsupported Content-Type header ({content_type}): must be 'application/json'"

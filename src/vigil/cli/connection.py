@@ -29,6 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_ENV = "VIGIL_TOKEN"
 HOST_ENV = "VIGIL_HOST"
+TLS_CA_ENV = "VIGIL_TLS_CACERT"
 TOKEN_FILE_LIMIT = 4096  # bytes; a token is a few dozen
 
 transport: httpx.BaseTransport | None = None
@@ -43,6 +44,7 @@ class Connection:
 
     host: str | None = None
     token: str | None = None  # read from --token-file
+    tlscacert: str | None = None  # a tcp:// daemon's CA: speak HTTPS, verify against it
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -103,9 +105,20 @@ def token_option(func: F) -> F:
     )(func)
 
 
+def tls_option(func: F) -> F:
+    return click.option(
+        "--tlscacert",
+        metavar="PATH",
+        expose_value=False,
+        callback=_remember,
+        help=f"CA (PEM) of a tcp:// daemon serving TLS: speak HTTPS (env {TLS_CA_ENV}).",
+    )(func)
+
+
 def connection_options(func: F) -> F:
-    """``-H/--host`` and ``--token-file``, for the ``vigil`` group and each daemon command."""
-    return host_option(token_option(func))
+    """``-H/--host``, ``--token-file`` and ``--tlscacert``, for the ``vigil`` group and each
+    daemon command."""
+    return host_option(token_option(tls_option(func)))
 
 
 def current() -> Connection:
@@ -122,13 +135,14 @@ def configured_host() -> str | None:
 
 def open_client() -> Client:
     """A client for the running command's daemon, with the token when the host is TCP."""
-    from vigil.client import Client, DaemonConnectionError, check_token, default_host
+    from vigil.client import Client, DaemonConnectionError, check_token
 
-    host = configured_host() or default_host()
-    token = None
-    if host.startswith("tcp://"):
+    host = configured_host()  # None: the client's default socket, whose directory it checks
+    token = tls_ca = None
+    if host is not None and host.startswith("tcp://"):
         token = current().token or os.environ.get(TOKEN_ENV) or None
         problem = check_token(token) if token is not None else None
         if problem is not None:
             raise DaemonConnectionError(f"invalid {TOKEN_ENV}: {problem}")
-    return Client(host, token=token, transport=transport)
+        tls_ca = current().tlscacert or os.environ.get(TLS_CA_ENV) or None
+    return Client(host, token=token, transport=transport, tls_ca=tls_ca)

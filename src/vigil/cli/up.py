@@ -77,23 +77,41 @@ def _print_event(event: DaemonEvent) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"File holding the API token that tcp:// requires (else ${TOKEN_ENV}).",
 )
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Let -H tcp:// listen beyond loopback (needs --tlscert and --tlskey).",
+)
+@click.option("--tlscert", metavar="PATH", help="TLS certificate chain (PEM) for tcp://.")
+@click.option("--tlskey", metavar="PATH", help="TLS private key (PEM) for tcp://.")
 def up_command(
-    path: Path, detach: bool, state_dir: Path | None, token_file: Path | None
+    path: Path,
+    detach: bool,
+    state_dir: Path | None,
+    token_file: Path | None,
+    allow_remote: bool,
+    tlscert: str | None,
+    tlskey: str | None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
-    from vigil.client import default_host
+    from vigil.api.server import parse_host
+    from vigil.api.tls import tls_files
+    from vigil.client import check_socket_dir, default_host
     from vigil.daemon.main import Daemon, api_token, default_state_dir
 
     host = configured_host() or default_host()
     try:  # before the config: a KEY-only variable must not pick the token up
         token = api_token(host, *_token_text(token_file))
+        if host == default_host():  # a directory vigil chose must be the user's own
+            check_socket_dir(os.path.dirname(host.removeprefix("unix://")), create=True)
+        tls = tls_files(parse_host(host), tlscert, tlskey, allow_remote=allow_remote)
     except VigilError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     project = _load(path)  # validate before detaching, so errors reach the user
     state = state_dir or default_state_dir()
     if detach:
-        _detach(path, host, state, token_file, token)
+        _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote))
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
@@ -105,6 +123,8 @@ def up_command(
             on_ready=_signal_ready,
             on_event=None if os.environ.get(READY_FD_ENV) else _print_event,
             token=token,
+            tls=tls,
+            allow_remote=allow_remote,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -135,11 +155,29 @@ def _token_text(token_file: Path | None) -> tuple[str | None, str]:
     return text, source
 
 
-def _detach(path: Path, host: str, state: Path, token_file: Path | None, token: str | None) -> None:
+def _tls_args(cert: str | None, key: str | None, allow_remote: bool) -> list[str]:
+    """The TLS options again, for the detached daemon (paths made absolute: it may not share
+    the working directory)."""
+    args = ["--allow-remote"] if allow_remote else []
+    for flag, value in (("--tlscert", cert), ("--tlskey", key)):
+        if value is not None:
+            args += [flag, os.path.abspath(value)]
+    return args
+
+
+def _detach(
+    path: Path,
+    host: str,
+    state: Path,
+    token_file: Path | None,
+    token: str | None,
+    tls_args: list[str],
+) -> None:
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     read_end, write_end = os.pipe()
     env = {**os.environ, READY_FD_ENV: str(write_end), "VIGIL_HOST": host}
     command = [sys.executable, "-m", "vigil", "up", "-f", str(path), "--state-dir", str(state)]
+    command += tls_args
     if token_file is not None:
         command += ["--token-file", str(token_file.absolute())]
     elif token is not None:

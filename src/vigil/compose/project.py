@@ -279,7 +279,7 @@ def _environment(
             if _is_text(str(key), entry, problems):
                 entries.append((str(key), _env_value(item, entry, problems), entry))
     elif isinstance(value, list | tuple):
-        seen: set[str] = set()
+        seen: set[str] = set()  # not ``value[:index]``: 100k entries would stall the daemon
         for index, item in enumerate(value):
             entry = f"{where}.{index}"
             if not _is_text(item, entry, problems):

@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
 from vigil.daemon.eventlog import DockerEventLog
@@ -24,6 +25,9 @@ from vigil.exceptions import ConfigError, VigilError
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
+
+if TYPE_CHECKING:
+    from vigil.api.server import TLSFiles
 
 _log = logging.getLogger("vigil")
 REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped this often
@@ -60,7 +64,8 @@ class Daemon:
     """One running vigil daemon. ``run()`` returns the process exit status.
 
     ``token``: what requests over a ``tcp://`` host must carry (required there, see
-    ``api_token``); never logged.
+    ``api_token``); never logged. ``tls``: serve ``tcp://`` over HTTPS; ``allow_remote``
+    (listen beyond loopback) needs it.
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class Daemon:
         on_ready: Callable[[], None] | None = None,
         on_event: Callable[[DaemonEvent], None] | None = None,
         token: str | None = None,
+        tls: TLSFiles | None = None,
+        allow_remote: bool = False,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -80,6 +87,10 @@ class Daemon:
         self.host = host
         self.endpoint = parse_host(host)
         self._token = api_token(host, token, "the API token")
+        if allow_remote and tls is None:
+            raise ConfigError("--allow-remote needs --tlscert and --tlskey")
+        self._tls = tls
+        self._allow_remote = allow_remote
         self.state_dir = state_dir
         self.clock = clock or SystemClock()
         self._on_ready = on_ready
@@ -110,6 +121,8 @@ class Daemon:
                 unix_path=str(where) if kind == "unix" else None,
                 tcp=where if kind == "tcp" else None,  # type: ignore[arg-type]
                 token=self._token,
+                tls=self._tls,
+                allow_remote=self._allow_remote,
                 ready=ready.set,
                 stop=server_stop,
             )

@@ -10,10 +10,13 @@ Docker-shaped ``/events`` are a projection of that stream (``vigil.daemon.eventl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vigil.core.config import (
@@ -36,6 +39,7 @@ from vigil.exceptions import (
     InvalidParameterError,
     NotFoundError,
     NotModifiedError,
+    ServiceError,
 )
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
@@ -62,6 +66,10 @@ class _Entry:
     log: ServiceLog
     target: Target
     error: str = ""  # a dependency that failed: the service was never started
+    # Docker's container lock: start, stop, restart and remove of one service one at a time,
+    # so a remove never tears down a target another request is still starting or stopping.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    removing: bool = False  # from the start of its removal: gone for every other request
 
     @property
     def id(self) -> str:
@@ -88,11 +96,13 @@ class Manager:
     # -- lookup and views --------------------------------------------------------------------
 
     def lookup(self, ref: str) -> _Entry:
-        """A service by name, full ID or unique ID prefix (Docker's rules)."""
+        """A service by name, full ID or unique ID prefix (Docker's rules); one being removed
+        is already gone."""
         entry = self._entries.get(ref)
-        if entry is not None:
+        if entry is not None and not entry.removing:
             return entry
-        matches = [e for e in self._entries.values() if ref and e.id.startswith(ref)]
+        live = [e for e in self._entries.values() if not e.removing]
+        matches = [e for e in live if ref and e.id.startswith(ref)]
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
@@ -113,12 +123,12 @@ class Manager:
             started_at_ns=process.started_at,
             finished_at_ns=process.finished_at,
             restart_count=process.restart_count,
-            error=process.error,
+            error=process.error or entry.log.problem,  # a failing log file shows here
             health=self.engine.health(name) if self.engine.has_check(name) else None,
         )
 
     def views(self) -> list[ServiceView]:
-        return [self.view(name) for name in self._entries]
+        return [self.view(name) for name, entry in self._entries.items() if not entry.removing]
 
     def names(self) -> list[str]:
         return list(self._entries)
@@ -157,53 +167,65 @@ class Manager:
         self._entries[config.name] = _Entry(ref, config, created_ns, log, target)
         return ref.id
 
+    @asynccontextmanager
+    async def _locked(self, ref: str) -> AsyncIterator[_Entry]:
+        """The service ``ref``, held against concurrent lifecycle requests; NotFoundError when
+        it was removed while this request waited for its turn."""
+        entry = self.lookup(ref)
+        async with entry.lock:
+            if entry.removing:
+                raise NotFoundError(f"No such service: {ref}")
+            yield entry
+
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""
-        entry = self.lookup(ref)
-        if entry.process.status in _LIVE:
-            if not force:
-                raise ConflictError(
-                    f'cannot remove service "/{entry.config.name}": service is running: '
-                    "stop the service before removing or force remove"
-                )
-            await self._kill_and_wait(entry)
-        await entry.target.close(0)
-        entry.log.close()
-        for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
-            path.unlink(missing_ok=True)
-        del self._entries[entry.config.name]
-        await self.engine.remove(entry.config.name)
+        async with self._locked(ref) as entry:
+            if entry.process.status in _LIVE:
+                if not force:
+                    raise ConflictError(
+                        f'cannot remove service "/{entry.config.name}": service is running: '
+                        "stop the service before removing or force remove"
+                    )
+                await self._kill_and_wait(entry)
+            entry.removing = True  # from here on, other requests see no such service
+            await entry.target.close(0)
+            entry.log.close()
+            with contextlib.suppress(OSError):  # a log that could never be written
+                for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
+                    path.unlink(missing_ok=True)
+            await self.engine.remove(entry.config.name)
+            del self._entries[entry.config.name]  # only now may the name be reused
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, ref: str) -> None:
         """Docker ``start``; NotModifiedError if it already runs."""
-        entry = self.lookup(ref)
-        status = entry.process.status
-        if status is ProcessStatus.PAUSED:
-            raise ConflictError(
-                f"cannot start a paused service, try unpause instead: {entry.config.name}")
-        if status in (ProcessStatus.RUNNING, ProcessStatus.RESTARTING):
-            raise NotModifiedError("service already started")
-        entry.error = ""
-        await entry.target.start()
-        _raise_start_error(entry.target)
+        async with self._locked(ref) as entry:
+            status = entry.process.status
+            if status is ProcessStatus.PAUSED:
+                raise ConflictError(
+                    f"cannot start a paused service, try unpause instead: {entry.config.name}")
+            if status in (ProcessStatus.RUNNING, ProcessStatus.RESTARTING):
+                raise NotModifiedError("service already started")
+            entry.error = ""
+            await entry.target.start()
+            _raise_start_error(entry.target)
 
     async def stop(self, ref: str, *, timeout_ns: int | None = None) -> None:
         """Docker ``stop``: stop signal, SIGKILL after the grace period (``timeout_ns``)."""
-        entry = self.lookup(ref)
-        if entry.process.status in (ProcessStatus.CREATED, ProcessStatus.EXITED):
-            raise NotModifiedError("service already stopped")
-        await entry.target.stop(timeout_ns)
-        await self.engine.probe_gone(entry.config.name)
+        async with self._locked(ref) as entry:
+            if entry.process.status in (ProcessStatus.CREATED, ProcessStatus.EXITED):
+                raise NotModifiedError("service already stopped")
+            await entry.target.stop(timeout_ns)
+            await self.engine.probe_gone(entry.config.name)
 
     async def restart(self, ref: str, *, timeout_ns: int | None = None) -> None:
         """Docker ``restart``: stop if running, start, then a ``restart`` event."""
-        entry = self.lookup(ref)
-        entry.error = ""
-        await entry.target.restart(timeout_ns)
-        _raise_start_error(entry.target)
-        self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
+        async with self._locked(ref) as entry:
+            entry.error = ""
+            await entry.target.restart(timeout_ns)
+            _raise_start_error(entry.target)
+            self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
 
     async def kill(self, ref: str, signal_text: str = "SIGKILL") -> None:
         """Docker ``kill``: send a signal to the main process (default SIGKILL)."""
@@ -250,11 +272,16 @@ class Manager:
         return [error for error in results if error]
 
     async def _up_one(self, name: str, deps: dict[str, asyncio.Task[str | None]]) -> str | None:
-        entry = self._entries[name]
+        entry = self._entries.get(name)
+        if entry is None:  # removed before its turn came
+            return None
         if deps:
             await asyncio.wait(deps.values())
         for dep_name, dependency in entry.config.depends_on.items():
-            problem = await self._dependency_problem(dep_name, dependency.condition)
+            try:
+                problem = await self._dependency_problem(dep_name, dependency.condition)
+            except NotFoundError:  # removed while up waited for it
+                problem = f'service "{dep_name}" was removed'
             if problem and dependency.required:
                 entry.error = f"dependency failed to start: {problem}"
                 _log.error("service %s: %s", name, entry.error)
@@ -262,9 +289,9 @@ class Manager:
                 return f"service {name}: {entry.error}"
         try:
             await self.start(name)
-        except NotModifiedError:
+        except (NotModifiedError, NotFoundError):  # already running, or removed meanwhile
             pass
-        except (ServiceStartError, ConflictError) as exc:
+        except ServiceError as exc:
             return f"service {name}: {exc}"
         return None
 
@@ -324,17 +351,20 @@ class Manager:
             return process.error or f"service {name} exited ({process.exit_code})"
         if entry.error:
             return entry.error
-        if condition == WAIT_RUNNING:
-            return None if process.status is ProcessStatus.RUNNING else _PENDING
+        if process.status is ProcessStatus.CREATED and process.error:
+            return process.error  # its start failed: it will not come up by itself
+        running = process.status in (ProcessStatus.RUNNING, ProcessStatus.PAUSED)  # Docker's
+        if condition == WAIT_RUNNING:  # State.Running, true while paused: nothing to wait for
+            return None if running else _PENDING
         if not self.engine.has_check(name):
             return f"service {name} has no healthcheck configured"
         health = self.engine.health(name).status
-        if process.status is not ProcessStatus.RUNNING:
+        if not running:
             return _PENDING
-        if health is HealthStatus.HEALTHY:
-            return None
-        if health is HealthStatus.UNHEALTHY:
+        if health is HealthStatus.UNHEALTHY:  # pausing makes it unhealthy: it stays so
             return f"service {name} is unhealthy"
+        if health is HealthStatus.HEALTHY and process.status is ProcessStatus.RUNNING:
+            return None
         return _PENDING
 
     # -- change notification ---------------------------------------------------------------
@@ -363,9 +393,8 @@ class Manager:
 
 
 class ServiceStartError(InvalidParameterError):
-    """The process could not be started (missing binary, bad user, ...)."""
-
-    status = 500
+    """The process could not be started (missing binary, bad user, ...): 400, as moby's
+    ``translateContainerdStartErr`` makes these an invalid configuration, not a daemon fault."""
 
 
 def _raise_start_error(target: Target) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -45,6 +45,8 @@ ServiceStatus = Literal["created", "running", "paused", "restarting", "removing"
 STATUSES: tuple[str, ...] = get_args(ServiceStatus)
 HEALTHS: tuple[str, ...] = tuple(s.value for s in HealthStatus)  # none, starting, healthy, ...
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # what Docker shows for a time never set
+Search = Callable[[str, str], bool]  # (pattern, text) -> found: a regular expression engine
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +262,16 @@ def _fields_from(raw: Any) -> dict[str, dict[str, bool]] | None:
     return None
 
 
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_surrogates(item) for item in value]
+    return value
+
+
 class FilterArgs:
     """Docker's ``filters.Args``: each key maps values to a flag (the legacy list form means
     all true). Several values of one key match if any does; keys are combined with AND."""
@@ -275,9 +287,9 @@ class FilterArgs:
         ``{"event":{"start":true}}`` and the legacy ``{"event":["start"]}``."""
         if not text:
             return cls()
-        try:
-            fields = _fields_from(json.loads(text))
-        except ValueError:
+        try:  # Go's decoder turns a lone surrogate escape into U+FFFD
+            fields = _fields_from(_no_surrogates(json.loads(text)))
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             fields = None
         if fields is None:
             raise ValueError("invalid filter")
@@ -313,16 +325,22 @@ class FilterArgs:
             return True
         return any(source.startswith(prefix) for prefix in self._fields.get(key, {}))
 
-    def match(self, key: str, source: str) -> bool:
-        """Exact, or an unanchored regular expression search (Go skips invalid patterns)."""
+    def match(self, key: str, source: str, search: Search | None = None) -> bool:
+        """Exact, or an unanchored regular expression search (Go skips invalid patterns).
+
+        ``search(pattern, text)`` is the regular expression engine: Go's is RE2, linear in
+        time; pass one (the API passes ``google-re2``). The default, Python's ``re``,
+        backtracks, so it is only for trusted patterns."""
         if self.exact_match(key, source):
             return True
-        for pattern in self._fields.get(key, {}):
-            try:
-                if re.search(pattern, source):
-                    return True
-            except re.error:
-                continue
+        search = search or _backtracking_search
+        return any(search(pattern, source) for pattern in self._fields.get(key, {}))
+
+
+def _backtracking_search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
         return False
 
 
@@ -364,18 +382,23 @@ def parse_list_filters(filters_json: str | None) -> ListFilters:
     return ListFilters(args, tuple(codes))
 
 
-def matches(view: ServiceView, filters: ListFilters, *, show_all: bool = True) -> bool:
+def matches(
+    view: ServiceView, filters: ListFilters, *, show_all: bool = True, search: Search | None = None
+) -> bool:
     """Docker's ``includeContainerInList`` for one service.
 
     ``show_all`` is the API's ``all`` (pass it through; Docker's default is false): without
     it, only running services are listed, unless a ``status`` filter is given. ``id`` is a
     prefix of the ID (Docker's unique-prefix lookup, judged per service here); ``name`` is
-    an unanchored regular expression tried on ``name`` and ``/name``.
+    an unanchored regular expression tried on ``name`` and ``/name`` with ``search`` (see
+    ``FilterArgs.match``).
     """
     args = filters.args
     if not view.running and not (show_all or filters.implies_all):
         return False
-    if not (args.match("name", "/" + view.name) or args.match("name", view.name)):
+    if not (
+        args.match("name", "/" + view.name, search) or args.match("name", view.name, search)
+    ):
         return False
     ids = args.get("id")
     if ids and not any(prefix and view.id.startswith(prefix) for prefix in ids):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ MAX_LINE_BYTES = 16 * 1024  # moby logger copier defaultBufSize: longer lines ar
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024  # bytes per file before rotating
 DEFAULT_MAX_FILES = 2  # the current file and one rotated file
 FOLLOW_BACKLOG = 10_000  # entries kept for a slow follower; older ones are dropped
+RETRY_EVERY = 1000  # entries dropped after a failed write between two attempts to write again
 _TAIL_BLOCK = 64 * 1024
+_log = logging.getLogger("vigil")
 
 _LOG_ESCAPES: dict[int, str] = {c: f"\\u{c:04x}" for c in range(0x20)}
 _LOG_ESCAPES.update(
@@ -155,6 +158,15 @@ class ServiceLog:
         self._pending: dict[str, bytearray] = {}
         self._followers: set[LogFollower] = set()
         self._closed = False
+        self.failure: str | None = None  # why the file cannot be written now, or None
+        self.lost = 0  # entries not written to the file since its last failure
+
+    @property
+    def problem(self) -> str:
+        """One line for ``inspect`` while the file cannot be written, else empty."""
+        if self.failure is None:
+            return ""
+        return f"log file {self.path}: {self.failure}; {self.lost} entries not saved"
 
     def append(self, stream: str, data: bytes, now_ns: int) -> None:
         """Log ``data`` read from ``stream``: every complete line, and 16 KiB pieces."""
@@ -210,7 +222,8 @@ class ServiceLog:
         """Close the file and end every follower. Unflushed partial output is dropped."""
         self._closed = True
         if self._fd is not None:
-            os.close(self._fd)
+            with contextlib.suppress(OSError):  # EIO on close: nothing left to save anyway
+                os.close(self._fd)
             self._fd = None
         for follower in list(self._followers):
             follower._end()
@@ -219,12 +232,43 @@ class ServiceLog:
     def _write(self, line: bytes, stream: str, time_text: str) -> None:
         encoded, entry = encode_entry(line, stream, time_text)
         if not self._closed:
+            self._save(encoded)
+        for follower in self._followers:
+            follower._push(entry)
+
+    def _save(self, encoded: bytes) -> None:
+        """Write one entry to the file. A failing file system (full, read-only, a name too
+        long, EIO) costs this log its file, never the daemon: the entry is counted as lost,
+        the failure logged once, and writing is tried again every ``RETRY_EVERY`` entries."""
+        if self.failure is not None and self.lost % RETRY_EVERY:
+            self.lost += 1
+            return
+        try:
             self._rotate_if_full()
             fd = self._open()
             os.write(fd, encoded)
-            self._size += len(encoded)
-        for follower in self._followers:
-            follower._push(entry)
+        except OSError as error:
+            self._failed(error)
+            return
+        self._size += len(encoded)
+        if self.failure is not None:
+            _log.warning("%s: writing again after %d lost entries", self.path, self.lost)
+            self.failure, self.lost = None, 0
+
+    def _failed(self, error: OSError) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self.failure is None:
+            self.failure = error.strerror or type(error).__name__
+            _log.warning(
+                "%s: cannot write the service's log (%s): its output is not saved (followers "
+                "still get it) until a write succeeds",
+                self.path,
+                self.failure,
+            )
+        self.lost += 1
 
     def _open(self) -> int:
         if self._fd is None:
@@ -257,7 +301,14 @@ class ServiceLog:
 
     def _files_newest_first(self) -> list[Path]:
         paths = [self.path] + [self._rotated(i) for i in range(1, self.max_files)]
-        return [path for path in paths if path.exists()]
+        return [path for path in paths if _exists(path)]
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, EIO: nothing readable there
+        return False
 
 
 def _lines_backwards(path: Path, limit: int | None) -> list[bytes]:
@@ -265,7 +316,7 @@ def _lines_backwards(path: Path, limit: int | None) -> list[bytes]:
     lines: list[bytes] = []
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed in the finally below
-    except FileNotFoundError:
+    except OSError:  # gone, or unreadable (the write side has reported it)
         return lines
     try:
         position = handle.seek(0, os.SEEK_END)
@@ -279,6 +330,8 @@ def _lines_backwards(path: Path, limit: int | None) -> list[bytes]:
             carry = parts[0] if position > 0 else b""
             complete = parts[1:] if position > 0 else parts
             lines.extend(part for part in reversed(complete) if part)
+    except OSError:  # EIO half way: what was read is still the newest lines
+        pass
     finally:
         handle.close()
     return lines if limit is None else lines[:limit]
