@@ -13,9 +13,12 @@ import asyncio
 import logging
 import secrets
 import signal
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from vigil.compose.render import service_to_dict
 from vigil.core.config import (
     CONDITION_COMPLETED,
     CONDITION_HEALTHY,
@@ -23,11 +26,19 @@ from vigil.core.config import (
     ServiceConfig,
 )
 from vigil.core.deps import start_order
-from vigil.core.events import TargetEvent, TargetRef, TargetRestarted
+from vigil.core.events import (
+    LifecycleEvent,
+    TargetDied,
+    TargetEvent,
+    TargetRef,
+    TargetRestarted,
+    TargetStarted,
+)
 from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
 from vigil.core.signals import parse_kill_signal
 from vigil.core.status import HealthStatus
+from vigil.daemon import leftovers
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.docker.services import ServiceView
 from vigil.exceptions import (
@@ -40,7 +51,9 @@ from vigil.exceptions import (
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import Subscription
-from vigil.targets.base import Target
+from vigil.store import ORIGIN_API, ServiceRecord, ServiceStore, TargetRecord
+from vigil.store.memory import MemoryServiceStore
+from vigil.targets.base import Report, Target
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import Supervisor
 from vigil.targets.watched import WatchedTarget
@@ -61,6 +74,7 @@ class _Entry:
     created_ns: int
     log: ServiceLog
     target: Target
+    record: ServiceRecord  # as last saved: what a daemon restart brings back
     error: str = ""  # a dependency that failed: the service was never started
 
     @property
@@ -74,13 +88,32 @@ class _Entry:
 
 
 class Manager:
-    """Every service of the daemon, by name and by ID."""
+    """Every service of the daemon, by name and by ID.
 
-    def __init__(self, *, clock: Clock, engine: Engine, log_dir: Path) -> None:
+    ``services`` keeps each service's record (config, the user's intent, the last exit, the
+    live run) and places its logs; without one, records live in memory and logs go under
+    ``log_dir``. ``known`` are records from an earlier daemon: a service created under a
+    known name keeps that record's ID, creation time and intent.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        engine: Engine,
+        log_dir: Path | None = None,
+        services: ServiceStore | None = None,
+        known: Iterable[ServiceRecord] = (),
+    ) -> None:
         self.clock = clock
         self.engine = engine
         self.events = DockerEventLog(engine)
-        self._log_dir = log_dir
+        if services is None:
+            if log_dir is None:
+                raise ValueError("Manager needs a ServiceStore or a log_dir")
+            services = MemoryServiceStore(log_dir)
+        self._services = services
+        self._known = {record.name: record for record in known}
         self._entries: dict[str, _Entry] = {}
         self._changed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -128,9 +161,10 @@ class Manager:
 
     # -- create and remove -------------------------------------------------------------------
 
-    def create(self, config: ServiceConfig) -> str:
+    def create(self, config: ServiceConfig, *, origin: str = ORIGIN_API) -> str:
         """Register a service (Docker ``create``); returns its ID. A name the store already
-        knows keeps its ID and creation time, so history and logs stay attached to it."""
+        knows keeps its ID, creation time and intent, so history and logs stay attached to
+        it. ``origin``: where it comes from (the API, or ``vigil.yaml``)."""
         if config.name in self._entries:
             other = self._entries[config.name].id
             raise ConflictError(
@@ -138,24 +172,64 @@ class Manager:
                 f'"{other}". You have to remove (or rename) that service to be able to reuse '
                 "that name."
             )
-        known = {r.ref.name: r for r in self.engine.store.targets()}.get(config.name)
-        ref = known.ref if known is not None else TargetRef(secrets.token_hex(32), config.name)
-        created_ns = known.created_ns if known is not None else self.clock.now_ns()
-        log = ServiceLog(self._log_dir / f"{config.name}-{ref.id[:12]}.log")
+        record = self._record_for(config, origin)
+        ref, created_ns = record.target.ref, record.target.created_ns
+        log = ServiceLog(self._services.log_path(ref.id))
+        report = self._reporter(config.name)
         target: Target
         if config.command:
             try:
-                target = Supervisor(
-                    config, clock=self.clock, log=log, report=self.engine.report, ref=ref)
+                target = Supervisor(config, clock=self.clock, log=log, report=report, ref=ref)
             except ConfigError as error:
                 log.close()
                 raise InvalidParameterError(str(error)) from None
         else:
-            target = WatchedTarget(ref, clock=self.clock, report=self.engine.report)
+            target = WatchedTarget(ref, clock=self.clock, report=report)
         self.engine.add(config.name, config.healthcheck, probe=spec_for_service(config),
                         target_id=ref.id, created_ns=created_ns)
-        self._entries[config.name] = _Entry(ref, config, created_ns, log, target)
+        self._known.pop(config.name, None)
+        self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record)
+        self._services.save_service(record)
         return ref.id
+
+    def record(self, ref: str) -> ServiceRecord:
+        """The service's record as last saved."""
+        return self.lookup(ref).record
+
+    def _record_for(self, config: ServiceConfig, origin: str) -> ServiceRecord:
+        """The known record of that name (ID, creation time, intent kept) with this config,
+        or a new one."""
+        known = self._known.get(config.name)
+        if known is None:
+            target = {r.ref.name: r for r in self.engine.store.targets()}.get(config.name)
+            if target is None:
+                ref = TargetRef(secrets.token_hex(32), config.name)
+                target = TargetRecord(ref, self.clock.now_ns())
+            known = ServiceRecord(target, {})
+        return replace(known, config=service_to_dict(config), origin=origin, run=None)
+
+    def _reporter(self, name: str) -> Report:
+        """The target's report callback: the engine's, then the record kept up to date."""
+        report = self.engine.report
+
+        def on_event(event: LifecycleEvent) -> None:
+            report(event)
+            entry = self._entries.get(name)
+            if entry is None or entry.ref != event.target:
+                return  # removed meanwhile: its files are gone and stay gone
+            if isinstance(event, TargetStarted):
+                run = leftovers.run_record(entry.target) if isinstance(
+                    entry.target, Supervisor) else None
+                self._save(entry, started=True, run=run)
+            elif isinstance(event, TargetDied):
+                self._save(entry, exit_code=event.exit_code, run=None,
+                           restart_count=entry.target.state.restart_count)
+
+        return on_event
+
+    def _save(self, entry: _Entry, **changes: Any) -> None:
+        entry.record = replace(entry.record, **changes)
+        self._services.save_service(entry.record)
 
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""
@@ -169,9 +243,8 @@ class Manager:
             await self._kill_and_wait(entry)
         await entry.target.close(0)
         entry.log.close()
-        for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
-            path.unlink(missing_ok=True)
         del self._entries[entry.config.name]
+        self._services.remove_service(entry.id)  # the record and every log file
         await self.engine.remove(entry.config.name)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -186,6 +259,7 @@ class Manager:
         if status in (ProcessStatus.RUNNING, ProcessStatus.RESTARTING):
             raise NotModifiedError("service already started")
         entry.error = ""
+        self._save_intent(entry, stopped=False)
         await entry.target.start()
         _raise_start_error(entry.target)
 
@@ -194,6 +268,7 @@ class Manager:
         entry = self.lookup(ref)
         if entry.process.status in (ProcessStatus.CREATED, ProcessStatus.EXITED):
             raise NotModifiedError("service already stopped")
+        self._save_intent(entry, stopped=True)
         await entry.target.stop(timeout_ns)
         await self.engine.probe_gone(entry.config.name)
 
@@ -201,6 +276,7 @@ class Manager:
         """Docker ``restart``: stop if running, start, then a ``restart`` event."""
         entry = self.lookup(ref)
         entry.error = ""
+        self._save_intent(entry, stopped=False)
         await entry.target.restart(timeout_ns)
         _raise_start_error(entry.target)
         self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
@@ -219,6 +295,7 @@ class Manager:
         if not entry.target.kill(sig):
             raise ConflictError(
                 f"Cannot kill service: {entry.config.name}: Service {entry.id} is not running")
+        self._save_intent(entry, stopped=True)  # moby: every kill counts as a manual stop
 
     async def pause(self, ref: str) -> None:
         """Docker ``pause``: SIGSTOP the group; health goes ``unhealthy`` silently."""
@@ -237,11 +314,15 @@ class Manager:
 
     # -- up, down and wait -------------------------------------------------------------------
 
-    async def up(self) -> list[str]:
-        """Start every created service, dependencies first (compose's ``depends_on``), in
-        parallel where the graph allows. Returns the errors, one per service that failed."""
+    async def up(self, names: Collection[str] | None = None) -> list[str]:
+        """Start every created service (or those of ``names`` and what they depend on),
+        dependencies first (compose's ``depends_on``), in parallel where the graph allows.
+        Returns the errors, one per service that failed."""
         configs = {name: e.config for name, e in self._entries.items()}
         order = start_order(configs)
+        if names is not None:
+            wanted = _with_dependencies(configs, names)
+            order = [name for name in order if name in wanted]
         tasks: dict[str, asyncio.Task[str | None]] = {}
         for name in order:
             deps = {d: tasks[d] for d in configs[name].depends_on if d in tasks}
@@ -361,6 +442,11 @@ class Manager:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def _save_intent(self, entry: _Entry, *, stopped: bool) -> None:
+        """Docker's ``HasBeenManuallyStopped``, kept for the next daemon."""
+        if entry.record.stopped != stopped:
+            self._save(entry, stopped=stopped)
+
 
 class ServiceStartError(InvalidParameterError):
     """The process could not be started (missing binary, bad user, ...)."""
@@ -379,6 +465,18 @@ class _Pending:
 
 
 _PENDING = _Pending()
+
+
+def _with_dependencies(configs: dict[str, ServiceConfig], names: Collection[str]) -> set[str]:
+    """``names`` and everything they depend on, transitively (compose starts those too)."""
+    wanted: set[str] = set()
+    pending = [name for name in names if name in configs]
+    while pending:
+        name = pending.pop()
+        if name not in wanted:
+            wanted.add(name)
+            pending.extend(d for d in configs[name].depends_on if d in configs)
+    return wanted
 
 
 def _stop_levels(configs: dict[str, ServiceConfig]) -> list[list[str]]:

@@ -1,0 +1,71 @@
+"""Bringing back the services of an earlier daemon on the same state directory.
+
+Which services start when ``vigil up`` starts:
+
+- A service of ``vigil.yaml`` starts (``vigil up`` brings the file up, as ``compose up``
+  does) unless the user stopped it (``stop`` or ``kill``) before the daemon went down.
+- Every other service (created through the API with ``vigil run -d``, or stopped by the
+  user) follows dockerd's rule on daemon start (moby ``daemon.restore``): it starts if it
+  had been started before and its restart policy says so after its last exit with
+  ``ShouldRestart(exitCode, HasBeenManuallyStopped)``: ``always`` always; ``unless-stopped``
+  unless the user stopped it; ``on-failure[:N]`` if that exit was non-zero (a stop by the
+  daemon's shutdown counts: 143 after SIGTERM) and fewer than N restarts happened; ``no``
+  never.
+- A service that came from ``vigil.yaml`` and is no longer in it (compose's *orphan*) is
+  kept, with its ID and logs, and follows the second rule; one warning line names it, and
+  ``vigil rm`` removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from vigil.compose.project import parse_service
+from vigil.core.config import ProjectConfig, RestartPolicy
+from vigil.core.lifecycle import RestartTracker, should_restart
+from vigil.daemon.manager import Manager
+from vigil.exceptions import ConfigError
+from vigil.store import ORIGIN_FILE, ServiceRecord
+
+_log = logging.getLogger("vigil")
+EXIT_UNKNOWN = 255  # moby's exit code for a container found dead after a daemon crash
+
+
+def restore(manager: Manager, project: ProjectConfig, records: list[ServiceRecord]) -> list[str]:
+    """Create the file's services and the earlier daemon's others; the names to start."""
+    earlier = {record.name: record for record in records}
+    to_start = []
+    for config in project.services.values():
+        record = earlier.pop(config.name, None)
+        manager.create(config, origin=ORIGIN_FILE)
+        if record is None or starts_on_daemon_start(record, config.restart, in_file=True):
+            to_start.append(config.name)
+    orphans = sorted(r.name for r in earlier.values() if r.origin == ORIGIN_FILE)
+    if orphans:
+        _log.warning(
+            "Found orphan services (%s) for this project. If you removed or renamed them in "
+            "your vigil.yaml, you can remove them with `vigil rm`.", " ".join(orphans))
+    for record in earlier.values():
+        try:
+            config = parse_service(record.name, record.config, path=f"services.{record.name}",
+                                   environ={})
+        except ConfigError as error:
+            _log.error("service %s (%s): stored config refused, not restored: %s",
+                       record.name, record.id, "; ".join(map(str, error.problems)))
+            continue
+        manager.create(config, origin=record.origin)
+        if starts_on_daemon_start(record, config.restart, in_file=False):
+            to_start.append(record.name)
+    return to_start
+
+
+def starts_on_daemon_start(record: ServiceRecord, policy: RestartPolicy, *, in_file: bool) -> bool:
+    """The rule of the module docstring for one service."""
+    if in_file and not record.stopped:
+        return True
+    if not record.started:
+        return False  # moby: HasBeenStartedBefore
+    tracker = RestartTracker(policy, restart_count=record.restart_count)
+    decision = should_restart(tracker, exit_code=record.exit_code,
+                              manually_stopped=record.stopped, uptime_ns=0)
+    return decision.restart
