@@ -66,7 +66,7 @@ def api_token(host: str, token: str | None, source: str) -> str | None:
     return None
 
 
-async def _recover(store: FileServiceStore) -> list[ServiceRecord]:
+async def _recover(store: FileServiceStore, now_ns: int) -> list[ServiceRecord]:
     """The records an earlier daemon left, after stopping the processes of runs it did not
     end (it was killed): their stop signal, their grace period, then SIGKILL for all that
     is left of them. Unreadable records are reported, one line each, and left alone."""
@@ -81,7 +81,8 @@ async def _recover(store: FileServiceStore) -> list[ServiceRecord]:
     await asyncio.gather(*(leftovers.reclaim(record.run or {}) for record in crashed))
     ended = {}
     for record in crashed:
-        ended[record.id] = replace(record, run=None, exit_code=EXIT_UNKNOWN)
+        ended[record.id] = replace(record, run=None, exit_code=EXIT_UNKNOWN,
+                                   finished_at_ns=now_ns)
         store.save_service(ended[record.id])
     return [ended.get(record.id, record) for record in records]
 
@@ -130,7 +131,7 @@ class Daemon:
         from vigil.api.server import serve
 
         become_subreaper()  # orphans of services and probes become ours to reap
-        records = await _recover(store)
+        records = await _recover(store, self.clock.now_ns())
         engine = Engine(clock=self.clock)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events

@@ -84,7 +84,18 @@ class _Entry:
     @property
     def process(self) -> ProcessState:
         state = self.target.state
+        if state.status is ProcessStatus.CREATED and not state.started_at and not state.error:
+            state = self._earlier(state)
         return replace(state, error=self.error) if self.error else state
+
+    def _earlier(self, state: ProcessState) -> ProcessState:
+        """Not run by this daemon: how an earlier one left it (Docker keeps ``State``)."""
+        record = self.record
+        if not record.started or not record.finished_at_ns:
+            return state
+        return ProcessState(ProcessStatus.EXITED, exit_code=record.exit_code,
+                            started_at=record.started_at_ns, finished_at=record.finished_at_ns,
+                            restart_count=record.restart_count)
 
 
 class Manager:
@@ -220,10 +231,10 @@ class Manager:
             if isinstance(event, TargetStarted):
                 run = leftovers.run_record(entry.target) if isinstance(
                     entry.target, Supervisor) else None
-                self._save(entry, started=True, run=run)
+                self._save(entry, started=True, started_at_ns=event.time_ns, run=run)
             elif isinstance(event, TargetDied):
-                self._save(entry, exit_code=event.exit_code, run=None,
-                           restart_count=entry.target.state.restart_count)
+                self._save(entry, exit_code=event.exit_code, finished_at_ns=event.time_ns,
+                           run=None, restart_count=entry.target.state.restart_count)
 
         return on_event
 

@@ -72,7 +72,7 @@ ORIGIN_API = "api"  # created through the API (``vigil run -d``): restart policy
 class ServiceRecord:
     """What a daemon restart needs to recreate a service exactly and decide whether to start
     it (moby's restore: ``HasBeenManuallyStopped``, ``HasBeenStartedBefore``, the exit code
-    and restart count that its restart policy reads).
+    and restart count that its restart policy reads, the times ``ps`` shows).
 
     ``config`` is the service in ``vigil.yaml``'s normal form (``compose.render``), which
     loads back into an equal ``ServiceConfig``. ``run`` describes the process of the current
@@ -87,6 +87,8 @@ class ServiceRecord:
     started: bool = False
     exit_code: int = 0
     restart_count: int = 0
+    started_at_ns: int = 0
+    finished_at_ns: int = 0
     run: Mapping[str, object] | None = None
 
     @property

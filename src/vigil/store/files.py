@@ -153,6 +153,8 @@ def _encode(record: ServiceRecord) -> bytes:
         "started": record.started,
         "exit_code": record.exit_code,
         "restart_count": record.restart_count,
+        "started_at_ns": record.started_at_ns,
+        "finished_at_ns": record.finished_at_ns,
         "run": None if record.run is None else dict(record.run),
     }
     return (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode()
@@ -185,6 +187,8 @@ def _decode(raw: bytes, directory_name: str) -> ServiceRecord:
         started=_field(data, "started", bool),
         exit_code=_field(data, "exit_code", int),
         restart_count=_field(data, "restart_count", int),
+        started_at_ns=_field(data, "started_at_ns", int),
+        finished_at_ns=_field(data, "finished_at_ns", int),
         run=run,
     )
 
