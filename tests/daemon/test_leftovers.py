@@ -5,6 +5,7 @@ group, descendants and escaped processes carrying the run's token; never a reuse
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import select
 import signal
@@ -18,7 +19,12 @@ from vigil.core.config import ServiceConfig
 from vigil.core.events import TargetRef
 from vigil.daemon.leftovers import proc_starttime, reclaim, run_record
 from vigil.go.duration import MILLISECOND, SECOND
-from vigil.linux.process import become_subreaper, reap_orphans
+from vigil.linux.process import (
+    PR_SET_CHILD_SUBREAPER,
+    become_subreaper,
+    is_subreaper,
+    reap_orphans,
+)
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import SERVICE_ID_ENV, Supervisor
 from vigil.testing import FakeClock
@@ -84,11 +90,14 @@ def environ(pid: int) -> list[bytes]:
 
 @pytest.fixture
 def leftovers(tmp_path: Path) -> Iterator[list[Leftover]]:
+    was_subreaper = is_subreaper()
     become_subreaper()  # escaped sleeps end up as our zombies, reaped on close
     made: list[Leftover] = []
     yield made
     for leftover in made:
         leftover.close()
+    if not was_subreaper:  # later tests (daemons detaching) expect the default again
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 def test_the_stop_signal_comes_first_then_everything_of_the_run_is_killed(
