@@ -198,3 +198,29 @@ def test_a_stored_config_that_no_longer_loads_is_reported(
 
     run(scenario)
     assert (store.services_dir / bad.id / "service.json").exists()
+
+
+def test_an_orphan_whose_dependency_is_gone_stays_down_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kept service depending on one removed meanwhile is not started (one error line);
+    the others still are."""
+    store = FileServiceStore(tmp_path)
+    lonely = ServiceRecord(TargetRecord(TargetRef("3" * 64, "lonely"), 1),
+                           {"depends_on": {"gone": {"condition": "service_started"}},
+                            "restart": "always"}, started=True)
+    store.save_service(lonely)
+
+    async def scenario() -> None:
+        manager, records = daemon(store)
+        with caplog.at_level(logging.ERROR, logger="vigil"):
+            names = restore(manager, project(ServiceConfig(name="web")), records)
+        assert names == ["web"]
+        assert [r.message for r in caplog.records] == [
+            'service lonely: not started: it depends on undefined service "gone"']
+        assert await manager.up(names) == []
+        assert manager.view("web").status == "running"
+        assert manager.view("lonely").status == "created"
+        await manager.down()
+
+    run(scenario)

@@ -330,10 +330,9 @@ class Manager:
         dependencies first (compose's ``depends_on``), in parallel where the graph allows.
         Returns the errors, one per service that failed."""
         configs = {name: e.config for name, e in self._entries.items()}
+        if names is not None:  # the graph of those only: another's broken one is no matter
+            configs = {name: configs[name] for name in _with_dependencies(configs, names)}
         order = start_order(configs)
-        if names is not None:
-            wanted = _with_dependencies(configs, names)
-            order = [name for name in order if name in wanted]
         tasks: dict[str, asyncio.Task[str | None]] = {}
         for name in order:
             deps = {d: tasks[d] for d in configs[name].depends_on if d in tasks}
@@ -375,7 +374,7 @@ class Manager:
 
     async def down(self) -> None:
         """Stop every service, dependents first (the reverse of the start order)."""
-        configs = {name: e.config for name, e in self._entries.items()}
+        configs = _known_dependencies({name: e.config for name, e in self._entries.items()})
         for level in _stop_levels(configs):
             await asyncio.gather(*(self._shutdown_one(name) for name in level))
         await self.engine.aclose()
@@ -488,6 +487,16 @@ def _with_dependencies(configs: dict[str, ServiceConfig], names: Collection[str]
             wanted.add(name)
             pending.extend(d for d in configs[name].depends_on if d in configs)
     return wanted
+
+
+def _known_dependencies(configs: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+    """The configs without dependencies on services that no longer exist (a kept orphan's
+    may name one removed meanwhile)."""
+    return {
+        name: replace(config, depends_on={
+            d: v for d, v in config.depends_on.items() if d in configs})
+        for name, config in configs.items()
+    }
 
 
 def _stop_levels(configs: dict[str, ServiceConfig]) -> list[list[str]]:

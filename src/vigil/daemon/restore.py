@@ -56,7 +56,34 @@ def restore(manager: Manager, project: ProjectConfig, records: list[ServiceRecor
         manager.create(config, origin=record.origin)
         if starts_on_daemon_start(record, config.restart, in_file=False):
             to_start.append(record.name)
-    return to_start
+    return _startable(manager, to_start)
+
+
+def _startable(manager: Manager, names: list[str]) -> list[str]:
+    """``names`` without those that depend, directly or not, on a service that no longer
+    exists (an orphan whose dependency was removed): one error line each."""
+    known = set(manager.names())
+    result = []
+    for name in names:
+        missing = _missing_dependency(manager, name, known)
+        if missing is None:
+            result.append(name)
+        else:
+            _log.error('service %s: not started: it depends on undefined service "%s"',
+                       name, missing)
+    return result
+
+
+def _missing_dependency(manager: Manager, name: str, known: set[str]) -> str | None:
+    seen, pending = {name}, [name]
+    while pending:
+        for dependency in manager.lookup(pending.pop()).config.depends_on:
+            if dependency not in known:
+                return dependency
+            if dependency not in seen:
+                seen.add(dependency)
+                pending.append(dependency)
+    return None
 
 
 def starts_on_daemon_start(record: ServiceRecord, policy: RestartPolicy, *, in_file: bool) -> bool:
