@@ -24,7 +24,7 @@ from vigil.compose.project import parse_service
 from vigil.core.config import ProjectConfig, RestartPolicy
 from vigil.core.lifecycle import RestartTracker, should_restart
 from vigil.daemon.manager import Manager
-from vigil.exceptions import ConfigError
+from vigil.exceptions import ConfigError, InvalidParameterError
 from vigil.store import ORIGIN_FILE, ServiceRecord
 
 _log = logging.getLogger("vigil")
@@ -49,11 +49,11 @@ def restore(manager: Manager, project: ProjectConfig, records: list[ServiceRecor
         try:
             config = parse_service(record.name, record.config, path=f"services.{record.name}",
                                    environ={})
-        except ConfigError as error:
+            manager.create(config, origin=record.origin)
+        except (ConfigError, InvalidParameterError) as error:
             _log.error("service %s (%s): stored config refused, not restored: %s",
-                       record.name, record.id, "; ".join(map(str, error.problems)))
+                       record.name, record.id, str(error).replace("\n", "; "))
             continue
-        manager.create(config, origin=record.origin)
         if starts_on_daemon_start(record, config.restart, in_file=False):
             to_start.append(record.name)
     return _startable(manager, to_start)
