@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -32,32 +33,46 @@ from vigil.testing import FakeClock
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
 READY_S = 10.0  # real-time safety net for a shell to print a line; never reached normally
 
-# A service's main process with a child in its group and an escaped one (its own session).
-# It prints the three pids, then waits; TERM is handled (or ignored) as $ON_TERM says.
+# A service's main process with a child in its group and an escaped one (its own session,
+# which prints its pid once it has left). TERM is handled (or ignored) as $ON_TERM says.
 LEFTOVER = """
 trap "$ON_TERM" TERM
 sleep 1000 & child=$!
-setsid sleep 1001 & escaped=$!
-echo "$$ $child $escaped"
+setsid sh -c 'echo "escaped $$"; exec sleep 1001' &
+echo "main $$ $child"
 wait
 """
-
 
 class Leftover:
     """A process tree as a crashed daemon leaves it: a session of its own, tagged."""
 
-    def __init__(self, tmp_path: Path, on_term: str, token: str = "a1" * 16) -> None:
-        self.token = token
-        env = {"PATH": os.environ["PATH"], "ON_TERM": on_term, SERVICE_ID_ENV: token,
+    def __init__(self, tmp_path: Path, on_term: str) -> None:
+        self.token = secrets.token_hex(16)  # this test's processes only
+        env = {"PATH": os.environ["PATH"], "ON_TERM": on_term, SERVICE_ID_ENV: self.token,
                "TERMFILE": str(tmp_path / "term")}
         self.process = subprocess.Popen(
             ["sh", "-c", LEFTOVER], env=env, stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL, start_new_session=True)
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], READY_S)
-        assert ready, "the leftover did not start"
-        main, self.child, self.escaped = map(int, self.process.stdout.readline().split())
+        try:
+            lines = dict(line.partition(" ")[::2] for line in self._lines(2))  # either order
+        except AssertionError:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(READY_S)
+            raise
+        main, self.child = map(int, lines["main"].split())
+        self.escaped = int(lines["escaped"])
         assert main == self.process.pid
+
+    def _lines(self, count: int) -> list[str]:
+        assert self.process.stdout is not None
+        fd, data = self.process.stdout.fileno(), b""
+        while data.count(b"\n") < count:
+            ready, _, _ = select.select([fd], [], [], READY_S)
+            assert ready, "the leftover did not start"
+            chunk = os.read(fd, 4096)
+            assert chunk, "the leftover ended early"
+            data += chunk
+        return data.decode().splitlines()
 
     @property
     def pids(self) -> list[int]:
@@ -81,11 +96,6 @@ class Leftover:
         assert self.process.stdout is not None
         self.process.stdout.close()
         reap_orphans()
-
-
-def environ(pid: int) -> list[bytes]:
-    with open(f"/proc/{pid}/environ", "rb") as handle:
-        return handle.read().split(b"\0")
 
 
 @pytest.fixture
@@ -158,23 +168,27 @@ def test_a_record_that_is_not_ours_reclaims_nothing() -> None:
 
 
 def test_the_run_record_describes_the_running_process(tmp_path: Path) -> None:
-    """pid, kernel start time, the run's token from its environment, the stop signal and
-    grace; None once the service no longer runs."""
+    """pid, kernel start time, the run's token (the one its environment holds), the stop
+    signal and grace; None once the service no longer runs."""
 
     async def scenario() -> None:
-        service = ServiceConfig(name="web", command=("sleep", "1000"), stop_signal="SIGINT",
-                                stop_grace_period=3 * SECOND)
-        supervisor = Supervisor(service, clock=FakeClock(), log=ServiceLog(tmp_path / "log"),
+        service = ServiceConfig(name="web", command=("sh", "-c", "echo $VIGIL_SERVICE_ID; "
+                                                     "exec sleep 1000"),
+                                stop_signal="SIGINT", stop_grace_period=3 * SECOND)
+        log = ServiceLog(tmp_path / "log")
+        supervisor = Supervisor(service, clock=FakeClock(), log=log,
                                 report=lambda event: None, ref=TargetRef("5e" * 32, "web"))
         assert run_record(supervisor) is None
+        lines = log.follow()
         await supervisor.start()
         pid = supervisor.state.pid
         record = run_record(supervisor)
         assert record is not None
-        token = record.pop("token")
-        assert record == {"pid": pid, "starttime": proc_starttime(pid), "jail": None,
-                          "stop_signal": int(signal.SIGINT), "stop_grace_ns": 3 * SECOND}
-        assert f"{SERVICE_ID_ENV}={token}".encode() in environ(pid)
+        token = (await asyncio.wait_for(anext(lines), READY_S)).log.strip()
+        assert len(token) == 32
+        assert record == {"pid": pid, "starttime": proc_starttime(pid), "token": token,
+                          "jail": None, "stop_signal": int(signal.SIGINT),
+                          "stop_grace_ns": 3 * SECOND}
         await supervisor.close()
         assert run_record(supervisor) is None
 

@@ -26,7 +26,7 @@ from vigil.core.lifecycle import ProcessStatus
 from vigil.core.signals import parse_signal
 from vigil.go.duration import MINUTE, SECOND
 from vigil.linux.process import wait_readable
-from vigil.targets.supervised import SERVICE_ID_ENV, Supervisor, find_tagged_processes
+from vigil.targets.supervised import Supervisor, find_tagged_processes
 
 RECLAIM_GRACE_MAX_NS = 10 * MINUTE  # bound on the stop grace, even "wait forever" (negative)
 DEATH_WAIT_S = 2.0  # a SIGKILLed process needs microseconds; D state can take longer
@@ -52,7 +52,7 @@ def run_record(supervisor: Supervisor) -> dict[str, object] | None:
     return {
         "pid": state.pid,
         "starttime": starttime,
-        "token": _token_of(state.pid),
+        "token": _token_of(supervisor),
         "jail": None,
         "stop_signal": int(stop_signal),
         "stop_grace_ns": service.effective_stop_grace_period,
@@ -165,17 +165,12 @@ def _descendants(root: int) -> list[tuple[int, int]]:
     return found
 
 
-def _token_of(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            environ = handle.read()
-    except OSError:
-        return None
-    prefix = f"{SERVICE_ID_ENV}=".encode()
-    for item in environ.split(b"\0"):
-        if item.startswith(prefix):
-            return item[len(prefix) :].decode("ascii", "replace")
-    return None
+def _token_of(supervisor: Supervisor) -> str | None:
+    """The current run's ``VIGIL_SERVICE_ID``. Not read from ``/proc/<pid>/environ``: right
+    after the spawn returns, the kernel may not have laid out the new environment yet (it
+    reads empty). Stand-in only: contain's ``Supervisor.run_record()`` has it first-hand."""
+    token = getattr(getattr(supervisor, "_run", None), "token", None)
+    return token if isinstance(token, str) else None
 
 
 def _int(record: Record, key: str) -> int:
