@@ -135,6 +135,20 @@ def test_a_main_process_ignoring_the_stop_signal_is_killed_after_the_grace(
     assert leftover.alive() == []
 
 
+def test_a_paused_run_still_gets_its_stop_signal(
+    tmp_path: Path, leftovers: list[Leftover]
+) -> None:
+    """A run left paused (SIGSTOP, as ``vigil pause``) is continued, so it handles its stop
+    signal itself instead of waiting out the grace period."""
+    leftover = Leftover(tmp_path, 'echo term >> "$TERMFILE"; exit 0')
+    leftovers.append(leftover)
+    os.killpg(leftover.process.pid, signal.SIGSTOP)
+    asyncio.run(reclaim(leftover.record()))
+    assert leftover.process.wait(READY_S) == 0
+    assert (tmp_path / "term").read_text() == "term\n"
+    assert leftover.alive() == []
+
+
 def test_a_reused_pid_is_never_signalled(tmp_path: Path, leftovers: list[Leftover]) -> None:
     """A record whose start time does not match the process now holding the pid (and whose
     token nobody carries) reclaims nothing."""

@@ -77,6 +77,8 @@ async def reclaim(record: Record) -> int:
         try:
             with contextlib.suppress(OSError, ValueError, OverflowError):
                 signal.pidfd_send_signal(main, _int(record, "stop_signal") or signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGCONT)  # a paused run cannot handle its stop signal
             await wait_readable(main, _grace_s(record))
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # its own session and group: pgid == pid
