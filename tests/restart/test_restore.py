@@ -5,7 +5,9 @@ orphans and records that no longer load."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from vigil.go.duration import MILLISECOND, SECOND
 from vigil.runtime.engine import Engine
 from vigil.store import ORIGIN_API, ORIGIN_FILE, ServiceRecord, TargetRecord
 from vigil.store.files import FileServiceStore
+from vigil.store.memory import MemoryServiceStore
 from vigil.testing import FakeClock
 
 
@@ -221,6 +224,34 @@ def test_an_orphan_whose_dependency_is_gone_stays_down_alone(
         assert await manager.up(names) == []
         assert manager.view("web").status == "running"
         assert manager.view("lonely").status == "created"
+        await manager.down()
+
+    run(scenario)
+
+
+class FullDisk(MemoryServiceStore):
+    def save_service(self, record: ServiceRecord) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_record_that_cannot_be_saved_breaks_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk costs the restart its knowledge of the change, said in one line per
+    failed save; the service itself is created, started and stopped as usual."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        manager = Manager(clock=clock, engine=Engine(clock=clock), services=FullDisk(tmp_path))
+        with caplog.at_level(logging.ERROR, logger="vigil"):
+            manager.create(ServiceConfig(name="web"))
+            await manager.start("web")
+            await manager.stop("web")
+        assert manager.view("web").status == "exited"
+        assert len(caplog.records) >= 3
+        assert {r.message for r in caplog.records} == {
+            "service web: its record could not be saved, a restart of the daemon will not "
+            "see this change: No space left on device"}
         await manager.down()
 
     run(scenario)

@@ -3,7 +3,9 @@ records reported by name while the others still load."""
 
 from __future__ import annotations
 
+import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,32 @@ def test_saving_again_replaces_atomically_with_private_modes(tmp_path: Path) -> 
     for path in (store.state_dir, store.services_dir, directory):
         assert stat.S_IMODE(path.stat().st_mode) == 0o700
     assert stat.S_IMODE((store.state_dir / "daemon.lock").stat().st_mode) == 0o600
+
+
+def test_only_what_must_survive_a_power_cut_is_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new record or a change of config or intent is fsynced (file and directory); a new
+    run or exit is only renamed into place; an unchanged record is not written at all."""
+    store = opened(tmp_path)
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("rename") or real_replace(a, b))
+    first = record("b", "web", 1)
+    for changed, expected in (
+        (first, ["fsync", "rename", "fsync"]),
+        (replace(first, started=True, run={"pid": 1}), ["rename"]),
+        (replace(first, started=True, run={"pid": 1}), []),
+        (replace(first, started=True, exit_code=143), ["rename"]),
+        (replace(first, stopped=True), ["fsync", "rename", "fsync"]),
+        (replace(first, stopped=True, config={"command": ["true"]}),
+         ["fsync", "rename", "fsync"]),
+    ):
+        calls.clear()
+        store.save_service(changed)
+        assert calls == expected, changed
+    assert store.load_services()[0] == [replace(first, stopped=True, config={"command": ["true"]})]
 
 
 @pytest.mark.parametrize(

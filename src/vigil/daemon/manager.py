@@ -200,7 +200,7 @@ class Manager:
                         target_id=ref.id, created_ns=created_ns)
         self._known.pop(config.name, None)
         self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record)
-        self._services.save_service(record)
+        self._store(record)
         return ref.id
 
     def record(self, ref: str) -> ServiceRecord:
@@ -240,7 +240,15 @@ class Manager:
 
     def _save(self, entry: _Entry, **changes: Any) -> None:
         entry.record = replace(entry.record, **changes)
-        self._services.save_service(entry.record)
+        self._store(entry.record)
+
+    def _store(self, record: ServiceRecord) -> None:
+        """Save, or say in one line why not: a full disk must not break a lifecycle."""
+        try:
+            self._services.save_service(record)
+        except OSError as exc:
+            _log.error("service %s: its record could not be saved, a restart of the daemon "
+                       "will not see this change: %s", record.name, exc.strerror or exc)
 
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""

@@ -8,14 +8,19 @@
       services/<id>/service.json  the ServiceRecord (config, intent, last exit, live run)
       services/<id>/<id>-json.log the service's log (json-file), rotated ones beside it
 
-Writes are atomic: a temporary file in the same directory, fsync, rename, fsync of the
-directory, so a crash leaves the old record or the new one, never a torn one. Files are
-0600, directories 0700. A record that cannot be read (garbage, a hand edit) is reported
-in one line naming its file and left in place; the other records still load.
+Writes are atomic: a temporary file in the same directory, then a rename, so a crash leaves
+the old record or the new one, never a torn one. Files are 0600, directories 0700. A record
+that cannot be read (garbage, a hand edit) is reported in one line naming its file and left
+in place; the other records still load.
 
-Write policy: a record is rewritten when the daemon creates the service, when it starts or
-dies, and when the user's intent changes (start, stop, kill): process lifecycle moments,
-never per probe. Each write is a few hundred bytes and an fsync, on the event loop.
+Write policy: a record is written when it changes: the daemon creates the service, its
+process starts or dies, the user starts, stops or kills it; never per probe, and not at all
+when nothing changed. What must survive a power cut (identity, config, origin, the user's
+intent) is made durable: fsync of the file before the rename and of the directory after it
+(about 8 ms on this machine's disk). What a power cut makes moot (the live run,
+the last exit: every process is gone then) is only renamed into place, which survives the
+daemon's own crash (the page cache is the kernel's) at a fraction of the cost (~0.3 ms):
+starts and exits of a restart loop never wait for the disk.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class FileServiceStore:
         self.state_dir = state_dir
         self.services_dir = state_dir / SERVICES_DIR
         self._lock_fd: int | None = None
+        self._written: dict[str, ServiceRecord] = {}  # as on disk, by ID
 
     # -- the lock ------------------------------------------------------------------------
 
@@ -106,16 +112,23 @@ class FileServiceStore:
                 reason = exc.strerror if isinstance(exc, OSError) else str(exc)
                 problems.append(f"{path}: {reason}; left in place, service not restored")
         records.sort(key=lambda r: (r.target.created_ns, r.id))
+        self._written = {record.id: record for record in records}
         return records, problems
 
     def save_service(self, record: ServiceRecord) -> None:
+        before = self._written.get(record.id)
+        if before == record:
+            return
         directory = self.services_dir / record.id
         _make_dir(directory)
-        _write_atomic(directory / RECORD_FILE, _encode(record))
+        durable = before is None or _lasting(before) != _lasting(record)
+        _write_atomic(directory / RECORD_FILE, _encode(record), durable=durable)
+        self._written[record.id] = record
 
     def remove_service(self, target_id: str) -> None:
         if _ID.fullmatch(target_id):  # never a path of the caller's making
             shutil.rmtree(self.services_dir / target_id, ignore_errors=True)
+            self._written.pop(target_id, None)
 
     def log_path(self, target_id: str) -> Path:
         return log_file(self.services_dir, target_id)
@@ -125,15 +138,23 @@ def _make_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _lasting(record: ServiceRecord) -> tuple[object, ...]:
+    """The part of a record that must survive a power cut."""
+    return (record.target, dict(record.config), record.origin, record.stopped)
+
+
+def _write_atomic(path: Path, data: bytes, *, durable: bool) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(temporary, path)
+    if not durable:
+        return
     directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(directory)  # the rename itself survives a power cut
