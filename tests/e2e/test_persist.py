@@ -22,6 +22,7 @@ import pytest
 
 from vigil.daemon.leftovers import proc_starttime
 from vigil.linux.process import reap_orphans
+from vigil.targets.supervised import find_tagged_processes
 
 pytestmark = pytest.mark.slow
 Daemon = Any  # tests/e2e/conftest.py's Daemon
@@ -82,6 +83,12 @@ def services(tmp_path: Path) -> Iterator[Services]:
     reap_orphans()
 
 
+def token_of(pid: int) -> str:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    [token] = [v[len(b"VIGIL_SERVICE_ID="):] for v in environ if v.startswith(b"VIGIL_SERVICE_ID=")]
+    return token.decode()
+
+
 def ids(daemon: Daemon, *names: str) -> dict[str, str]:
     return {name: str(daemon.client.inspect(name)["Id"]) for name in names}
 
@@ -127,7 +134,9 @@ def test_a_clean_restart_keeps_services_ids_intent_and_logs(
     assert [len(services.copies(name)) for name in ("web", "idle", "job")] == [1, 0, 1]
 
     second.client.remove("once")
-    assert not (tmp_path / "state" / "services" / before["once"]).exists()
+    second.client.remove("job", force=True)
+    for name in ("once", "job"):
+        assert not (tmp_path / "state" / "services" / before[name]).exists()
     assert (tmp_path / "state" / "services" / before["web"]).is_dir()
 
 
@@ -143,6 +152,7 @@ def test_after_kill_9_the_next_daemon_stops_the_leftovers_first(
     first.client.start("job")
     running(first, "web", "job")
     old = {name: int(state(first, name)["Pid"]) for name in ("web", "job")}
+    tokens = {name: token_of(pid) for name, pid in old.items()}
     os.kill(first.pid, signal.SIGKILL)
     assert wait_gone(first.pid, KILL9_WAIT_S)
     first.stopped = True
@@ -152,6 +162,7 @@ def test_after_kill_9_the_next_daemon_stops_the_leftovers_first(
     running(second, "web", "job")
     for name, pid in old.items():
         assert services.terms(name) == "term\n", name  # the old one, by its stop signal
+        assert find_tagged_processes(tokens[name]) == []  # its child `sleep` too
         assert proc_starttime(pid) is None  # gone (or a zombie of its new parent)
         assert services.copies(name) == [int(state(second, name)["Pid"])]
         assert state(second, name)["Pid"] != pid
