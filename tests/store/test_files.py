@@ -184,3 +184,13 @@ def test_the_memory_store_places_logs_the_same_way(tmp_path: Path) -> None:
     store.remove_service(kept.id)
     assert store.load_services() == ([], [])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unusable_state_directory_is_one_line(tmp_path: Path) -> None:
+    """A state directory that cannot be created says so, naming it, without a traceback."""
+    (tmp_path / "file").write_text("")
+    store = FileServiceStore(tmp_path / "file" / "state")
+    with pytest.raises(StoreError) as refused:
+        store.lock()
+    where = tmp_path / "file" / "state"
+    assert str(refused.value) == f"cannot use state directory {where}: Not a directory"

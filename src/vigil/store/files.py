@@ -67,10 +67,13 @@ class FileServiceStore:
     def lock(self) -> None:
         """Take the state directory for this process; StoreError naming the directory (and
         the holder's pid) when another daemon has it."""
-        _make_dir(self.state_dir)
-        _make_dir(self.services_dir)
-        path = self.state_dir / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            _make_dir(self.state_dir)
+            _make_dir(self.services_dir)
+            fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot use state directory {self.state_dir}: "
+                             f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
