@@ -60,7 +60,8 @@ def run_record(supervisor: Supervisor) -> dict[str, object] | None:
 
 
 async def reclaim(record: Record) -> int:
-    """Stop what a crashed daemon's run left behind; returns how many processes it signalled.
+    """Stop what a crashed daemon's run left behind; returns how many of its processes it
+    found alive (and stopped).
 
     A record that is not one of ours (missing fields) reclaims nothing."""
     pid, starttime = _int(record, "pid"), _int(record, "starttime")
@@ -102,10 +103,10 @@ async def _kill_rounds(
             found += [(p, s) for p in find_tagged_processes(token)
                       if (s := proc_starttime(p)) is not None]
         descendants = []
-        pidfds = [fd for p, s in found if (fd := _open_if_same(p, s)) is not None]
+        killed.update(found)  # found alive: counted even if the group's SIGKILL got it first
+        pidfds = [fd for pair in found if (fd := _open_if_same(*pair)) is not None]
         if not pidfds:
             return
-        killed.update(found)
         for fd in pidfds:
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
