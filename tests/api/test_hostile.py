@@ -20,6 +20,7 @@ from vigil import Engine
 from vigil.api import create_app, serve
 from vigil.daemon.manager import Manager
 from vigil.runtime.clock import SystemClock
+from vigil.store.memory import MemoryServiceStore
 
 if TYPE_CHECKING:
     from conftest import Api, ApiFactory
@@ -212,13 +213,13 @@ def test_a_service_whose_log_cannot_be_written_says_so_in_inspect(
     how much was lost; the other service's log, the API and the process are unaffected."""
 
     async def body(api: Api) -> None:
-        api.manager._log_dir = Path("/dev/full")  # its mkdir fails: EEXIST
+        api.manager._services = MemoryServiceStore(Path("/dev/full"))  # no dir can be made there
         await api.started("broken", {"command": ["sh", "-c", "echo one; echo two"]})
         answer = await asyncio.wait_for(api.client.post("/services/broken/wait"), 30)
         assert answer.json()["ExitCode"] == 0
         shown = (await api.client.get("/services/broken/json")).json()["State"]
-        assert shown["Error"].startswith("log file /dev/full/broken-")
-        assert shown["Error"].endswith(".log: File exists; 2 entries not saved")
+        assert shown["Error"].startswith("log file /dev/full/")
+        assert shown["Error"].endswith("-json.log: Not a directory; 2 entries not saved")
         answer = await api.client.get("/services/broken/logs")
         assert (answer.status_code, answer.text) == (200, "")
 

@@ -70,7 +70,7 @@ def _print_event(event: DaemonEvent) -> None:
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where service logs and the daemon log live.",
+    help="Where service records, their logs and the daemon log live.",
 )
 @click.option(
     "--token-file",

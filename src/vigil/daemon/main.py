@@ -1,6 +1,11 @@
 """The composition root of ``vigil up``: config → clock, engine, event log, manager, API
 server; signals; housekeeping. No decisions live here, only wiring.
 
+Start-up: lock the state directory (one daemon per directory), read the service records an
+earlier daemon left (``vigil.store.files``), stop what a crashed one left running
+(``vigil.daemon.leftovers``), recreate the services (``vigil.daemon.restore``), serve, and
+start those whose intent and restart policy say so.
+
 Shutdown (SIGTERM, SIGINT, ``vigil down``): stop every service in reverse dependency order,
 close the event streams, stop the server. A second SIGINT exits at once, as uvicorn does.
 """
@@ -14,17 +19,22 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
+from vigil.daemon import leftovers
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.manager import Manager
+from vigil.daemon.restore import EXIT_UNKNOWN, restore
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
+from vigil.store import ServiceRecord
+from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
@@ -34,8 +44,8 @@ REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped this
 
 
 def default_state_dir() -> Path:
-    """Where service logs live: $XDG_STATE_HOME/vigil, /var/lib/vigil for root, else
-    ~/.local/state/vigil."""
+    """Where service records and logs live: $XDG_STATE_HOME/vigil, /var/lib/vigil for root,
+    else ~/.local/state/vigil."""
     if xdg := os.environ.get("XDG_STATE_HOME"):
         return Path(xdg) / "vigil"
     if os.geteuid() == 0:
@@ -58,6 +68,27 @@ def api_token(host: str, token: str | None, source: str) -> str | None:
             "pass --token-file PATH or set VIGIL_TOKEN"
         )
     return None
+
+
+async def _recover(store: FileServiceStore, now_ns: int) -> list[ServiceRecord]:
+    """The records an earlier daemon left, after stopping the processes of runs it did not
+    end (it was killed): their stop signal, their grace period, then SIGKILL for all that
+    is left of them. Unreadable records are reported, one line each, and left alone."""
+    records, problems = store.load_services()
+    for problem in problems:
+        _log.error("%s", problem)
+    crashed = [record for record in records if record.run is not None]
+    if not crashed:
+        return records
+    _log.warning("stopping what the previous daemon left running: %s",
+                 " ".join(record.name for record in crashed))
+    await asyncio.gather(*(leftovers.reclaim(record.run or {}) for record in crashed))
+    ended = {}
+    for record in crashed:
+        ended[record.id] = replace(record, run=None, exit_code=EXIT_UNKNOWN,
+                                   finished_at_ns=now_ns)
+        store.save_service(ended[record.id])
+    return [ended.get(record.id, record) for record in records]
 
 
 class Daemon:
@@ -98,17 +129,24 @@ class Daemon:
         self.stopping = asyncio.Event()
 
     async def run(self) -> int:
+        """Lock the state directory (StoreError if another daemon holds it), then serve."""
+        store = FileServiceStore(self.state_dir)
+        store.lock()
+        try:
+            return await self._run(store)
+        finally:
+            store.close()
+
+    async def _run(self, store: FileServiceStore) -> int:
         from vigil.api import create_app
         from vigil.api.server import serve
 
         become_subreaper()  # orphans of services and probes become ours to reap
-        log_dir = self.state_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        records = await _recover(store, self.clock.now_ns())
         engine = Engine(clock=self.clock)
-        manager = Manager(clock=self.clock, engine=engine, log_dir=log_dir)
+        manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
-        for service in self.project.services.values():
-            manager.create(service)
+        to_start = restore(manager, self.project, records)
         if self._on_event is not None:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
         server_stop = asyncio.Event()
@@ -139,7 +177,7 @@ class Daemon:
             _log.info("vigil daemon serving on %s", self.host)
             if self._on_ready is not None:
                 self._on_ready()
-            up = asyncio.get_running_loop().create_task(self._up(manager))
+            up = asyncio.get_running_loop().create_task(self._up(manager, to_start))
             reaper = asyncio.get_running_loop().create_task(self._reap())
             gc.freeze()  # start-up objects never need scanning again (limits.md: GC stalls)
             await self.stopping.wait()
@@ -159,8 +197,8 @@ class Daemon:
             reap_orphans()
         return status
 
-    async def _up(self, manager: Manager) -> None:
-        for error in await manager.up():
+    async def _up(self, manager: Manager, names: list[str]) -> None:
+        for error in await manager.up(names):
             _log.error("%s", error)
         # The monitors (a task, its coroutine and target per service) live as long as the
         # daemon: without this, every young-generation GC pass walks them again.

@@ -10,15 +10,16 @@ Docker-shaped ``/events`` are a projection of that stream (``vigil.daemon.eventl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from vigil.compose.render import service_to_dict
 from vigil.core.config import (
     CONDITION_COMPLETED,
     CONDITION_HEALTHY,
@@ -26,11 +27,19 @@ from vigil.core.config import (
     ServiceConfig,
 )
 from vigil.core.deps import start_order
-from vigil.core.events import TargetEvent, TargetRef, TargetRestarted
+from vigil.core.events import (
+    LifecycleEvent,
+    TargetDied,
+    TargetEvent,
+    TargetRef,
+    TargetRestarted,
+    TargetStarted,
+)
 from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
 from vigil.core.signals import parse_kill_signal
 from vigil.core.status import HealthStatus
+from vigil.daemon import leftovers
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.docker.services import ServiceView
 from vigil.exceptions import (
@@ -44,7 +53,9 @@ from vigil.exceptions import (
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import Subscription
-from vigil.targets.base import Target
+from vigil.store import ORIGIN_API, ServiceRecord, ServiceStore, TargetRecord
+from vigil.store.memory import MemoryServiceStore
+from vigil.targets.base import Report, Target
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import Supervisor
 from vigil.targets.watched import WatchedTarget
@@ -65,6 +76,7 @@ class _Entry:
     created_ns: int
     log: ServiceLog
     target: Target
+    record: ServiceRecord  # as last saved: what a daemon restart brings back
     error: str = ""  # a dependency that failed: the service was never started
     # Docker's container lock: start, stop, restart and remove of one service one at a time,
     # so a remove never tears down a target another request is still starting or stopping.
@@ -78,17 +90,47 @@ class _Entry:
     @property
     def process(self) -> ProcessState:
         state = self.target.state
+        if state.status is ProcessStatus.CREATED and not state.started_at and not state.error:
+            state = self._earlier(state)
         return replace(state, error=self.error) if self.error else state
+
+    def _earlier(self, state: ProcessState) -> ProcessState:
+        """Not run by this daemon: how an earlier one left it (Docker keeps ``State``)."""
+        record = self.record
+        if not record.started or not record.finished_at_ns:
+            return state
+        return ProcessState(ProcessStatus.EXITED, exit_code=record.exit_code,
+                            started_at=record.started_at_ns, finished_at=record.finished_at_ns,
+                            restart_count=record.restart_count)
 
 
 class Manager:
-    """Every service of the daemon, by name and by ID."""
+    """Every service of the daemon, by name and by ID.
 
-    def __init__(self, *, clock: Clock, engine: Engine, log_dir: Path) -> None:
+    ``services`` keeps each service's record (config, the user's intent, the last exit, the
+    live run) and places its logs; without one, records live in memory and logs go under
+    ``log_dir``. ``known`` are records from an earlier daemon: a service created under a
+    known name keeps that record's ID, creation time and intent.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        engine: Engine,
+        log_dir: Path | None = None,
+        services: ServiceStore | None = None,
+        known: Iterable[ServiceRecord] = (),
+    ) -> None:
         self.clock = clock
         self.engine = engine
         self.events = DockerEventLog(engine)
-        self._log_dir = log_dir
+        if services is None:
+            if log_dir is None:
+                raise ValueError("Manager needs a ServiceStore or a log_dir")
+            services = MemoryServiceStore(log_dir)
+        self._services = services
+        self._known = {record.name: record for record in known}
         self._entries: dict[str, _Entry] = {}
         self._changed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -138,9 +180,10 @@ class Manager:
 
     # -- create and remove -------------------------------------------------------------------
 
-    def create(self, config: ServiceConfig) -> str:
+    def create(self, config: ServiceConfig, *, origin: str = ORIGIN_API) -> str:
         """Register a service (Docker ``create``); returns its ID. A name the store already
-        knows keeps its ID and creation time, so history and logs stay attached to it."""
+        knows keeps its ID, creation time and intent, so history and logs stay attached to
+        it. ``origin``: where it comes from (the API, or ``vigil.yaml``)."""
         if config.name in self._entries:
             other = self._entries[config.name].id
             raise ConflictError(
@@ -148,23 +191,24 @@ class Manager:
                 f'"{other}". You have to remove (or rename) that service to be able to reuse '
                 "that name."
             )
-        known = {r.ref.name: r for r in self.engine.store.targets()}.get(config.name)
-        ref = known.ref if known is not None else TargetRef(secrets.token_hex(32), config.name)
-        created_ns = known.created_ns if known is not None else self.clock.now_ns()
-        log = ServiceLog(self._log_dir / f"{config.name}-{ref.id[:12]}.log")
+        record = self._record_for(config, origin)
+        ref, created_ns = record.target.ref, record.target.created_ns
+        log = ServiceLog(self._services.log_path(ref.id))
+        report = self._reporter(config.name)
         target: Target
         if config.command:
             try:
-                target = Supervisor(
-                    config, clock=self.clock, log=log, report=self.engine.report, ref=ref)
+                target = Supervisor(config, clock=self.clock, log=log, report=report, ref=ref)
             except ConfigError as error:
                 log.close()
                 raise InvalidParameterError(str(error)) from None
         else:
-            target = WatchedTarget(ref, clock=self.clock, report=self.engine.report)
+            target = WatchedTarget(ref, clock=self.clock, report=report)
         self.engine.add(config.name, config.healthcheck, probe=spec_for_service(config),
                         target_id=ref.id, created_ns=created_ns)
-        self._entries[config.name] = _Entry(ref, config, created_ns, log, target)
+        self._known.pop(config.name, None)
+        self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record)
+        self._store(record)
         return ref.id
 
     @asynccontextmanager
@@ -176,6 +220,53 @@ class Manager:
             if entry.removing:
                 raise NotFoundError(f"No such service: {ref}")
             yield entry
+
+    def record(self, ref: str) -> ServiceRecord:
+        """The service's record as last saved."""
+        return self.lookup(ref).record
+
+    def _record_for(self, config: ServiceConfig, origin: str) -> ServiceRecord:
+        """The known record of that name (ID, creation time, intent kept) with this config,
+        or a new one."""
+        known = self._known.get(config.name)
+        if known is None:
+            target = {r.ref.name: r for r in self.engine.store.targets()}.get(config.name)
+            if target is None:
+                ref = TargetRef(secrets.token_hex(32), config.name)
+                target = TargetRecord(ref, self.clock.now_ns())
+            known = ServiceRecord(target, {})
+        return replace(known, config=service_to_dict(config), origin=origin, run=None)
+
+    def _reporter(self, name: str) -> Report:
+        """The target's report callback: the engine's, then the record kept up to date."""
+        report = self.engine.report
+
+        def on_event(event: LifecycleEvent) -> None:
+            report(event)
+            entry = self._entries.get(name)
+            if entry is None or entry.ref != event.target:
+                return  # removed meanwhile: its files are gone and stay gone
+            if isinstance(event, TargetStarted):
+                run = leftovers.run_record(entry.target) if isinstance(
+                    entry.target, Supervisor) else None
+                self._save(entry, started=True, started_at_ns=event.time_ns, run=run)
+            elif isinstance(event, TargetDied):
+                self._save(entry, exit_code=event.exit_code, finished_at_ns=event.time_ns,
+                           run=None, restart_count=entry.target.state.restart_count)
+
+        return on_event
+
+    def _save(self, entry: _Entry, **changes: Any) -> None:
+        entry.record = replace(entry.record, **changes)
+        self._store(entry.record)
+
+    def _store(self, record: ServiceRecord) -> None:
+        """Save, or say in one line why not: a full disk must not break a lifecycle."""
+        try:
+            self._services.save_service(record)
+        except OSError as exc:
+            _log.error("service %s: its record could not be saved, a restart of the daemon "
+                       "will not see this change: %s", record.name, exc.strerror or exc)
 
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""
@@ -190,9 +281,7 @@ class Manager:
             entry.removing = True  # from here on, other requests see no such service
             await entry.target.close(0)
             entry.log.close()
-            with contextlib.suppress(OSError):  # a log that could never be written
-                for path in entry.log.path.parent.glob(entry.log.path.name + "*"):
-                    path.unlink(missing_ok=True)
+            self._services.remove_service(entry.id)  # the record and every log file
             await self.engine.remove(entry.config.name)
             del self._entries[entry.config.name]  # only now may the name be reused
 
@@ -208,6 +297,7 @@ class Manager:
             if status in (ProcessStatus.RUNNING, ProcessStatus.RESTARTING):
                 raise NotModifiedError("service already started")
             entry.error = ""
+            self._save_intent(entry, stopped=False)
             await entry.target.start()
             _raise_start_error(entry.target)
 
@@ -216,6 +306,7 @@ class Manager:
         async with self._locked(ref) as entry:
             if entry.process.status in (ProcessStatus.CREATED, ProcessStatus.EXITED):
                 raise NotModifiedError("service already stopped")
+            self._save_intent(entry, stopped=True)
             await entry.target.stop(timeout_ns)
             await self.engine.probe_gone(entry.config.name)
 
@@ -223,6 +314,7 @@ class Manager:
         """Docker ``restart``: stop if running, start, then a ``restart`` event."""
         async with self._locked(ref) as entry:
             entry.error = ""
+            self._save_intent(entry, stopped=False)
             await entry.target.restart(timeout_ns)
             _raise_start_error(entry.target)
             self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
@@ -241,6 +333,7 @@ class Manager:
         if not entry.target.kill(sig):
             raise ConflictError(
                 f"Cannot kill service: {entry.config.name}: Service {entry.id} is not running")
+        self._save_intent(entry, stopped=True)  # moby: every kill counts as a manual stop
 
     async def pause(self, ref: str) -> None:
         """Docker ``pause``: SIGSTOP the group; health goes ``unhealthy`` silently."""
@@ -259,10 +352,13 @@ class Manager:
 
     # -- up, down and wait -------------------------------------------------------------------
 
-    async def up(self) -> list[str]:
-        """Start every created service, dependencies first (compose's ``depends_on``), in
-        parallel where the graph allows. Returns the errors, one per service that failed."""
+    async def up(self, names: Collection[str] | None = None) -> list[str]:
+        """Start every created service (or those of ``names`` and what they depend on),
+        dependencies first (compose's ``depends_on``), in parallel where the graph allows.
+        Returns the errors, one per service that failed."""
         configs = {name: e.config for name, e in self._entries.items()}
+        if names is not None:  # the graph of those only: another's broken one is no matter
+            configs = {name: configs[name] for name in _with_dependencies(configs, names)}
         order = start_order(configs)
         tasks: dict[str, asyncio.Task[str | None]] = {}
         for name in order:
@@ -310,7 +406,7 @@ class Manager:
 
     async def down(self) -> None:
         """Stop every service, dependents first (the reverse of the start order)."""
-        configs = {name: e.config for name, e in self._entries.items()}
+        configs = _known_dependencies({name: e.config for name, e in self._entries.items()})
         for level in _stop_levels(configs):
             await asyncio.gather(*(self._shutdown_one(name) for name in level))
         await self.engine.aclose()
@@ -391,6 +487,11 @@ class Manager:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def _save_intent(self, entry: _Entry, *, stopped: bool) -> None:
+        """Docker's ``HasBeenManuallyStopped``, kept for the next daemon."""
+        if entry.record.stopped != stopped:
+            self._save(entry, stopped=stopped)
+
 
 class ServiceStartError(InvalidParameterError):
     """The process could not be started (missing binary, bad user, ...): 400, as moby's
@@ -408,6 +509,28 @@ class _Pending:
 
 
 _PENDING = _Pending()
+
+
+def _with_dependencies(configs: dict[str, ServiceConfig], names: Collection[str]) -> set[str]:
+    """``names`` and everything they depend on, transitively (compose starts those too)."""
+    wanted: set[str] = set()
+    pending = [name for name in names if name in configs]
+    while pending:
+        name = pending.pop()
+        if name not in wanted:
+            wanted.add(name)
+            pending.extend(d for d in configs[name].depends_on if d in configs)
+    return wanted
+
+
+def _known_dependencies(configs: dict[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+    """The configs without dependencies on services that no longer exist (a kept orphan's
+    may name one removed meanwhile)."""
+    return {
+        name: replace(config, depends_on={
+            d: v for d, v in config.depends_on.items() if d in configs})
+        for name, config in configs.items()
+    }
 
 
 def _stop_levels(configs: dict[str, ServiceConfig]) -> list[list[str]]:

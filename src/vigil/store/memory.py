@@ -3,10 +3,13 @@ disk. Docker keeps 256 events; vigil's default keeps 10,000."""
 
 from __future__ import annotations
 
+import shutil
 from collections import deque
+from pathlib import Path
 
 from vigil.core.events import TargetEvent
-from vigil.store import TargetRecord
+from vigil.store import ServiceRecord, TargetRecord
+from vigil.store.files import log_file
 
 DEFAULT_CAPACITY = 10_000
 
@@ -42,3 +45,25 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+
+class MemoryServiceStore:
+    """A ``ServiceStore`` whose records live as long as the process; log files go under
+    ``log_dir`` in the same layout as ``FileServiceStore``'s."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self._records: dict[str, ServiceRecord] = {}
+
+    def load_services(self) -> tuple[list[ServiceRecord], list[str]]:
+        return list(self._records.values()), []
+
+    def save_service(self, record: ServiceRecord) -> None:
+        self._records[record.id] = record
+
+    def remove_service(self, target_id: str) -> None:
+        if self._records.pop(target_id, None) is not None:
+            shutil.rmtree(self.log_path(target_id).parent, ignore_errors=True)
+
+    def log_path(self, target_id: str) -> Path:
+        return log_file(self._log_dir, target_id)

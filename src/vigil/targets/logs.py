@@ -272,9 +272,9 @@ class ServiceLog:
 
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags, 0o640)
+            self._fd = os.open(self.path, flags, 0o600)
             self._size = os.fstat(self._fd).st_size
         return self._fd
 
