@@ -96,7 +96,9 @@ async def events(
         if timer is not None:
             timer.cancel()
 
-    return Stream(event_lines(subscription), media_type=NDJSON, cleanup=cleanup)
+    return Stream(
+        event_lines(subscription, backend.manager.events.line), media_type=NDJSON, cleanup=cleanup
+    )
 
 
 @router.post(

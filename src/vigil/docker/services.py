@@ -20,6 +20,7 @@ from vigil.core.config import ServiceConfig
 from vigil.core.health import HealthState, HealthStatus
 from vigil.docker.health import (
     JsonObject,
+    dumps,
     health_json,
     healthcheck_config_json,
 )
@@ -33,7 +34,9 @@ __all__ = [
     "ServiceStatus",
     "ServiceView",
     "human_duration",
+    "inspect_bytes",
     "inspect_json",
+    "list_item_bytes",
     "list_item_json",
     "matches",
     "parse_list_filters",
@@ -54,6 +57,8 @@ class ServiceView:
     ``status`` is the process state (Docker's ``State.Status``). ``health`` None, or a state
     that never had a monitor (status ``none``), means no ``State.Health`` at all, as Docker
     leaves it nil for containers without a check or never started. Times are Unix ns, 0 = unset.
+    ``renders`` memoizes this view's encoded JSON (``inspect_bytes``, ``list_item_bytes``):
+    a view never changes, so neither do they.
     """
 
     id: str
@@ -67,6 +72,7 @@ class ServiceView:
     restart_count: int = 0
     error: str = ""
     health: HealthState | None = None
+    renders: dict[str, bytes] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -239,6 +245,39 @@ def list_item_json(view: ServiceView, now_ns: int) -> JsonObject:
     }
 
 
+_STATUS_KEY = '"Status":'
+_STATUS_TEXTS: dict[str, bytes] = {}  # encoded ``ps`` STATUS texts: few distinct ones
+_STATUS_TEXTS_LIMIT = 4096
+
+
+def inspect_bytes(view: ServiceView) -> bytes:
+    """``dumps(inspect_json(view))``, UTF-8, newline-terminated, encoded once per view."""
+    cached = view.renders.get("inspect")
+    if cached is None:
+        cached = view.renders["inspect"] = (dumps(inspect_json(view)) + "\n").encode("utf-8")
+    return cached
+
+
+def list_item_bytes(view: ServiceView, now_ns: int) -> bytes:
+    """``dumps(list_item_json(view, now_ns))`` in UTF-8. Only ``Status`` depends on the time:
+    the rest is encoded once per view, around it."""
+    head = view.renders.get("list-head")
+    tail = view.renders.get("list-tail")
+    if head is None or tail is None:
+        item = list_item_json(view, 0)
+        before = dumps({key: value for key, value in item.items() if key != "Health"})
+        cut = before.rindex(_STATUS_KEY) + len(_STATUS_KEY)
+        head = view.renders["list-head"] = before[:cut].encode("utf-8")
+        tail = view.renders["list-tail"] = f',"Health":{dumps(item["Health"])}}}'.encode()
+    text = status_text(view, now_ns)
+    status = _STATUS_TEXTS.get(text)
+    if status is None:
+        if len(_STATUS_TEXTS) >= _STATUS_TEXTS_LIMIT:
+            _STATUS_TEXTS.clear()
+        status = _STATUS_TEXTS[text] = dumps(text).encode("utf-8")
+    return head + status + tail
+
+
 # ---- Docker's filters.Args ---------------------------------------------------------------
 
 
@@ -375,6 +414,8 @@ def matches(view: ServiceView, filters: ListFilters, *, show_all: bool = True) -
     args = filters.args
     if not view.running and not (show_all or filters.implies_all):
         return False
+    if not len(args):
+        return True  # no filter (the usual ``ps``): what the checks below give, for less
     if not (args.match("name", "/" + view.name) or args.match("name", view.name)):
         return False
     ids = args.get("id")
