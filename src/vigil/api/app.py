@@ -8,14 +8,21 @@ from fastapi import FastAPI
 
 from vigil import __version__
 from vigil.api import services, system
+from vigil.api.budget import ApiBudget, Budgeted
 from vigil.api.errors import add_error_handlers
 from vigil.api.params import Backend
 from vigil.api.streams import OpenStreams
 from vigil.daemon.manager import Manager
 
 
-def create_app(manager: Manager, *, on_down: Callable[[], None] | None = None) -> FastAPI:
-    """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered."""
+def create_app(
+    manager: Manager,
+    *,
+    on_down: Callable[[], None] | None = None,
+    budget: ApiBudget | None = None,
+) -> FastAPI:
+    """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered.
+    With a ``budget``, requests wait their turn for their share of the loop (the daemon's)."""
     app = FastAPI(
         title="vigil",
         version=__version__,
@@ -26,6 +33,9 @@ def create_app(manager: Manager, *, on_down: Callable[[], None] | None = None) -
         redirect_slashes=False,
     )
     app.state.backend = Backend(manager, OpenStreams(), on_down)
+    app.state.budget = budget
+    if budget is not None:
+        app.add_middleware(Budgeted, budget=budget)
     add_error_handlers(app)
     app.include_router(system.router)
     app.include_router(services.router)

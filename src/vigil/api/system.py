@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from vigil import __version__
 from vigil.api import schemas
+from vigil.api.budget import PER_EVENT_NS, spend
 from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import BackendDep, Filters, ManagerDep, Timestamp
 from vigil.api.streams import NDJSON, NDJSONResponse, Stream, close_at, event_lines
@@ -71,6 +72,7 @@ async def openapi(request: Request) -> Any:
     responses=error_responses(400, 500, json_route=False),
 )
 async def events(
+    request: Request,
     backend: BackendDep, since: Timestamp = None, until: Timestamp = None, filters: Filters = None
 ) -> Response:
     clock = backend.manager.clock
@@ -84,6 +86,7 @@ async def events(
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
     subscription = backend.manager.events.subscribe(check, since_ns, until_ns, now_ns=now)
+    await spend(request.app.state, subscription.pending * PER_EVENT_NS)  # the replay
     timer = None
     if until_ns is not None and not subscription.closed:
         timer = close_at(clock, subscription, until_ns)

@@ -100,6 +100,7 @@ class Daemon:
 
     async def _run(self) -> int:
         from vigil.api import create_app
+        from vigil.api.budget import ApiBudget
         from vigil.api.server import serve
 
         become_subreaper()  # orphans of services and probes become ours to reap
@@ -114,7 +115,7 @@ class Daemon:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
         server_stop = asyncio.Event()
         ready = asyncio.Event()
-        app = create_app(manager, on_down=self.stopping.set)
+        app = create_app(manager, on_down=self.stopping.set, budget=ApiBudget(self.clock))
         kind, where = self.endpoint
         server = asyncio.get_running_loop().create_task(
             serve(

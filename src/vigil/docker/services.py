@@ -50,6 +50,19 @@ HEALTHS: tuple[str, ...] = tuple(s.value for s in HealthStatus)  # none, startin
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # what Docker shows for a time never set
 
 
+class Renders:
+    """A view's encoded JSON, memoized (a view never changes, so neither do they)."""
+
+    __slots__ = ("inspect", "list_head", "list_tail", "status", "status_at")
+
+    def __init__(self) -> None:
+        self.inspect: bytes | None = None
+        self.list_head: bytes | None = None
+        self.list_tail = b""
+        self.status = b""
+        self.status_at: tuple[int, int] | None = None  # whole seconds since start, since exit
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceView:
     """Everything Docker would show of a service at one moment.
@@ -57,8 +70,7 @@ class ServiceView:
     ``status`` is the process state (Docker's ``State.Status``). ``health`` None, or a state
     that never had a monitor (status ``none``), means no ``State.Health`` at all, as Docker
     leaves it nil for containers without a check or never started. Times are Unix ns, 0 = unset.
-    ``renders`` memoizes this view's encoded JSON (``inspect_bytes``, ``list_item_bytes``):
-    a view never changes, so neither do they.
+    ``renders`` memoizes its encoded JSON (``inspect_bytes``, ``list_item_bytes``).
     """
 
     id: str
@@ -72,7 +84,7 @@ class ServiceView:
     restart_count: int = 0
     error: str = ""
     health: HealthState | None = None
-    renders: dict[str, bytes] = field(default_factory=dict, init=False, compare=False, repr=False)
+    renders: Renders = field(default_factory=Renders, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -252,30 +264,37 @@ _STATUS_TEXTS_LIMIT = 4096
 
 def inspect_bytes(view: ServiceView) -> bytes:
     """``dumps(inspect_json(view))``, UTF-8, newline-terminated, encoded once per view."""
-    cached = view.renders.get("inspect")
-    if cached is None:
-        cached = view.renders["inspect"] = (dumps(inspect_json(view)) + "\n").encode("utf-8")
-    return cached
+    memo = view.renders
+    if memo.inspect is None:
+        memo.inspect = (dumps(inspect_json(view)) + "\n").encode("utf-8")
+    return memo.inspect
 
 
 def list_item_bytes(view: ServiceView, now_ns: int) -> bytes:
     """``dumps(list_item_json(view, now_ns))`` in UTF-8. Only ``Status`` depends on the time:
     the rest is encoded once per view, around it."""
-    head = view.renders.get("list-head")
-    tail = view.renders.get("list-tail")
-    if head is None or tail is None:
+    memo = view.renders
+    if memo.list_head is None:
         item = list_item_json(view, 0)
         before = dumps({key: value for key, value in item.items() if key != "Health"})
         cut = before.rindex(_STATUS_KEY) + len(_STATUS_KEY)
-        head = view.renders["list-head"] = before[:cut].encode("utf-8")
-        tail = view.renders["list-tail"] = f',"Health":{dumps(item["Health"])}}}'.encode()
-    text = status_text(view, now_ns)
+        memo.list_head = before[:cut].encode("utf-8")
+        memo.list_tail = f',"Health":{dumps(item["Health"])}}}'.encode()
+    # STATUS depends on the time only through the whole seconds since start and since exit
+    # (human_duration's units are multiples of a second): the same seconds, the same text.
+    seconds = ((now_ns - view.started_at_ns) // SECOND, (now_ns - view.finished_at_ns) // SECOND)
+    if memo.status_at != seconds:
+        memo.status_at, memo.status = seconds, _encoded_status(status_text(view, now_ns))
+    return memo.list_head + memo.status + memo.list_tail
+
+
+def _encoded_status(text: str) -> bytes:
     status = _STATUS_TEXTS.get(text)
     if status is None:
         if len(_STATUS_TEXTS) >= _STATUS_TEXTS_LIMIT:
             _STATUS_TEXTS.clear()
         status = _STATUS_TEXTS[text] = dumps(text).encode("utf-8")
-    return head + status + tail
+    return status
 
 
 # ---- Docker's filters.Args ---------------------------------------------------------------
