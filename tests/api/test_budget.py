@@ -10,7 +10,17 @@ import pytest
 
 from vigil import Engine
 from vigil.api import create_app
-from vigil.api.budget import PER_EVENT_NS, PER_SERVICE_NS, SMALL_COST_NS, ApiBudget, Lane
+from vigil.api.budget import (
+    LAG_LIMIT_NS,
+    LAG_PERIOD_NS,
+    MIN_SCALE,
+    PER_EVENT_NS,
+    PER_SERVICE_NS,
+    SCALE_STEP,
+    SMALL_COST_NS,
+    ApiBudget,
+    Lane,
+)
 from vigil.daemon.manager import Manager
 from vigil.go.duration import MILLISECOND, SECOND
 from vigil.testing import FakeClock, settle
@@ -101,5 +111,28 @@ def test_requests_take_from_the_lane_of_their_route(tmp_path: Path) -> None:
             assert replay.text.count("\n") == 1  # the create event
             assert budget.bulk.tokens_ns == bulk - SMALL_COST_NS - PER_EVENT_NS
         await manager.down()
+
+    asyncio.run(body())
+
+
+def test_the_shares_shrink_while_the_loop_is_late_and_grow_back() -> None:
+    """A lag check that fires late halves the refill (not below ``MIN_SCALE``); on time it
+    gives ``SCALE_STEP`` back, up to the full share."""
+
+    async def body() -> None:
+        clock = FakeClock()
+        budget = ApiBudget(clock)
+        budget.watch()
+        await clock.run_for(LAG_PERIOD_NS)
+        assert budget.scale == 1.0
+        clock.advance(LAG_PERIOD_NS + LAG_LIMIT_NS + 1)  # the check fires late
+        assert budget.scale == 0.5
+        for _ in range(10):
+            clock.advance(3 * LAG_PERIOD_NS)
+        assert budget.scale == MIN_SCALE
+        await clock.run_for(LAG_PERIOD_NS * round(1 / SCALE_STEP))
+        assert budget.scale == 1.0
+        budget.close()
+        assert clock.next_deadline is None
 
     asyncio.run(body())

@@ -13,6 +13,11 @@ Two lanes, so that greedy clients of one kind cannot starve the other (bench/api
 small request waits at most for the small requests already queued (one per greedy
 connection), never behind a bulk one.
 
+The shares shrink while the probes are late: ``ApiBudget.watch`` checks every
+``LAG_PERIOD_NS`` how late a loop timer fires; more than ``LAG_LIMIT_NS`` late halves the
+lanes' refill (down to ``MIN_SCALE``), on time gives back ``SCALE_STEP`` (up to 1): when
+the machine is short of CPU, the API waits and its clients, idle, give the CPU back.
+
 Costs are estimates measured with ``bench/api_load.py`` (``SMALL_COST_NS``, ``PER_*_NS``):
 daemon CPU per request beyond its idle load. Waiting is on the injected clock; a cancelled
 waiter (client gone) takes nothing.
@@ -34,6 +39,10 @@ PER_EVENT_NS = 1_500  # a replayed event: projection and line cached, filter, wr
 SMALL_SHARE = 0.15
 BULK_SHARE = 0.15
 DEFAULT_BURST_NS = 200_000_000
+LAG_PERIOD_NS = 20_000_000
+LAG_LIMIT_NS = 5_000_000  # a loop this late also starts probes this late
+MIN_SCALE = 0.1
+SCALE_STEP = 0.05
 
 _BULK_PATHS = frozenset({"/services/json"})
 Scope = MutableMapping[str, Any]
@@ -53,6 +62,7 @@ class Lane:
         self._at = clock.now_ns()
         self._waiters: deque[tuple[asyncio.Future[None], int]] = deque()
         self._timer: Cancellable | None = None
+        self.scale = 1.0  # of the share, set by ``ApiBudget.watch``
 
     @property
     def tokens_ns(self) -> float:
@@ -84,9 +94,15 @@ class Lane:
                 self._tokens += cost_ns  # granted, then cancelled: nothing was spent
             raise
 
+    def set_scale(self, scale: float) -> None:
+        """Refill at ``scale`` times the share from now on."""
+        self._refill()  # what was earned so far, at the old scale
+        self.scale = scale
+
     def _refill(self) -> None:
         now = self._clock.now_ns()
-        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._share)
+        refill = (now - self._at) * self._share * self.scale
+        self._tokens = min(self._burst, self._tokens + refill)
         self._at = now
 
     def _release(self) -> None:
@@ -102,7 +118,7 @@ class Lane:
     def _arm(self) -> None:
         """A timer for when the debt will be paid off, while anyone waits."""
         if self._timer is None and self._waiters:
-            delay = 0 if self._tokens >= 0 else int(-self._tokens / self._share) + 1
+            delay = 0 if self._tokens >= 0 else int(-self._tokens / self._share / self.scale) + 1
             self._timer = self._clock.call_later_ns(delay, self._release)
 
 
@@ -119,6 +135,34 @@ class ApiBudget:
     ) -> None:
         self.small = Lane(clock, small_share, burst_ns)
         self.bulk = Lane(clock, bulk_share, burst_ns)
+        self._clock = clock
+        self._watch: Cancellable | None = None
+
+    @property
+    def scale(self) -> float:
+        return self.small.scale
+
+    def watch(self) -> None:
+        """Start adjusting the shares to the loop's lateness (see the module docstring)."""
+        if self._watch is None:
+            self._watch_from(self._clock.now_ns())
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+    def _watch_from(self, now_ns: int) -> None:
+        due = now_ns + LAG_PERIOD_NS
+        self._watch = self._clock.call_later_ns(LAG_PERIOD_NS, lambda: self._tick(due))
+
+    def _tick(self, due_ns: int) -> None:
+        now = self._clock.now_ns()
+        late = now - due_ns > LAG_LIMIT_NS
+        scale = max(MIN_SCALE, self.scale / 2) if late else min(1.0, self.scale + SCALE_STEP)
+        self.small.set_scale(scale)
+        self.bulk.set_scale(scale)
+        self._watch_from(now)
 
 
 class Budgeted:

@@ -115,7 +115,9 @@ class Daemon:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
         server_stop = asyncio.Event()
         ready = asyncio.Event()
-        app = create_app(manager, on_down=self.stopping.set, budget=ApiBudget(self.clock))
+        budget = ApiBudget(self.clock)
+        budget.watch()  # the API's share shrinks while probes would be late
+        app = create_app(manager, on_down=self.stopping.set, budget=budget)
         kind, where = self.endpoint
         server = asyncio.get_running_loop().create_task(
             serve(
@@ -133,6 +135,7 @@ class Daemon:
             await asyncio.wait([ready_or_dead, server], return_when=asyncio.FIRST_COMPLETED)
             if server.done():
                 ready_or_dead.cancel()
+                budget.close()
                 await manager.down()
                 server.result()  # raises the bind error
                 return 1
@@ -149,6 +152,7 @@ class Daemon:
             await asyncio.gather(up, reaper, return_exceptions=True)
             await manager.down()
             events.close()
+            budget.close()
             server_stop.set()
             try:
                 await server
