@@ -19,7 +19,7 @@ by its PID) with ``--services`` watched services probing ``["CMD", "true"]`` eve
    than a probe may be late).
 3. **ps at scale**: a second daemon with ``--ps-services`` watched services (probing every
    60 s after a first probe brought forward by ``start_interval``); one client's ``ps``
-   latency, sequential (goal p50 <= 50 ms).
+   latency, one request every 0.2 s (goal p50 <= 50 ms), and the daemon's CPU per ``ps``.
 
 ``--burn N`` runs N busy-loop processes during phases 1-3 (both cores loaded). Every process
 started here is stopped by its PID; every loop is bounded in time or count.
@@ -61,6 +61,7 @@ GOAL_LATE_MS = 50.0
 GOAL_PS_MS = 50.0
 GOAL_POLITE_MS = 50.0
 POLITE_EVERY_S = 0.02
+PS_EVERY_S = 0.2  # a user or a scraper, not a hammer (that is phase 2)
 REQUEST_TIMEOUT_S = 30.0
 FIRST_PROBES_TIMEOUT_S = 120.0
 KINDS = ("ps", "inspect", "replay")
@@ -449,21 +450,27 @@ def run_ps(workdir: Path, count: int, requests: int) -> None:
         client = RawClient(socket_path(child.host))
         latencies, size = [], 0
         client.get("/services/json?all=1")  # the first one fills the caches
-        cpu0 = child.cpu_s()
+        cpu0, wall0 = child.cpu_s(), time.monotonic()
+        time.sleep(2.0)
+        idle = (child.cpu_s() - cpu0) / (time.monotonic() - wall0)  # its probes, every 60 s
+        cpu0, wall0 = child.cpu_s(), time.monotonic()
         for _ in range(requests):  # bounded
+            time.sleep(PS_EVERY_S)
             start = time.time_ns()
             status, size = client.get("/services/json?all=1")
             latencies.append(time.time_ns() - start)
             if status != 200:
                 raise RuntimeError(f"ps answered {status}")
-        cpu_ms = (child.cpu_s() - cpu0) * 1e3 / requests
+        busy = child.cpu_s() - cpu0 - idle * (time.monotonic() - wall0)
+        cpu_ms = busy * 1e3 / requests
         client.close()
         child.stop()
         recorder.join()
     spread = Spread.of_ns(latencies)
-    print(f"\nps of {count} services ({size / 1e6:.1f} MB), {requests} sequential requests:")
+    print(f"\nps of {count} services ({size / 1e6:.1f} MB), {requests} requests "
+          f"{PS_EVERY_S} s apart:")
     print(f"  {spread.text()}   goal p50 <= {GOAL_PS_MS:g} ms: {verdict(spread.p50 <= GOAL_PS_MS)}")
-    print(f"  daemon CPU per ps {cpu_ms:.1f} ms (with its probes of 10,000 services every 60 s)")
+    print(f"  daemon CPU per ps {cpu_ms:.1f} ms (beyond its idle load: probes every 60 s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,10 +13,12 @@ Two lanes, so that greedy clients of one kind cannot starve the other (bench/api
 small request waits at most for the small requests already queued (one per greedy
 connection), never behind a bulk one.
 
-The shares shrink while the probes are late: ``ApiBudget.watch`` checks every
+The bulk share shrinks while the probes are late: ``ApiBudget.watch`` checks every
 ``LAG_PERIOD_NS`` how late a loop timer fires; more than ``LAG_LIMIT_NS`` late halves the
-lanes' refill (down to ``MIN_SCALE``), on time gives back ``SCALE_STEP`` (up to 1): when
-the machine is short of CPU, the API waits and its clients, idle, give the CPU back.
+bulk lane's refill (down to ``MIN_SCALE``), on time gives back ``SCALE_STEP`` (up to 1):
+when the machine is short of CPU, bulk answers wait and their clients, idle, give the CPU
+back (a replay costs its reader several times what it costs the daemon). The small lane
+keeps its share: its requests are cheap, and a polite client's answer must not wait.
 
 Costs are estimates measured with ``bench/api_load.py`` (``SMALL_COST_NS``, ``PER_*_NS``):
 daemon CPU per request beyond its idle load. Waiting is on the injected clock; a cancelled
@@ -140,7 +142,8 @@ class ApiBudget:
 
     @property
     def scale(self) -> float:
-        return self.small.scale
+        """Of the bulk lane's share, now."""
+        return self.bulk.scale
 
     def watch(self) -> None:
         """Start adjusting the shares to the loop's lateness (see the module docstring)."""
@@ -160,7 +163,6 @@ class ApiBudget:
         now = self._clock.now_ns()
         late = now - due_ns > LAG_LIMIT_NS
         scale = max(MIN_SCALE, self.scale / 2) if late else min(1.0, self.scale + SCALE_STEP)
-        self.small.set_scale(scale)
         self.bulk.set_scale(scale)
         self._watch_from(now)
 
