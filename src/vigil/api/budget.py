@@ -38,12 +38,12 @@ SMALL_COST_NS = 250_000  # uvicorn, FastAPI and a cached answer: ping, inspect (
 PER_SERVICE_NS = 2_500  # a ``ps`` list item, its view, its share of the write (1.4 us measured)
 PER_EVENT_NS = 1_500  # a replayed event: projection and line cached, filter, write (1.4 us)
 # Of one core, sustained, per lane; the probe path needs 0.3-0.45 of one at 1,000 probes/s.
-SMALL_SHARE = 0.15
+SMALL_SHARE = 0.1
 BULK_SHARE = 0.15
 DEFAULT_BURST_NS = 200_000_000
 LAG_PERIOD_NS = 20_000_000
 LAG_LIMIT_NS = 5_000_000  # a loop this late also starts probes this late
-MIN_SCALE = 0.1
+MIN_SCALE = 0.05
 SCALE_STEP = 0.05
 
 _BULK_PATHS = frozenset({"/services/json"})
