@@ -1,8 +1,10 @@
 """The ``/services`` routes: Docker's container routes, for services.
 
 Every handler is ``async`` so that it runs on the manager's event loop (FastAPI would run a
-plain ``def`` in a thread). JSON bodies come from ``vigil.docker.services`` and are checked
-and ordered by the route's ``response_model``; errors are Docker's ``{"message": ...}``.
+plain ``def`` in a thread). JSON bodies come from ``vigil.docker.services``: checked and
+ordered by the route's ``response_model``, except ``ps`` and ``inspect``, sent as the bytes
+each service's view memoizes (FastAPI's validation cost more than the answer; ``tests/api``
+checks them against the models). Errors are Docker's ``{"message": ...}``.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures at run time.

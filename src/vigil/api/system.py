@@ -85,8 +85,10 @@ async def events(
         check = EventFilter.parse(filters)
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
-    subscription = backend.manager.events.subscribe(check, since_ns, until_ns, now_ns=now)
-    await spend(request.app.state, subscription.pending * PER_EVENT_NS)  # the replay
+    log = backend.manager.events
+    if since_ns is not None or until_ns is not None:  # a replay waits its turn before the
+        await spend(request.app.state, log.stored(since_ns, until_ns) * PER_EVENT_NS)
+    subscription = log.subscribe(check, since_ns, until_ns, now_ns=now)  # live queue fills
     timer = None
     if until_ns is not None and not subscription.closed:
         timer = close_at(clock, subscription, until_ns)
@@ -99,9 +101,7 @@ async def events(
         if timer is not None:
             timer.cancel()
 
-    return Stream(
-        event_lines(subscription, backend.manager.events.line), media_type=NDJSON, cleanup=cleanup
-    )
+    return Stream(event_lines(subscription, log.line), media_type=NDJSON, cleanup=cleanup)
 
 
 @router.post(

@@ -55,6 +55,10 @@ class DockerEventLog:
         projected = (self.project(e) for e in self._engine.store.events(since_ns, until_ns))
         return [e for e in projected if e is not None and check.matches(e)]
 
+    def stored(self, since_ns: int | None = None, until_ns: int | None = None) -> int:
+        """How many stored events fall within the bounds (a replay's size, before filters)."""
+        return len(self._engine.store.events(since_ns, until_ns))
+
     def project(self, event: TargetEvent) -> DaemonEvent | None:
         """``vigil.docker.events.project``, once per event: every reader gets the same
         ``DaemonEvent`` object (so ``line`` encodes it once)."""
