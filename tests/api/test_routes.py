@@ -194,6 +194,26 @@ def test_json_bodies_are_docker_shapes_in_go_encoding(api_factory: ApiFactory) -
     scenario(api_factory, body, steps=(ProbeStep(0, output="<b>&amp;</b>\u2028é"),))
 
 
+def test_a_view_is_reused_until_its_service_changes(api_factory: ApiFactory) -> None:
+    """``ps`` and ``inspect`` reuse a service's view, and so its encoded JSON, while its
+    process state and health stay the same; any change gives a new one."""
+
+    async def body(api: Api) -> None:
+        await api.started("web", {"healthcheck": HEALTHCHECK})
+        first = api.manager.view("web")
+        assert api.manager.view("web") is first
+        await api.until(lambda: api.manager.view("web").health_status == "healthy")
+        assert api.manager.view("web") is not first
+        answer = await api.client.post("/services/web/stop")
+        assert answer.status_code == 204
+        inspected = (await api.client.get("/services/web/json")).json()
+        assert inspected["State"]["Status"] == "exited"
+        listed = (await api.client.get("/services/json?all=1")).json()
+        assert listed[0]["State"] == "exited"
+
+    scenario(api_factory, body)
+
+
 # ---- create and inspect --------------------------------------------------------------------
 
 

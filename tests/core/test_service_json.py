@@ -7,6 +7,7 @@ messages, ``api/types/filters/parse.go`` and go-units ``TestHumanDuration``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from types import MappingProxyType
@@ -21,7 +22,9 @@ from vigil.docker.services import (
     FilterArgs,
     ServiceView,
     human_duration,
+    inspect_bytes,
     inspect_json,
+    list_item_bytes,
     list_item_json,
     matches,
     parse_list_filters,
@@ -355,6 +358,40 @@ def test_list_command_without_args_is_the_path() -> None:
         id=ID, config=ServiceConfig(name="x", command=("/bin/server",)), created_ns=T0
     )
     assert list_item_json(view, T0)["Command"] == "/bin/server"
+
+
+# ---- encoded once per view ---------------------------------------------------------------
+
+ODD = ServiceConfig(name="odd\u2028é", command=("say", 'a "quoted" <b>&</b>', "\u2029"))
+RENDERED = [
+    _view(health=_health(HealthStatus.HEALTHY, log=5)),
+    _view("paused", health=_health(HealthStatus.UNHEALTHY, streak=7, log=2)),
+    _view("restarting", exit_code=3, finished_at_ns=T0 + SECOND),
+    _view("exited", exit_code=137, finished_at_ns=T0 + MINUTE, error="boom\u2028"),
+    ServiceView(id=ID, config=WATCHED, created_ns=T0),
+    _view(config=ODD, health=_health(HealthStatus.STARTING)),
+]
+
+
+@pytest.mark.parametrize("view", RENDERED)
+def test_encoded_renders_are_the_json_shapes_byte_for_byte(view: ServiceView) -> None:
+    """``inspect_bytes``/``list_item_bytes`` are ``dumps`` of the shapes, whatever the time:
+    only ``Status`` moves with it; a second call returns the memoized bytes."""
+    for now in (T0, T0 + 3 * SECOND, T0 + 2 * HOUR, T0 + 3 * WEEK):
+        expected = dumps(list_item_json(view, now)).encode()
+        assert list_item_bytes(view, now) == expected
+        assert list_item_bytes(view, now) == expected
+    assert inspect_bytes(view) == (dumps(inspect_json(view)) + "\n").encode()
+    assert inspect_bytes(view) is inspect_bytes(view)
+
+
+def test_a_replaced_view_does_not_inherit_renders() -> None:
+    """``dataclasses.replace`` gives a view of its own, rendered afresh."""
+    view = _view(health=_health(HealthStatus.HEALTHY))
+    inspect_bytes(view), list_item_bytes(view, T0)
+    exited = dataclasses.replace(view, status="exited", finished_at_ns=T0 + SECOND)
+    assert inspect_bytes(exited) == (dumps(inspect_json(exited)) + "\n").encode()
+    assert list_item_bytes(exited, T0) == dumps(list_item_json(exited, T0)).encode()
 
 
 # ---- Docker's filters.Args ---------------------------------------------------------------

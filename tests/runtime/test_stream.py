@@ -33,8 +33,10 @@ from vigil.core.events import (
 )
 from vigil.core.results import Outcome, ProbeResult
 from vigil.core.status import HealthStatus
+from vigil.daemon import eventlog
 from vigil.daemon.eventlog import DockerEventLog
-from vigil.docker.events import EventFilter, project
+from vigil.docker.events import DaemonEvent, EventFilter, project
+from vigil.docker.health import dumps
 from vigil.go.duration import MILLISECOND, SECOND
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import EventStream, Subscription
@@ -286,6 +288,30 @@ def test_docker_replay_is_projected_bounded_and_filtered() -> None:
         T0 + SECOND, T0 + 2 * SECOND]
     only_worker = EventFilter.parse('{"service":["worker"]}')
     assert [e.actor_id for e in log.replay(event_filter=only_worker)] == [WORKER.id]
+
+
+def test_docker_log_projects_and_encodes_each_event_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Live readers and replays of one event share one ``DaemonEvent`` and its NDJSON line
+    (Docker's message, Go-encoded); past the cache's bound an event is projected again."""
+    monkeypatch.setattr(eventlog, "CACHE_LIMIT", 2)
+    engine, log = _docker_log()
+    first, second = log.subscribe(), log.subscribe()
+    event = _started(T0)
+    engine.stream.publish(event)
+    shared = _next(first)
+    assert isinstance(shared, DaemonEvent)
+    assert _next(second) is shared
+    assert log.replay()[0] is shared
+    assert log.line(shared) == (dumps(shared.to_json()) + "\n").encode()
+    assert log.line(shared) is log.line(shared)
+    for i in range(1, 4):  # pushes ``event`` out of the cache
+        engine.stream.publish(_started(T0 + i))
+    again = log.project(event)
+    assert again is not shared
+    assert again == shared
+    assert log.line(again) == log.line(shared)
 
 
 def test_docker_stream_without_since_or_until_is_live_only() -> None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from vigil import __version__
 from vigil.api import services, system
+from vigil.api.budget import ApiBudget, Budgeted
 from vigil.api.errors import add_error_handlers
 from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
 from vigil.api.params import Backend
@@ -15,8 +16,14 @@ from vigil.api.streams import OpenStreams
 from vigil.daemon.manager import Manager
 
 
-def create_app(manager: Manager, *, on_down: Callable[[], None] | None = None) -> FastAPI:
-    """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered."""
+def create_app(
+    manager: Manager,
+    *,
+    on_down: Callable[[], None] | None = None,
+    budget: ApiBudget | None = None,
+) -> FastAPI:
+    """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered.
+    With a ``budget``, requests wait their turn for their share of the loop (the daemon's)."""
     app = FastAPI(
         title="vigil",
         version=__version__,
@@ -27,6 +34,9 @@ def create_app(manager: Manager, *, on_down: Callable[[], None] | None = None) -
         redirect_slashes=False,
     )
     app.state.backend = Backend(manager, OpenStreams(), on_down)
+    app.state.budget = budget
+    if budget is not None:
+        app.add_middleware(Budgeted, budget=budget)
     add_error_handlers(app)
     # The last added is the outermost: LastResort sees what the others let through.
     app.add_middleware(BodyLimit)

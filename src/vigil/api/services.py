@@ -1,35 +1,49 @@
 """The ``/services`` routes: Docker's container routes, for services.
 
 Every handler is ``async`` so that it runs on the manager's event loop (FastAPI would run a
-plain ``def`` in a thread). JSON bodies come from ``vigil.docker.services`` and are checked
-and ordered by the route's ``response_model``; errors are Docker's ``{"message": ...}``.
+plain ``def`` in a thread). JSON bodies come from ``vigil.docker.services``: checked and
+ordered by the route's ``response_model``, except ``ps`` and ``inspect``, sent as the bytes
+each service's view memoizes (FastAPI's validation cost more than the answer; ``tests/api``
+checks them against the models). Errors are Docker's ``{"message": ...}``.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures at run time.
 
 import asyncio
 import json
+import operator
 import re
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic.json_schema import SkipJsonSchema
 
 from vigil.api import schemas
+from vigil.api.budget import PER_SERVICE_NS, spend
 from vigil.api.create import body_problem
 from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import BackendDep, DockerBool, Filters, ManagerDep, Ref, StopSeconds
 from vigil.api.regexp import go_search
-from vigil.api.streams import Stream, log_chunks
+from vigil.api.streams import Stream, let_others_run, log_chunks
 from vigil.compose.project import parse_service
 from vigil.core.names import service_name_problem
-from vigil.daemon.manager import WAIT_EXITED
-from vigil.docker.services import inspect_json, list_item_json, matches, parse_list_filters
-from vigil.exceptions import InvalidParameterError, ServiceError
+from vigil.daemon.manager import WAIT_EXITED, Manager
+from vigil.docker.services import (
+    ServiceView,
+    inspect_bytes,
+    list_item_bytes,
+    matches,
+    parse_list_filters,
+)
+from vigil.exceptions import InvalidParameterError, NotFoundError, ServiceError
 from vigil.go.duration import SECOND, parse_duration
 from vigil.targets.logs import STDERR, STDOUT
 
+_CREATED = operator.attrgetter("created_ns")
+_CHUNK = 500  # services rendered per turn of the event loop
+_T = TypeVar("_T")
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _REF = (400, 404, 500)  # 400: an ID prefix that matches several services
 _STATE = (400, 404, 409, 500)
@@ -56,6 +70,7 @@ def _no_body(*errors: int, not_modified: str | None = None) -> dict[str, Any]:
     responses=error_responses(400, 500),
 )
 async def list_services(
+    request: Request,
     manager: ManagerDep,
     show_all: Annotated[
         DockerBool, Query(alias="all", description="Also services not running")
@@ -66,13 +81,25 @@ async def list_services(
         parsed = parse_list_filters(filters)
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
+    names = manager.names()
+    await spend(request.app.state, len(names) * PER_SERVICE_NS)
+    views = []
+    for chunk in _chunks(names):
+        views += [view for view in map(_view_or_none(manager), chunk) if view is not None]
+        await let_others_run()  # a long list: probes and other clients run in between
+    newest_first = sorted(reversed(views), key=_CREATED, reverse=True)  # stable: as Docker
     now = manager.clock.now_ns()
-    views = sorted(reversed(manager.views()), key=lambda v: -v.created_ns)  # newest first
-    return [
-        list_item_json(v, now)
-        for v in views
-        if matches(v, parsed, show_all=show_all, search=go_search)
-    ]
+    items = []
+    for part in _chunks(newest_first):
+        items += [
+            list_item_bytes(v, now)
+            for v in part
+            if matches(v, parsed, show_all=show_all, search=go_search)
+        ]
+        await let_others_run()
+    items.insert(0, b"[" + (items.pop(0) if items else b""))  # one copy of the body, not 3
+    items[-1] += b"]\n"
+    return _json_answer(b",".join(items))
 
 
 @router.post(
@@ -112,7 +139,7 @@ async def create_service(
     responses=error_responses(*_REF),
 )
 async def inspect_service(ref: Ref, manager: ManagerDep) -> Any:
-    return inspect_json(manager.view(ref))
+    return _json_answer(inspect_bytes(manager.view(ref)))
 
 
 @router.post(
@@ -233,6 +260,28 @@ async def wait_service(
     except ServiceError:  # removed meanwhile
         exit_code = 0
     return {"Met": reason is None, "Error": reason, "ExitCode": exit_code}
+
+
+def _json_answer(body: bytes) -> Response:
+    """A body already encoded as ``DockerJSONResponse`` would, from the shapes the route's
+    ``response_model`` documents (``tests/api`` checks them against it): FastAPI's validation
+    and re-encoding cost more than building the body, at every ``ps`` of every service."""
+    return Response(body, media_type=DockerJSONResponse.media_type)
+
+
+def _chunks(items: list[_T]) -> Iterator[list[_T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _view_or_none(manager: Manager) -> Callable[[str], ServiceView | None]:
+    def view(name: str) -> ServiceView | None:
+        try:
+            return manager.view(name)
+        except NotFoundError:  # removed while the list was being built
+            return None
+
+    return view
 
 
 def _tail_count(tail: str | None) -> int | None:

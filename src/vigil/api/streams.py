@@ -8,13 +8,13 @@ when the server shuts down (``OpenStreams.close_all``).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Callable
+import types
+from collections.abc import AsyncGenerator, Callable, Generator
 
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from vigil.docker.events import DaemonEvent
-from vigil.docker.health import dumps
 from vigil.runtime.clock import Cancellable, Clock
 from vigil.runtime.stream import Subscription
 from vigil.targets.logs import LogEntry, LogFollower
@@ -77,6 +77,17 @@ class Stream(StreamingResponse):
             await self._source.aclose()
 
 
+@types.coroutine
+def _one_turn() -> Generator[None, None, None]:
+    yield  # a bare yield: the task is scheduled again behind every ready callback
+
+
+async def let_others_run() -> None:
+    """Give the event loop one turn: every callback already ready (probes, other clients)
+    runs before the caller goes on. No time passes: not a sleep."""
+    await _one_turn()
+
+
 def fixed_time(text: str) -> str:
     """A json-file time in Go's ``RFC3339NanoFixed`` (9 fraction digits), as moby's
     ``ContainerLogs`` prefixes lines with ``timestamps``."""
@@ -107,15 +118,20 @@ async def log_chunks(
                 yield _log_bytes(entry, stamped)
 
 
-async def event_lines(subscription: Subscription[DaemonEvent]) -> AsyncGenerator[bytes, None]:
-    """One NDJSON line per event; events already waiting go out in the same write (one
-    chunk, one send) instead of one each, up to ``_EVENT_CHUNK``."""
+async def event_lines(
+    subscription: Subscription[DaemonEvent], line: Callable[[DaemonEvent], bytes]
+) -> AsyncGenerator[bytes, None]:
+    """One NDJSON line per event (``line``: the event log's cached encoding); events already
+    waiting go out in the same write (one chunk, one send) instead of one each, up to
+    ``_EVENT_CHUNK``. After a full chunk (a long replay, a reader behind) the loop runs
+    whatever else is ready first: probes and other clients are not held up by one stream."""
     async for event in subscription:
-        lines = [dumps(event.to_json())]
+        lines = [line(event)]
         while len(lines) < _EVENT_CHUNK and (more := subscription.get_nowait()) is not None:
-            lines.append(dumps(more.to_json()))
-        lines.append("")
-        yield "\n".join(lines).encode("utf-8")
+            lines.append(line(more))
+        yield b"".join(lines)
+        if len(lines) == _EVENT_CHUNK:
+            await let_others_run()
 
 
 def close_at(

@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from vigil import __version__
 from vigil.api import schemas
+from vigil.api.budget import PER_EVENT_NS, spend
 from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import BackendDep, Filters, ManagerDep, Timestamp
 from vigil.api.streams import NDJSON, NDJSONResponse, Stream, close_at, event_lines
@@ -71,6 +72,7 @@ async def openapi(request: Request) -> Any:
     responses=error_responses(400, 500, json_route=False),
 )
 async def events(
+    request: Request,
     backend: BackendDep, since: Timestamp = None, until: Timestamp = None, filters: Filters = None
 ) -> Response:
     clock = backend.manager.clock
@@ -83,7 +85,10 @@ async def events(
         check = EventFilter.parse(filters)
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
-    subscription = backend.manager.events.subscribe(check, since_ns, until_ns, now_ns=now)
+    log = backend.manager.events
+    if since_ns is not None or until_ns is not None:  # a replay waits its turn before the
+        await spend(request.app.state, log.stored(since_ns, until_ns) * PER_EVENT_NS)
+    subscription = log.subscribe(check, since_ns, until_ns, now_ns=now)  # live queue fills
     timer = None
     if until_ns is not None and not subscription.closed:
         timer = close_at(clock, subscription, until_ns)
@@ -96,7 +101,7 @@ async def events(
         if timer is not None:
             timer.cancel()
 
-    return Stream(event_lines(subscription), media_type=NDJSON, cleanup=cleanup)
+    return Stream(event_lines(subscription, log.line), media_type=NDJSON, cleanup=cleanup)
 
 
 @router.post(

@@ -4,16 +4,25 @@ Nothing is stored twice: the replay comes from the engine's store and live event
 bounded subscription to its stream, each target event projected to Docker's message
 (``vigil.docker.events.project``) and filtered on the way. A reader that falls
 ``queue_limit`` events behind is cut off with a reason, never allowed to grow memory.
+
+Each target event is projected and encoded once, however many streams and replays read it:
+both are kept for the newest ``CACHE_LIMIT`` events (the replay ring and what live readers
+still have queued), so a replay of the whole ring is a join of cached lines.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from vigil.core.events import TargetEvent
 from vigil.docker.events import DaemonEvent, EventFilter, project
+from vigil.docker.health import dumps
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import DEFAULT_QUEUE_LIMIT, Subscription
 
-__all__ = ["DockerEventLog", "Subscription"]
+__all__ = ["CACHE_LIMIT", "DockerEventLog", "Subscription"]
+
+CACHE_LIMIT = 12_000  # the store's 10,000-event ring, and live events still queued
 
 
 class DockerEventLog:
@@ -25,6 +34,9 @@ class DockerEventLog:
         self._engine = engine
         self._queue_limit = queue_limit
         self._subscriptions: list[Subscription[DaemonEvent]] = []
+        # by id(): each entry keeps its key object alive, so the id cannot be reused
+        self._projected: OrderedDict[int, tuple[TargetEvent, DaemonEvent | None]] = OrderedDict()
+        self._lines: OrderedDict[int, tuple[DaemonEvent, bytes]] = OrderedDict()
 
     @property
     def subscriber_count(self) -> int:
@@ -40,8 +52,35 @@ class DockerEventLog:
     ) -> list[DaemonEvent]:
         """Stored events within the inclusive bounds that pass the filter, oldest first."""
         check = event_filter or EventFilter()
-        projected = (project(e) for e in self._engine.store.events(since_ns, until_ns))
+        projected = (self.project(e) for e in self._engine.store.events(since_ns, until_ns))
         return [e for e in projected if e is not None and check.matches(e)]
+
+    def stored(self, since_ns: int | None = None, until_ns: int | None = None) -> int:
+        """How many stored events fall within the bounds (a replay's size, before filters)."""
+        return len(self._engine.store.events(since_ns, until_ns))
+
+    def project(self, event: TargetEvent) -> DaemonEvent | None:
+        """``vigil.docker.events.project``, once per event: every reader gets the same
+        ``DaemonEvent`` object (so ``line`` encodes it once)."""
+        cached = self._projected.get(id(event))
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        docker = project(event)
+        self._projected[id(event)] = (event, docker)
+        if len(self._projected) > CACHE_LIMIT:
+            self._projected.popitem(last=False)
+        return docker
+
+    def line(self, event: DaemonEvent) -> bytes:
+        """The event's NDJSON line (Docker's message, newline-terminated), encoded once."""
+        cached = self._lines.get(id(event))
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        line = (dumps(event.to_json()) + "\n").encode("utf-8")
+        self._lines[id(event)] = (event, line)
+        if len(self._lines) > CACHE_LIMIT:
+            self._lines.popitem(last=False)
+        return line
 
     def subscribe(
         self,
@@ -62,7 +101,7 @@ class DockerEventLog:
         def accept(event: TargetEvent) -> DaemonEvent | None:
             if until_ns is not None and event.time_ns > until_ns:
                 return None
-            docker = project(event)
+            docker = self.project(event)
             return docker if docker is not None and check.matches(docker) else None
 
         subscription = self._engine.stream.subscribe(

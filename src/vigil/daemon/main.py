@@ -18,6 +18,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("vigil")
 REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped this often
+# The spawn thread needs the GIL for each probe; with the loop busy (API load) it waited
+# Python's default 5 ms per hand-over, which capped probes near 100/s (bench/api_load.py).
+GIL_SWITCH_S = 0.0002
 
 
 def default_state_dir() -> Path:
@@ -132,13 +136,17 @@ class Daemon:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
         store = FileServiceStore(self.state_dir)
         store.lock()
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_S)
         try:
             return await self._run(store)
         finally:
+            sys.setswitchinterval(previous)
             store.close()
 
     async def _run(self, store: FileServiceStore) -> int:
         from vigil.api import create_app
+        from vigil.api.budget import ApiBudget
         from vigil.api.server import serve
 
         become_subreaper()  # orphans of services and probes become ours to reap
@@ -151,7 +159,9 @@ class Daemon:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
         server_stop = asyncio.Event()
         ready = asyncio.Event()
-        app = create_app(manager, on_down=self.stopping.set)
+        budget = ApiBudget(self.clock)
+        budget.watch()  # the API's share shrinks while probes would be late
+        app = create_app(manager, on_down=self.stopping.set, budget=budget)
         kind, where = self.endpoint
         server = asyncio.get_running_loop().create_task(
             serve(
@@ -171,6 +181,7 @@ class Daemon:
             await asyncio.wait([ready_or_dead, server], return_when=asyncio.FIRST_COMPLETED)
             if server.done():
                 ready_or_dead.cancel()
+                budget.close()
                 await manager.down()
                 server.result()  # raises the bind error
                 return 1
@@ -187,6 +198,7 @@ class Daemon:
             await asyncio.gather(up, reaper, return_exceptions=True)
             await manager.down()
             events.close()
+            budget.close()
             server_stop.set()
             try:
                 await server

@@ -35,6 +35,7 @@ from vigil.core.events import (
     TargetRestarted,
     TargetStarted,
 )
+from vigil.core.health import HealthState
 from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
 from vigil.core.signals import parse_kill_signal
@@ -82,6 +83,8 @@ class _Entry:
     # so a remove never tears down a target another request is still starting or stopping.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     removing: bool = False  # from the start of its removal: gone for every other request
+    view: ServiceView | None = None  # the last view, reused while nothing in it changed
+    view_key: tuple[object, ...] = ()
 
     @property
     def id(self) -> str:
@@ -152,9 +155,20 @@ class Manager:
         raise NotFoundError(f"No such service: {ref}")
 
     def view(self, ref: str) -> ServiceView:
+        """What Docker would show of ``ref`` now. The same object while its process state,
+        error, health, log problem and record are (frozen states are replaced on change,
+        never mutated), so its encoded JSON is reused (``ServiceView.renders``): ``ps`` of
+        many services is cheap."""
         entry = self.lookup(ref)
-        process = entry.process
         name = entry.config.name
+        health = self.engine.health(name) if self.engine.has_check(name) else None
+        key = (entry.target.state, entry.error, health, entry.log.problem, entry.record)
+        if entry.view is None or entry.view_key != key:
+            entry.view, entry.view_key = self._new_view(entry, health), key
+        return entry.view
+
+    def _new_view(self, entry: _Entry, health: HealthState | None) -> ServiceView:
+        process = entry.process
         return ServiceView(
             id=entry.id,
             config=entry.config,
@@ -166,7 +180,7 @@ class Manager:
             finished_at_ns=process.finished_at,
             restart_count=process.restart_count,
             error=process.error or entry.log.problem,  # a failing log file shows here
-            health=self.engine.health(name) if self.engine.has_check(name) else None,
+            health=health,
         )
 
     def views(self) -> list[ServiceView]:

@@ -20,10 +20,15 @@ from vigil.go.timefmt import format_rfc3339nano
 JsonObject = dict[str, Any]
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # built once, not per call
+
+
 def dumps(value: object, *, indent: int | None = None) -> str:
     """Encode like Go's ``json.Encoder`` with HTML escaping off (compact unless ``indent``)."""
-    separators = (",", ":") if indent is None else (",", ": ")
-    text = json.dumps(value, ensure_ascii=False, separators=separators, indent=indent)
+    if indent is None:
+        text = _COMPACT.encode(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ": "), indent=indent)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 

@@ -20,6 +20,7 @@ from vigil.core.config import ServiceConfig
 from vigil.core.health import HealthState, HealthStatus
 from vigil.docker.health import (
     JsonObject,
+    dumps,
     health_json,
     healthcheck_config_json,
 )
@@ -33,7 +34,9 @@ __all__ = [
     "ServiceStatus",
     "ServiceView",
     "human_duration",
+    "inspect_bytes",
     "inspect_json",
+    "list_item_bytes",
     "list_item_json",
     "matches",
     "parse_list_filters",
@@ -49,6 +52,19 @@ Search = Callable[[str, str], bool]  # (pattern, text) -> found: a regular expre
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+class Renders:
+    """A view's encoded JSON, memoized (a view never changes, so neither do they)."""
+
+    __slots__ = ("inspect", "list_head", "list_tail", "status", "status_at")
+
+    def __init__(self) -> None:
+        self.inspect: bytes | None = None
+        self.list_head: bytes | None = None
+        self.list_tail = b""
+        self.status = b""
+        self.status_at: tuple[int, int] | None = None  # whole seconds since start, since exit
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceView:
     """Everything Docker would show of a service at one moment.
@@ -56,6 +72,7 @@ class ServiceView:
     ``status`` is the process state (Docker's ``State.Status``). ``health`` None, or a state
     that never had a monitor (status ``none``), means no ``State.Health`` at all, as Docker
     leaves it nil for containers without a check or never started. Times are Unix ns, 0 = unset.
+    ``renders`` memoizes its encoded JSON (``inspect_bytes``, ``list_item_bytes``).
     """
 
     id: str
@@ -69,6 +86,7 @@ class ServiceView:
     restart_count: int = 0
     error: str = ""
     health: HealthState | None = None
+    renders: Renders = field(default_factory=Renders, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -241,6 +259,46 @@ def list_item_json(view: ServiceView, now_ns: int) -> JsonObject:
     }
 
 
+_STATUS_KEY = '"Status":'
+_STATUS_TEXTS: dict[str, bytes] = {}  # encoded ``ps`` STATUS texts: few distinct ones
+_STATUS_TEXTS_LIMIT = 4096
+
+
+def inspect_bytes(view: ServiceView) -> bytes:
+    """``dumps(inspect_json(view))``, UTF-8, newline-terminated, encoded once per view."""
+    memo = view.renders
+    if memo.inspect is None:
+        memo.inspect = (dumps(inspect_json(view)) + "\n").encode("utf-8")
+    return memo.inspect
+
+
+def list_item_bytes(view: ServiceView, now_ns: int) -> bytes:
+    """``dumps(list_item_json(view, now_ns))`` in UTF-8. Only ``Status`` depends on the time:
+    the rest is encoded once per view, around it."""
+    memo = view.renders
+    if memo.list_head is None:
+        item = list_item_json(view, 0)
+        before = dumps({key: value for key, value in item.items() if key != "Health"})
+        cut = before.rindex(_STATUS_KEY) + len(_STATUS_KEY)
+        memo.list_head = before[:cut].encode("utf-8")
+        memo.list_tail = f',"Health":{dumps(item["Health"])}}}'.encode()
+    # STATUS depends on the time only through the whole seconds since start and since exit
+    # (human_duration's units are multiples of a second): the same seconds, the same text.
+    seconds = ((now_ns - view.started_at_ns) // SECOND, (now_ns - view.finished_at_ns) // SECOND)
+    if memo.status_at != seconds:
+        memo.status_at, memo.status = seconds, _encoded_status(status_text(view, now_ns))
+    return memo.list_head + memo.status + memo.list_tail
+
+
+def _encoded_status(text: str) -> bytes:
+    status = _STATUS_TEXTS.get(text)
+    if status is None:
+        if len(_STATUS_TEXTS) >= _STATUS_TEXTS_LIMIT:
+            _STATUS_TEXTS.clear()
+        status = _STATUS_TEXTS[text] = dumps(text).encode("utf-8")
+    return status
+
+
 # ---- Docker's filters.Args ---------------------------------------------------------------
 
 
@@ -396,6 +454,8 @@ def matches(
     args = filters.args
     if not view.running and not (show_all or filters.implies_all):
         return False
+    if not len(args):
+        return True  # no filter (the usual ``ps``): what the checks below give, for less
     if not (
         args.match("name", "/" + view.name, search) or args.match("name", view.name, search)
     ):
