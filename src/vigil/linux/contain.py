@@ -200,7 +200,9 @@ class Jail:
         if self.path is not None:
             return cgroups.members(self.path)
         roots = [p for p, s in self._members.items() if tree.is_alive(p, s)]
-        return roots + [d for root in roots for d in tree.descendants(root)]
+        if self.token is not None:
+            roots.extend(find_tagged_processes(self.token))
+        return list({*roots, *(d for root in roots for d in tree.descendants(root))})
 
     def refresh(self) -> None:
         """``proc``: remember the present descendants of the members too (see ``claims``)."""
@@ -277,7 +279,7 @@ def sweep() -> int:
             fields = tree.stat_fields(pid)
             if fields is not None:
                 (zombies if fields[0] in (b"Z", b"X") else alive).append(pid)
-        _process.reap_untracked(zombies)
+    _process.reap_untracked(zombies)  # takes the lock itself
     leftovers = [pid for pid in alive if not _claimed(pid)]
     return len(tree.kill_trees(leftovers)) if leftovers else 0
 
