@@ -56,8 +56,14 @@ def build_check_service(
 
 
 async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResult:
-    """Run the service's probe once; ``timeout_ns`` 0 means the configured (or default) one."""
-    from vigil.linux.process import become_subreaper, reap_orphans
+    """Run the service's probe once; ``timeout_ns`` 0 means the configured (or default) one.
+
+    Nothing it starts outlives it: the probe runs in a jail, orphans that escaped it are
+    swept at the end, and a guardian process kills the jail if this process is killed
+    before it could (``vigil.linux.guardian``)."""
+    from vigil.linux import contain
+    from vigil.linux.guardian import Guardian
+    from vigil.linux.process import become_subreaper, reap_orphans, track
     from vigil.probes.exec import ExecProbe
 
     assert service.healthcheck is not None
@@ -65,8 +71,19 @@ async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResu
     clock = SystemClock()
     probe = ExecProbe.from_service(service)
     timeout = timeout_ns or service.healthcheck.effective_timeout
-    start = clock.now_ns()
-    report = await probe.run(timeout_ns=timeout, clock=clock)
-    end = clock.now_ns()
-    reap_orphans()
+    guardian = Guardian.start()
+    track(guardian.pid)  # ours, not a leftover for the sweep
+    try:
+        parent = contain.parent_path()
+        if parent is not None:
+            guardian.guard_cgroup(parent)
+        else:
+            contain.on_place(guardian.guard_tree)
+        start = clock.now_ns()
+        report = await probe.run(timeout_ns=timeout, clock=clock)
+        end = clock.now_ns()
+    finally:
+        contain.sweep()
+        reap_orphans()
+        guardian.close()
     return ProbeResult(start, end, report.exit_code, report.output, report.outcome)

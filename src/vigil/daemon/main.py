@@ -2,7 +2,9 @@
 server; signals; housekeeping. No decisions live here, only wiring.
 
 Shutdown (SIGTERM, SIGINT, ``vigil down``): stop every service in reverse dependency order,
-close the event streams, stop the server. A second SIGINT exits at once, as uvicorn does.
+close the event streams, stop the server, then kill whatever is left in any jail and sweep
+the orphans, so nothing vigil started outlives it. A second SIGINT exits at once, as uvicorn
+does, but first SIGKILLs every jail and orphan and removes the socket file.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.manager import Manager
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
+from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
 
 _log = logging.getLogger("vigil")
-REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped this often
+REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped (or killed) this often
 
 
 def default_state_dir() -> Path:
@@ -85,6 +88,7 @@ class Daemon:
         self._on_ready = on_ready
         self._on_event = on_event
         self.stopping = asyncio.Event()
+        self._bound_inode: int | None = None  # our unix socket file, once bound
 
     async def run(self) -> int:
         from vigil.api import create_app
@@ -124,6 +128,7 @@ class Daemon:
                 server.result()  # raises the bind error
                 return 1
             _log.info("vigil daemon serving on %s", self.host)
+            self._bound_inode = self._socket_inode()
             if self._on_ready is not None:
                 self._on_ready()
             up = asyncio.get_running_loop().create_task(self._up(manager))
@@ -143,6 +148,8 @@ class Daemon:
                 status = 1
             if self._on_event is not None:
                 events_task.cancel()
+            contain.kill_all()  # nothing should be left; if something is, it goes now
+            contain.sweep()
             reap_orphans()
         return status
 
@@ -154,14 +161,39 @@ class Daemon:
         gc.freeze()
 
     async def _reap(self) -> None:
+        """Reap the zombies adopted as subreaper; kill the live orphans no jail claims (a
+        double fork that left before its jail held it)."""
         while True:
             await self.clock.sleep_ns(REAP_INTERVAL_NS)
-            reap_orphans()
+            contain.sweep()
 
     async def _forward(self, events: DockerEventLog) -> None:
         assert self._on_event is not None
         async for event in events.subscribe():
             self._on_event(event)
+
+    def _socket_inode(self) -> int | None:
+        kind, where = self.endpoint
+        if kind != "unix":
+            return None
+        try:
+            return os.lstat(str(where)).st_ino
+        except OSError:
+            return None  # not bound yet: the server removes its own socket
+
+    def _force_exit(self) -> None:
+        """The second SIGINT: SIGKILL every jail and orphan, remove our socket file, exit."""
+        try:
+            contain.kill_all()
+            contain.sweep()
+            contain.release()
+            inode = self._bound_inode
+            if inode is not None and self._socket_inode() == inode:  # not replaced since
+                os.unlink(str(self.endpoint[1]))
+        except Exception:  # exiting regardless
+            _log.exception("forced exit")
+        finally:
+            os._exit(130)
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -172,8 +204,8 @@ class Daemon:
             nonlocal interrupts
             interrupts += 1
             if interrupts > 1:
-                _log.warning("second interrupt: exiting at once")
-                os._exit(130)
+                _log.warning("second interrupt: killing everything and exiting at once")
+                self._force_exit()
             self.stopping.set()
 
         loop.add_signal_handler(signal.SIGINT, on_interrupt)

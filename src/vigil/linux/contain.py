@@ -31,7 +31,7 @@ import os
 import signal
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from vigil.linux import cgroups, tree
 from vigil.linux import process as _process
@@ -50,6 +50,7 @@ _override: str | None = None
 _parents: dict[str, str | None] = {}  # backend -> this process's parent cgroup (or None)
 _jails: weakref.WeakSet[Jail] = weakref.WeakSet()
 _names = itertools.count(1)
+_place_hooks: list[Callable[[int, int], None]] = []  # proc backend: (pid, start time)
 
 
 # -- choosing the backend ----------------------------------------------------------------
@@ -102,7 +103,18 @@ def _make_parent(kind: str) -> str | None:
     except OSError:
         return None
     atexit.register(_remove_parent, kind, path)
+    _remove_empty_strays(own)
     return path
+
+
+def _remove_empty_strays(own: str) -> None:
+    """rmdir the empty parents of dead vigil processes (killed before their exit hook ran).
+    A parent with processes in it is left for ``reclaim_parent``."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(own):
+            pid = entry.name.removeprefix("vigil-")
+            if entry.name.startswith("vigil-") and pid.isdigit() and not tree.is_alive(int(pid)):
+                cgroups.remove_tree(entry.path)
 
 
 def _remove_parent(kind: str, path: str) -> None:
@@ -150,6 +162,9 @@ class Jail:
             started = tree.starttime(member)
             if started is not None:
                 self._members[member] = started
+        if pid in self._members:
+            for hook in _place_hooks:
+                hook(pid, self._members[pid])
 
     def _place(self, pid: int) -> None:
         assert self._procs_fd is not None
@@ -235,6 +250,12 @@ class Jail:
         return f"Jail({self.kind!r}, {self.path!r})"
 
 
+def on_place(hook: Callable[[int, int], None]) -> None:
+    """Call ``hook(pid, starttime)`` for each process placed in a ``proc`` jail (from the
+    spawn thread too): how the ``vigil check`` guardian learns what to kill without cgroups."""
+    _place_hooks.append(hook)
+
+
 def open_jail(token: str | None = None, kind: str | None = None) -> Jail:
     """A new empty jail of the current (or the given) backend."""
     kind = kind or backend()
@@ -256,6 +277,15 @@ async def clear(jail: Jail) -> bool:
     emptied = await _process.wait_until(lambda: not jail.busy(), CLEAR_WAIT_S)
     sweep()
     return emptied
+
+
+def release() -> None:
+    """Close every jail and remove this process's cgroup parents, killing what is in them
+    (a daemon's last step; at exit it happens anyway)."""
+    for kind, path in list(_parents.items()):
+        if path is not None:
+            _remove_parent(kind, path)
+    _parents.clear()
 
 
 def kill_all() -> int:
