@@ -32,8 +32,8 @@ from vigil.core.events import (
 from vigil.core.lifecycle import ProcessStatus
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, SECOND
-from vigil.targets.logs import STDERR, STDOUT, ServiceLog
 from vigil.linux.contain import find_tagged_processes
+from vigil.targets.logs import STDERR, STDOUT, ServiceLog
 from vigil.targets.supervised import Supervisor
 from vigil.testing import FakeClock
 
@@ -513,7 +513,8 @@ def frozen(pid: int, backend: str, wanted: bool = True) -> bool:
 
     directory = cgroups.mount_point(backend)
     cgroup = cgroups.cgroup_of(backend, pid)
-    assert directory is not None and cgroup is not None
+    assert directory is not None
+    assert cgroup is not None
     base = Path(directory[0]) / cgroup.lstrip("/")
 
     def now_frozen() -> bool:

@@ -296,22 +296,36 @@ def kill_all() -> int:
 # -- leftovers: the orphan sweep -----------------------------------------------------------
 
 
-def sweep() -> int:
+def sweep(*, quick: bool = False) -> int:
     """Kill every live child of this process that it did not spawn (nobody tracks it) and
     that no open jail claims, with its tree; reap the untracked zombies. How many killed.
-    Only meaningful in a child subreaper (``become_subreaper``)."""
-    with _spawn_thread.SPAWN_LOCK:  # a child spawned just now is tracked before we look
-        zombies: list[int] = []
-        alive: list[int] = []
-        for pid in tree.children_of_self():
-            if _process.is_tracked(pid):
-                continue
-            fields = tree.stat_fields(pid)
-            if fields is not None:
-                (zombies if fields[0] in (b"Z", b"X") else alive).append(pid)
-    _process.reap_untracked(zombies)  # takes the lock itself
+    Only meaningful in a child subreaper (``become_subreaper``).
+
+    ``quick``: look only at the main thread's children, where the kernel hands orphans to
+    a subreaper (its first live thread), and which the spawn thread's children never join:
+    one small read and no lock, cheap enough for the end of every probe."""
+    if quick:
+        zombies, alive = _untracked(tree.children(os.getpid(), os.getpid()))
+    else:
+        with _spawn_thread.SPAWN_LOCK:  # a child spawned just now is tracked before we look
+            zombies, alive = _untracked(tree.children_of_self())
+    if zombies:
+        _process.reap_untracked(zombies)  # takes the lock itself
     leftovers = [pid for pid in alive if not _claimed(pid)]
     return len(tree.kill_trees(leftovers)) if leftovers else 0
+
+
+def _untracked(pids: list[int]) -> tuple[list[int], list[int]]:
+    """(zombies, live ones) among ``pids`` that nobody tracks."""
+    zombies: list[int] = []
+    alive: list[int] = []
+    for pid in pids:
+        if _process.is_tracked(pid):
+            continue
+        fields = tree.stat_fields(pid)
+        if fields is not None:
+            (zombies if fields[0] in (b"Z", b"X") else alive).append(pid)
+    return zombies, alive
 
 
 def _claimed(pid: int) -> bool:

@@ -20,10 +20,11 @@ WALK_ROUNDS = 8  # stop-and-walk rounds before the SIGKILL; each round stops all
 MAX_TREE = 100_000  # bound on one walk: a fork bomb must not make us loop for ever
 
 
-def children(pid: int) -> list[int]:
-    """The live children (and zombies) of ``pid``, from every one of its threads."""
+def children(pid: int, thread: int | None = None) -> list[int]:
+    """The live children (and zombies) of ``pid``, from every one of its threads (or from
+    the one ``thread``)."""
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        tids = os.listdir(f"/proc/{pid}/task") if thread is None else [str(thread)]
     except OSError:
         return []
     found: list[int] = []

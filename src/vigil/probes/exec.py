@@ -145,8 +145,14 @@ class ExecProbe:
         try:
             return await self._run_in(jail, spec, timeout_ns, clock)
         finally:
-            if jail.busy():  # leftovers (rare): one cgroup read on the fast path
+            # Leftovers are rare: one cgroup read on the fast path. Without cgroups, orphans
+            # that came back to us are only found by a sweep, so always clear. A process
+            # that escaped before the jail held it (it forked while the spawn thread waited
+            # for the GIL) has come back to us as an orphan: the quick sweep kills it.
+            if jail.kind == contain.PROC or jail.busy():
                 await contain.clear(jail)
+            else:
+                contain.sweep(quick=True)
             self._jails.append(jail)
 
     async def _run_in(
