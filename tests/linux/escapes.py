@@ -69,11 +69,13 @@ def survivors(marker: int) -> list[int]:
     return found
 
 
-def settled_survivors(marker: int) -> list[int]:
-    """``survivors`` once SIGKILLed ones had a chance to go (spin, no sleep, bounded)."""
+def settled_survivors(marker: int, expected: int = 0) -> list[int]:
+    """``survivors`` once there are ``expected`` of them, or the safety bound passed: killed
+    ones take a moment to go, and a process that announced itself a moment to exec. Spins
+    (no sleep)."""
     deadline = time.monotonic() + SAFETY_S
     found = survivors(marker)
-    while found and time.monotonic() < deadline:
+    while len(found) != expected and time.monotonic() < deadline:
         os.sched_yield()
         found = survivors(marker)
     return found

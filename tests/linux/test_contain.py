@@ -4,8 +4,12 @@ backend this machine offers (the others are skipped); 0 survivors, counted by a 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,4 +184,123 @@ def test_a_service_whose_main_process_exits_leaves_nothing(
         await asyncio.wait_for(died.wait(), escapes.SAFETY_S)  # after its escapee announced
 
     run_service(tmp_path, command, scenario)
+    assert escapes.settled_survivors(marker) == []
+
+
+# -- a killed vigil: the guardian of `vigil check`, and reclaiming a dead daemon's runs ------
+
+DEAD_DAEMON = """
+import asyncio, json, sys
+from pathlib import Path
+from vigil.core.config import ServiceConfig
+from vigil.linux import contain
+from vigil.probes.exec import ExecProbe
+from vigil.runtime.clock import SystemClock
+from vigil.targets.logs import ServiceLog
+from vigil.targets.supervised import Supervisor
+
+async def main() -> None:
+    directory, command, probe_command = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    service = ServiceConfig(name="web", command=("sh", "-c", command),
+                            stop_grace_period=10**9, stop_signal="SIGUSR1")
+    supervisor = Supervisor(service, clock=SystemClock(), log=ServiceLog(directory / "log"),
+                            report=lambda event: None)
+    await supervisor.start()
+    probe = asyncio.ensure_future(ExecProbe(("CMD-SHELL", probe_command)).run(
+        timeout_ns=3600 * 10**9, clock=SystemClock()))
+    await asyncio.sleep(0)
+    sys.stdin.readline()  # the test says: everything runs
+    print(json.dumps({"record": supervisor.run_record(), "parent": contain.parent_path()}),
+          flush=True)
+    await probe
+
+asyncio.run(main())
+"""
+
+
+def test_reclaim_stops_a_killed_daemons_run_and_probe_jails(
+        contain_backend: str, marker: int, escapee: Path, fifo: Path, tmp_path: Path) -> None:
+    """A daemon killed with -9 leaves a service (every escape kind, SIGTERM ignored) and a
+    probe running: ``reclaim`` of the run record sends the stop signal, then kills the
+    whole run; ``reclaim_parent`` kills the probe jails. Nothing survives."""
+    done = tmp_path / "done"
+    os.mkfifo(done)
+    command = escapes.script(KINDS, escapee, fifo, marker,
+                             f"trap '' TERM USR1; echo > {done}; sleep {marker}")
+    probing = tmp_path / "probing"
+    os.mkfifo(probing)
+    probe = f"echo > {probing}; exec sleep {marker}"
+    with subprocess.Popen(
+        [sys.executable, "-c", DEAD_DAEMON, str(tmp_path), command, probe],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, contain.BACKEND_ENV: contain_backend},
+    ) as daemon:
+        try:
+            asyncio.run(read_line(done))  # the main process is at its sleep: all escaped
+            asyncio.run(read_line(probing))
+            assert daemon.stdin is not None
+            assert daemon.stdout is not None
+            daemon.stdin.write("go\n")
+            daemon.stdin.flush()
+            told = json.loads(daemon.stdout.readline())
+        finally:
+            daemon.kill()
+    record, parent = told["record"], told["parent"]
+    assert len(escapes.settled_survivors(marker, len(KINDS) + 2)) == len(KINDS) + 2  # +main, probe
+    assert set(record) == {"pid", "starttime", "token", "jail", "stop_signal", "stop_grace_ns"}
+    assert record["stop_signal"] == signal.SIGUSR1
+
+    stopped = asyncio.run(contain.reclaim(record))
+    assert stopped >= len(KINDS) + 1
+    if contain_backend == "proc":
+        assert parent is None
+        escapes.kill_survivors(marker)  # the probe: without cgroups, no one can find it
+    else:
+        assert not Path(record["jail"]).exists()
+        assert asyncio.run(contain.reclaim_parent(parent)) >= 1
+        assert not Path(parent).exists()
+    assert escapes.settled_survivors(marker) == []
+
+
+def test_reclaim_refuses_a_malformed_record() -> None:
+    with pytest.raises(ValueError, match="pid must be an integer"):
+        asyncio.run(contain.reclaim({"pid": "12"}))
+
+
+def test_reclaim_leaves_a_reused_pid_alone(marker: int) -> None:
+    """pid and start time must both match: a process that merely has the pid is spared."""
+    bystander = subprocess.Popen(["sleep", str(marker)])
+    try:
+        record = {"pid": bystander.pid, "starttime": 1, "token": "", "jail": None,
+                  "stop_signal": 15, "stop_grace_ns": 0}
+        assert asyncio.run(contain.reclaim(record)) == 0
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_reclaim_parent_touches_only_vigil_cgroups() -> None:
+    assert asyncio.run(contain.reclaim_parent("/sys/fs/cgroup/unified")) == 0
+    assert asyncio.run(contain.reclaim_parent("/tmp")) == 0
+
+
+@pytest.mark.parametrize("backend", [b for b in contain.BACKENDS if contain.available(b)])
+def test_a_killed_vigil_check_takes_its_probe_along(
+        backend: str, marker: int, escapee: Path, fifo: Path, tmp_path: Path) -> None:
+    """SIGKILL `vigil check` while its probe runs: its guardian kills the probe and (with a
+    cgroup) every escapee; without cgroups, the probe's tree and group."""
+    done = tmp_path / "done"
+    os.mkfifo(done)
+    kinds = KINDS if backend != "proc" else ["holding_the_pipe"]  # see README: limits
+    command = escapes.script(kinds, escapee, fifo, marker, f"echo > {done}; sleep {marker}")
+    check = subprocess.Popen(
+        [sys.executable, "-m", "vigil", "check", "--health-timeout", "1h",
+         "--health-cmd", command],
+        stdout=subprocess.DEVNULL, env={**os.environ, contain.BACKEND_ENV: backend})
+    try:
+        asyncio.run(read_line(done))
+    finally:
+        check.kill()
+        check.wait()
     assert escapes.settled_survivors(marker) == []

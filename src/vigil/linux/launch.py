@@ -126,6 +126,7 @@ async def launch_async(spec: LaunchSpec, jail: Jail | None = None) -> Child:
                 default_signals=_DEFAULT_SIGNALS,
                 stdin=_devnull(),
                 track=_process.track if jail is None else partial(_track_in, jail),
+                before=_nothing if jail is None else jail.prepare,
                 abandon=_abandon,
             )
         except OSError as exc:
@@ -289,6 +290,10 @@ def _threadable(spec: LaunchSpec, command: _Command) -> _spawn_thread.Encoded | 
     return _spawn_thread.encode(command.executable, command.argv, spec.env)
 
 
+def _nothing() -> None:
+    pass
+
+
 def _track_in(jail: Jail, pid: int) -> None:
     _process.track(pid)
     jail.add(pid)
@@ -301,6 +306,8 @@ def _spawn_blocking(
     ends are closed whatever happens; the read ends too if it fails."""
     readers: list[int] = []
     writers: list[int] = []
+    if jail is not None:
+        jail.prepare()
     try:
         for _ in range(2 if spec.separate_stderr else 1):
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)

@@ -109,19 +109,24 @@ class _Libc:
 class _Job:
     """One spawn: prepared on the loop, run on the worker, handed back to ``deliver``."""
 
-    __slots__ = ("actions", "arrays", "deliver", "loop", "orphan", "path", "track")
+    __slots__ = ("actions", "arrays", "before", "deliver", "loop", "orphan", "path", "track")
 
     def __init__(self, path: bytes, actions: Any, c_argv: Any, c_envp: Any) -> None:
         self.path = path
         self.actions = actions
         self.arrays = (c_argv, c_envp)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.before: Callable[[], None] = _nothing  # on the worker, just before the spawn
         self.track: Callable[[int], None] = _no_track
         self.deliver: Done = _no_delivery  # on the loop
         self.orphan: Callable[[int], None] = _no_track  # on the worker, if the loop closed
 
 
 def _no_track(pid: int) -> None:
+    pass
+
+
+def _nothing() -> None:
     pass
 
 
@@ -153,6 +158,7 @@ class _Worker:
                 _log.exception("vigil spawn thread")
 
     def _spawn(self, job: _Job) -> None:
+        job.before()
         with SPAWN_LOCK:
             try:
                 pid, error = self.libc.spawn(job), None
@@ -209,10 +215,12 @@ async def spawn(
     stdin: int,
     track: Callable[[int], None],
     abandon: Callable[[int], None],
+    before: Callable[[], None] = _nothing,
 ) -> tuple[int, int]:
     """Spawn on the worker: (pid, non-inheritable read end of its stdout+stderr pipe).
 
-    ``track(pid)`` runs on the worker as soon as the child exists. If the caller is cancelled
+    ``before()`` runs on the worker just before the spawn (it must not raise), ``track(pid)``
+    as soon as the child exists. If the caller is cancelled
     meanwhile, the child is handed to ``abandon(pid)`` on the loop and the pipe closed.
     Raises OSError (the pipe, or ``posix_spawn``'s errno).
     """
@@ -251,6 +259,7 @@ async def spawn(
             abandon(pid)
 
     job.loop, job.track, job.deliver, job.orphan = loop, track, deliver, orphan
+    job.before = before
     worker.submit(job)
     try:
         return await future
