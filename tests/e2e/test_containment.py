@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.linux import escapes
 
 pytestmark = pytest.mark.slow
