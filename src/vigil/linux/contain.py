@@ -135,7 +135,7 @@ class Jail:
     """One process tree's jail (see the module doc). Not thread-safe, except that ``add`` may
     run on the spawn thread while the loop waits for that spawn."""
 
-    __slots__ = ("__weakref__", "_members", "_procs_fd", "kind", "path", "token")
+    __slots__ = ("__weakref__", "_events_fd", "_members", "_procs_fd", "kind", "path", "token")
 
     def __init__(self, kind: str, path: str | None, token: str | None = None) -> None:
         self.kind = kind
@@ -143,8 +143,11 @@ class Jail:
         self.token = token
         self._members: dict[int, int] = {}  # proc backend: pid -> start time
         self._procs_fd: int | None = None
+        self._events_fd: int | None = None  # read: cgroup.events (v2), cgroup.procs (v1)
         if path is not None:
             self._procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            watched = "cgroup.events" if kind == CGROUP2 else "cgroup.procs"
+            self._events_fd = os.open(os.path.join(path, watched), os.O_RDONLY | os.O_CLOEXEC)
         _jails.add(self)
 
     def prepare(self) -> None:
@@ -161,12 +164,31 @@ class Jail:
 
     def add(self, pid: int) -> None:
         """Place ``pid`` and its present descendants in the jail (never raises)."""
+        self.place(pid)
+        self.adopt(pid)
+
+    def place(self, pid: int) -> None:
+        """Move ``pid`` into the jail: from now on what it forks is born inside. One write,
+        made by the spawn thread right after the spawn (never raises)."""
         if self._procs_fd is not None:
             try:
-                self._place(pid)
-                return
+                os.write(self._procs_fd, str(pid).encode())
+            except ProcessLookupError:
+                pass  # gone already; what it forked is found by ``adopt`` or the sweep
             except OSError as exc:
                 _log.warning("cannot place pid %d in %s (%s): using /proc", pid, self.path, exc)
+                self._fall_back()
+
+    def adopt(self, pid: int) -> None:
+        """After ``place``: the descendants ``pid`` forked before it was placed (parent
+        first, then its children, so none is missed). Those whose parent died already came
+        back to us as orphans: ``sweep`` finds them. On the loop (never raises)."""
+        if self._procs_fd is not None:
+            try:
+                self._place_descendants(pid)
+                return
+            except OSError as exc:
+                _log.warning("cannot place in %s (%s): using /proc", self.path, exc)
                 self._fall_back()
         for dead in [p for p, s in self._members.items() if not tree.is_alive(p, s)]:
             del self._members[dead]
@@ -178,9 +200,9 @@ class Jail:
             for hook in _place_hooks:
                 hook(pid, self._members[pid])
 
-    def _place(self, pid: int) -> None:
+    def _place_descendants(self, pid: int) -> None:
         assert self._procs_fd is not None
-        queue = [pid]
+        queue = tree.children(pid, pid)  # just exec'd: one thread (exec ends the others)
         for _ in range(tree.MAX_TREE):
             if not queue:
                 return
@@ -192,15 +214,19 @@ class Jail:
             queue.extend(tree.children(current))  # after the move: later forks are inside
 
     def _fall_back(self) -> None:
-        if self._procs_fd is not None:
-            os.close(self._procs_fd)
-            self._procs_fd = None
+        self._close_fds()
         if self.path is not None:
             cgroups.remove_tree(self.path)
         self.kind, self.path = PROC, None
 
     def busy(self) -> bool:
         """Whether a live process is left in the jail."""
+        if self._events_fd is not None:
+            try:
+                seen = os.pread(self._events_fd, 256, 0)
+            except OSError:
+                seen = b"populated 1"  # unreadable: assume the worst, clear() will tell
+            return b"populated 1" in seen if self.kind == CGROUP2 else bool(seen.strip())
         if self.path is not None:
             return cgroups.populated(self.kind, self.path)
         alive = any(tree.is_alive(p, s) for p, s in self._members.items())
@@ -248,11 +274,15 @@ class Jail:
     def close(self) -> None:
         """Forget the jail and remove its cgroup (once it is empty)."""
         _jails.discard(self)
-        if self._procs_fd is not None:
-            os.close(self._procs_fd)
-            self._procs_fd = None
+        self._close_fds()
         if self.path is not None:
             cgroups.remove_tree(self.path)
+
+    def _close_fds(self) -> None:
+        for fd in (self._procs_fd, self._events_fd):
+            if fd is not None:
+                os.close(fd)
+        self._procs_fd = self._events_fd = None
 
     def record(self) -> str | None:
         """What reopens the jail after a restart of vigil (``reclaim``): its cgroup path."""

@@ -131,6 +131,8 @@ async def launch_async(spec: LaunchSpec, jail: Jail | None = None) -> Child:
             )
         except OSError as exc:
             raise _spawn_failed(exc, spec, command) from None
+        if jail is not None:
+            jail.adopt(pid)
         return _watch(pid, read_fd, None, command.via_setpriv)
     finally:
         slots.release()
@@ -295,8 +297,9 @@ def _nothing() -> None:
 
 
 def _track_in(jail: Jail, pid: int) -> None:
+    """On the spawn thread: one write, so that the child's forks are born in its jail."""
     _process.track(pid)
-    jail.add(pid)
+    jail.place(pid)
 
 
 def _spawn_blocking(

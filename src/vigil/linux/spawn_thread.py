@@ -153,12 +153,17 @@ class _Worker:
     def _run(self) -> None:
         while True:
             try:
-                self._spawn(self._jobs.get())
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    job = self._jobs.get()
+                    with contextlib.suppress(Exception):  # a warm-up must not lose the job
+                        job.before()  # after an idle spell only (see ``spawn``)
+                self._spawn(job)
             except Exception:  # never let the thread die: every exec probe would hang
                 _log.exception("vigil spawn thread")
 
     def _spawn(self, job: _Job) -> None:
-        job.before()
         with SPAWN_LOCK:
             try:
                 pid, error = self.libc.spawn(job), None
@@ -219,7 +224,8 @@ async def spawn(
 ) -> tuple[int, int]:
     """Spawn on the worker: (pid, non-inheritable read end of its stdout+stderr pipe).
 
-    ``before()`` runs on the worker just before the spawn (it must not raise), ``track(pid)``
+    ``before()`` runs on the worker just before the spawn if the worker was idle (it must
+    not raise: a warm-up whose effect lasts while spawns follow each other), ``track(pid)``
     as soon as the child exists. If the caller is cancelled
     meanwhile, the child is handed to ``abandon(pid)`` on the loop and the pipe closed.
     Raises OSError (the pipe, or ``posix_spawn``'s errno).
