@@ -138,6 +138,7 @@ def main() -> int:
     args = parser.parse_args()
     args.probes = max(1, min(args.probes, 100_000))
     become_subreaper()
+    contain.own_children()
     if args.backend != "auto":
         contain.select_backend(args.backend)
     backend = contain.backend()

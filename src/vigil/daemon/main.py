@@ -95,6 +95,7 @@ class Daemon:
         from vigil.api.server import serve
 
         become_subreaper()  # orphans of services and probes become ours to reap
+        contain.own_children()  # ... and every child not started by vigil is a leftover
         log_dir = self.state_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = Engine(clock=self.clock)

@@ -51,6 +51,7 @@ _parents: dict[str, str | None] = {}  # backend -> this process's parent cgroup 
 _jails: weakref.WeakSet[Jail] = weakref.WeakSet()
 _names = itertools.count(1)
 _place_hooks: list[Callable[[int, int], None]] = []  # proc backend: (pid, start time)
+_owns_children = False  # see own_children()
 
 
 # -- choosing the backend ----------------------------------------------------------------
@@ -169,15 +170,24 @@ class Jail:
 
     def place(self, pid: int) -> None:
         """Move ``pid`` into the jail: from now on what it forks is born inside. One write,
-        made by the spawn thread right after the spawn (never raises)."""
+        made by the spawn thread right after the spawn (never raises). Without a cgroup:
+        remember it, and tell the ``on_place`` hooks."""
         if self._procs_fd is not None:
             try:
                 os.write(self._procs_fd, str(pid).encode())
+                return
             except ProcessLookupError:
-                pass  # gone already; what it forked is found by ``adopt`` or the sweep
+                return  # gone already; what it forked is found by ``adopt`` or the sweep
             except OSError as exc:
                 _log.warning("cannot place pid %d in %s (%s): using /proc", pid, self.path, exc)
                 self._fall_back()
+        for dead in [p for p, s in self._members.items() if not tree.is_alive(p, s)]:
+            del self._members[dead]
+        started = tree.starttime(pid)
+        if started is not None:
+            self._members[pid] = started
+            for hook in _place_hooks:
+                hook(pid, started)
 
     def adopt(self, pid: int) -> None:
         """After ``place``: the descendants ``pid`` forked before it was placed (parent
@@ -190,15 +200,10 @@ class Jail:
             except OSError as exc:
                 _log.warning("cannot place in %s (%s): using /proc", self.path, exc)
                 self._fall_back()
-        for dead in [p for p, s in self._members.items() if not tree.is_alive(p, s)]:
-            del self._members[dead]
-        for member in (pid, *tree.descendants(pid)):
+        for member in tree.descendants(pid):
             started = tree.starttime(member)
             if started is not None:
                 self._members[member] = started
-        if pid in self._members:
-            for hook in _place_hooks:
-                hook(pid, self._members[pid])
 
     def _place_descendants(self, pid: int) -> None:
         assert self._procs_fd is not None
@@ -261,12 +266,17 @@ class Jail:
         """``proc``: remember the present descendants of the members too (see ``claims``)."""
         if self.path is None:
             for pid in list(self._members):
-                self.add(pid)
+                self.adopt(pid)
 
     def claims(self, pid: int, cgroup: str | None) -> bool:
         """Whether ``pid`` (whose cgroup in this jail's hierarchy is ``cgroup``) belongs here."""
         if self.path is not None:
-            return cgroup is not None and self.path.endswith(cgroup)
+            if cgroup is not None and self.path.endswith(cgroup):
+                return True
+            if self.token is not None and carries_token(pid, self.token):
+                self.add(pid)  # escaped before the jail held its parent: in it goes
+                return True
+            return False
         if pid in self._members and tree.is_alive(pid, self._members[pid]):
             return True
         return self.token is not None and carries_token(pid, self.token)
@@ -355,6 +365,14 @@ def _warm_lock(kind: str) -> None:
 # -- leftovers: the orphan sweep -----------------------------------------------------------
 
 
+def own_children(owned: bool = True) -> None:
+    """Declare that every child of this process is vigil's (the daemon, ``vigil check``):
+    only then does ``sweep`` kill. A program that embeds vigil and starts processes of its
+    own does not call this, so its children are never taken for leftovers."""
+    global _owns_children
+    _owns_children = owned
+
+
 def sweep(*, quick: bool = False) -> int:
     """Kill every live child of this process that it did not spawn (nobody tracks it) and
     that no open jail claims, with its tree; reap the untracked zombies. How many killed.
@@ -362,28 +380,39 @@ def sweep(*, quick: bool = False) -> int:
 
     ``quick``: look only at the main thread's children, where the kernel hands orphans to
     a subreaper (its first live thread), and which the spawn thread's children never join:
-    one small read and no lock, cheap enough for the end of every probe."""
+    one small read and no lock, cheap enough for the end of every probe.
+
+    Unless ``own_children()`` was called, nothing is killed, and only zombies outside this
+    process's own process group are reaped (a probe's leftovers never are in it; a child
+    the embedding program started usually is, and its exit status stays for its owner)."""
     if quick:
         zombies, alive = _untracked(tree.children(os.getpid(), os.getpid()))
     else:
         with _spawn_thread.SPAWN_LOCK:  # a child spawned just now is tracked before we look
             zombies, alive = _untracked(tree.children_of_self())
-    if zombies:
-        _process.reap_untracked(zombies)  # takes the lock itself
+    if not _owns_children:
+        own_group = os.getpgrp()
+        _process.reap_untracked([pid for pid, group in zombies if group != own_group])
+        return 0
+    _process.reap_untracked([pid for pid, _ in zombies])  # takes the lock itself
     leftovers = [pid for pid in alive if not _claimed(pid)]
     return len(tree.kill_trees(leftovers)) if leftovers else 0
 
 
-def _untracked(pids: list[int]) -> tuple[list[int], list[int]]:
-    """(zombies, live ones) among ``pids`` that nobody tracks."""
-    zombies: list[int] = []
+def _untracked(pids: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """(zombies with their process group, live ones) among ``pids`` that nobody tracks."""
+    zombies: list[tuple[int, int]] = []
     alive: list[int] = []
     for pid in pids:
         if _process.is_tracked(pid):
             continue
         fields = tree.stat_fields(pid)
-        if fields is not None:
-            (zombies if fields[0] in (b"Z", b"X") else alive).append(pid)
+        if fields is None or len(fields) < 3:
+            continue
+        if fields[0] in (b"Z", b"X"):
+            zombies.append((pid, int(fields[2])))
+        else:
+            alive.append(pid)
     return zombies, alive
 
 
