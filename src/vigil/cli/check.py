@@ -84,6 +84,7 @@ async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResu
     assert service.healthcheck is not None
     become_subreaper()  # so grandchildren a timed-out probe leaves behind are ours to reap
     contain.own_children()
+    contain.walk_after_spawn()
     clock = SystemClock()
     probe = ExecProbe.from_service(service)
     timeout = timeout_ns or service.healthcheck.effective_timeout

@@ -52,6 +52,7 @@ _jails: weakref.WeakSet[Jail] = weakref.WeakSet()
 _names = itertools.count(1)
 _place_hooks: list[Callable[[int, int], None]] = []  # proc backend: (pid, start time)
 _owns_children = False  # see own_children()
+_walk_after_spawn = False  # see walk_after_spawn()
 
 
 # -- choosing the backend ----------------------------------------------------------------
@@ -363,6 +364,19 @@ def _warm_lock(kind: str) -> None:
 
 
 # -- leftovers: the orphan sweep -----------------------------------------------------------
+
+
+def walk_after_spawn(walk: bool = True) -> None:
+    """Whether ``launch_async`` walks a new probe's descendants right after placing it
+    (``Jail.adopt``, ~25 us). Off in the daemon: what forked before the placement is either
+    in the probe's group, or comes back to the daemon as an orphan once its parent dies and
+    is swept. On in ``vigil check``, whose orphans would be lost if it were SIGKILLed."""
+    global _walk_after_spawn
+    _walk_after_spawn = walk
+
+
+def walks_after_spawn() -> bool:
+    return _walk_after_spawn
 
 
 def own_children(owned: bool = True) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import cache, partial
 
 from vigil.go.strconv import go_quote
+from vigil.linux import contain
 from vigil.linux import process as _process
 from vigil.linux import spawn_thread as _spawn_thread
 from vigil.linux.contain import Jail
@@ -131,7 +132,7 @@ async def launch_async(spec: LaunchSpec, jail: Jail | None = None) -> Child:
             )
         except OSError as exc:
             raise _spawn_failed(exc, spec, command) from None
-        if jail is not None:
+        if jail is not None and contain.walks_after_spawn():
             jail.adopt(pid)
         return _watch(pid, read_fd, None, command.via_setpriv)
     finally:
