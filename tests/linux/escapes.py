@@ -82,7 +82,12 @@ def settled_survivors(marker: int, expected: int = 0) -> list[int]:
 
 
 def kill_survivors(marker: int) -> None:
-    """Test hygiene: whatever a failing test left goes."""
+    """Test hygiene: whatever a failing test left goes, and no zombie of ours stays behind
+    for another test's ``reap_orphans`` to find."""
+    from vigil.linux.process import reap_orphans
+
     for pid in survivors(marker):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
+    settled_survivors(marker)
+    reap_orphans()
