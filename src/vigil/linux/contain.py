@@ -8,7 +8,7 @@ fork in between cannot be missed). Whatever a child forks afterwards is born ins
 
 Backends, chosen once per process (``VIGIL_CONTAIN=auto|cgroup2|freezer|proc``; auto
 takes the first that works, in that order):
-- ``cgroup2``: one cgroup per jail under ``<own cgroup>/vigil-<pid>``; ``cgroup.kill`` kills
+- ``cgroup2``: one cgroup per jail under ``<own cgroup>/vigil-<pid>-<start>``; ``cgroup.kill`` kills
   every member, ``cgroup.freeze`` pauses. Needs write access (root, or a delegated subtree).
 - ``freezer``: the same with cgroup v1's freezer (freeze, SIGKILL each member, thaw).
 - ``proc``: no cgroup. The jail remembers the pids it placed (with their start times) and
@@ -81,9 +81,9 @@ def available(kind: str) -> bool:
 
 
 def parent_path(kind: str | None = None) -> str | None:
-    """This process's own cgroup parent for jails (``.../vigil-<pid>``), made on first use;
-    None where that hierarchy is missing or not writable. What a daemon records, so that its
-    successor can ``reclaim_parent`` the probe jails it left."""
+    """This process's own cgroup parent for jails (``.../vigil-<pid>-<start time>``), made
+    on first use; None where that hierarchy is missing or not writable. What a daemon
+    records, so that its successor can ``reclaim_parent`` the probe jails it left."""
     kind = kind or backend()
     if kind == PROC:
         return None
@@ -96,7 +96,8 @@ def _make_parent(kind: str) -> str | None:
     own = cgroups.own_directory(kind)
     if own is None:
         return None
-    path = os.path.join(own, f"vigil-{os.getpid()}")
+    # The start time keeps a dead vigil's parent apart from a live process that got its pid.
+    path = os.path.join(own, f"vigil-{os.getpid()}-{tree.starttime(os.getpid()) or 0}")
     if os.path.isdir(path):  # left by a dead process that had our pid
         cgroups.kill_tree(kind, path)
         cgroups.remove_tree(path)
@@ -114,8 +115,10 @@ def _remove_empty_strays(own: str) -> None:
     A parent with processes in it is left for ``reclaim_parent``."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(own):
-            pid = entry.name.removeprefix("vigil-")
-            if entry.name.startswith("vigil-") and pid.isdigit() and not tree.is_alive(int(pid)):
+            pid, _, started = entry.name.removeprefix("vigil-").partition("-")
+            if not (entry.name.startswith("vigil-") and pid.isdigit() and started.isdigit()):
+                continue
+            if not tree.is_alive(int(pid), int(started)):
                 cgroups.remove_tree(entry.path)
 
 
