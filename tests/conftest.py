@@ -259,3 +259,27 @@ def subreaper() -> Iterator[None]:
         yield
     finally:
         libc.prctl(36, 0, 0, 0, 0)
+
+
+def _backends() -> list[Any]:
+    from vigil.linux import contain
+
+    return [
+        pytest.param(kind, marks=pytest.mark.skipif(not contain.available(kind),
+                                                    reason=f"no {kind} containment here"))
+        for kind in contain.BACKENDS
+    ]
+
+
+@pytest.fixture(params=_backends())
+def contain_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each containment backend this machine offers (cgroup2, freezer, proc), forced for one
+    test; the others are skipped, with the reason."""
+    from vigil.linux import contain
+
+    kind = str(request.param)
+    contain.select_backend(kind)
+    try:
+        yield kind
+    finally:
+        contain.select_backend(None)

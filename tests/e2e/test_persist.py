@@ -10,6 +10,7 @@ the daemon's ``wait`` route, bounded; nothing sleeps.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -20,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from vigil.daemon.leftovers import proc_starttime
+from vigil.linux.contain import find_tagged_processes
 from vigil.linux.process import reap_orphans
-from vigil.targets.supervised import find_tagged_processes
+from vigil.linux.tree import is_alive
 
 pytestmark = pytest.mark.slow
 Daemon = Any  # tests/e2e/conftest.py's Daemon
@@ -163,7 +164,7 @@ def test_after_kill_9_the_next_daemon_stops_the_leftovers_first(
     for name, pid in old.items():
         assert services.terms(name) == "term\n", name  # the old one, by its stop signal
         assert find_tagged_processes(tokens[name]) == []  # its child `sleep` too
-        assert proc_starttime(pid) is None  # gone (or a zombie of its new parent)
+        assert not is_alive(pid)  # gone (or a zombie of its new parent)
         assert services.copies(name) == [int(state(second, name)["Pid"])]
         assert state(second, name)["Pid"] != pid
 
@@ -184,3 +185,40 @@ def test_a_second_daemon_on_the_same_state_directory_is_refused(
         f"Error: state directory {tmp_path / 'state'} is in use by another vigil daemon "
         f"(pid {first.pid}); stop it first or pass another --state-dir"]
     assert first.client.ping() == "OK"
+
+
+def test_after_kill_9_the_next_daemon_kills_the_probes_it_left(
+    daemon_factory: Factory, services: Services, tmp_path: Path,
+    wait_gone: Callable[[int, float], bool],
+) -> None:
+    """A probe in flight when the daemon is killed (here one whose command escaped into a
+    session of its own) lives in the dead daemon's cgroup; the next daemon kills it."""
+    from vigil.linux import contain
+
+    if contain.parent_path() is None:
+        pytest.skip("no writable cgroup here: probe jails of a killed daemon are not kept")
+    marker = services.marker("probe")
+    fifo = tmp_path / "probe-started"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the probe says when it runs
+    probe = f"setsid sh -c 'echo started > {fifo}; sleep 1000; :' {marker} & sleep 1000"
+    config = services.yaml("web") + (
+        "    healthcheck:\n"
+        f"      test: [\"CMD-SHELL\", \"{probe}\"]\n"
+        "      interval: 1s\n      timeout: 5m\n"
+    )
+    first = daemon_factory(config)
+    running(first, "web")
+    try:
+        ready, _, _ = select.select([reader], [], [], KILL9_WAIT_S)
+    finally:
+        os.close(reader)
+    assert ready, "the probe did not start"
+    os.kill(first.pid, signal.SIGKILL)
+    assert wait_gone(first.pid, KILL9_WAIT_S)
+    first.stopped = True
+    assert services.copies("probe")  # a kill -9 leaves it running
+
+    second = daemon_factory(services.yaml("web"))
+    running(second, "web")
+    assert services.copies("probe") == []

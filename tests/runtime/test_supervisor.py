@@ -32,8 +32,9 @@ from vigil.core.events import (
 from vigil.core.lifecycle import ProcessStatus
 from vigil.exceptions import ConfigError
 from vigil.go.duration import MILLISECOND, SECOND
+from vigil.linux.contain import find_tagged_processes
 from vigil.targets.logs import STDERR, STDOUT, ServiceLog
-from vigil.targets.supervised import Supervisor, find_tagged_processes
+from vigil.targets.supervised import Supervisor
 from vigil.testing import FakeClock
 
 S = SECOND
@@ -503,8 +504,33 @@ def test_kill_cancels_the_restart_policy(tmp_path: Path) -> None:
 # -- pause -------------------------------------------------------------------------------
 
 
-def test_pause_stops_and_unpause_continues_the_group(tmp_path: Path) -> None:
-    """pause sends SIGSTOP to the group (state T), unpause SIGCONT; both are reported."""
+def frozen(pid: int, backend: str, wanted: bool = True) -> bool:
+    """Whether ``pid`` is paused: its cgroup frozen, or (no cgroup) stopped by SIGSTOP. The
+    kernel freezes asynchronously: spin (no sleep) until ``wanted`` or the safety bound."""
+    if backend == "proc":
+        return settled_proc_state(pid, {"T"} if wanted else {"S", "R"}) == "T"
+    from vigil.linux import cgroups
+
+    directory = cgroups.mount_point(backend)
+    cgroup = cgroups.cgroup_of(backend, pid)
+    assert directory is not None
+    assert cgroup is not None
+    base = Path(directory[0]) / cgroup.lstrip("/")
+
+    def now_frozen() -> bool:
+        if backend == "cgroup2":
+            return "frozen 1" in (base / "cgroup.events").read_text()
+        return (base / "freezer.state").read_text().strip() == "FROZEN"
+
+    deadline = time.monotonic() + SAFETY_S
+    while now_frozen() != wanted and time.monotonic() < deadline:
+        os.sched_yield()
+    return now_frozen()
+
+
+def test_pause_freezes_and_unpause_thaws_the_run(tmp_path: Path, contain_backend: str) -> None:
+    """pause freezes the run's jail (no cgroup: SIGSTOP to the group, state T), unpause thaws
+    it (SIGCONT); both are reported."""
 
     async def scenario(h: Harness) -> None:
         follower = h.log.follow()
@@ -513,11 +539,12 @@ def test_pause_stops_and_unpause_continues_the_group(tmp_path: Path) -> None:
         pid = h.sup.state.pid
         assert h.sup.pause()
         assert h.sup.state.status is ProcessStatus.PAUSED
-        assert settled_proc_state(pid, {"T"}) == "T"
-        assert settled_proc_state(child, {"T"}) == "T"
+        assert frozen(pid, contain_backend)
+        assert frozen(child, contain_backend)
         assert not h.sup.pause()  # already paused
         assert h.sup.unpause()
         assert h.sup.state.status is ProcessStatus.RUNNING
+        assert not frozen(pid, contain_backend, wanted=False)
         assert settled_proc_state(pid, {"S", "R"}) in ("S", "R")
         assert settled_proc_state(child, {"S", "R"}) in ("S", "R")
         assert h.events.kinds() == ["Started", "Paused", "Unpaused"]

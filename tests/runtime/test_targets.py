@@ -105,7 +105,9 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
 ) -> None:
     """Docker's handleContainerExit: when the main process exits, probing stops at once
     (unhealthy, silently), before leftovers are collected; a child that escaped with a
-    cleared environment and keeps stdout open cannot keep the service 'healthy'."""
+    cleared environment and keeps stdout open cannot keep the service 'healthy'. (The
+    leftover is then killed at once with the run's jail, so how long the service still
+    shows 'running' is no longer something to assert.)"""
 
     async def scenario() -> None:
         clock = FakeClock()
@@ -138,7 +140,6 @@ def test_exit_stops_the_monitor_first_even_when_a_leftover_holds_the_pipe(
             assert isinstance(seen[-2], MonitorStopped)
             assert engine.health("web").status is HealthStatus.UNHEALTHY
             assert not engine.probing("web")
-            assert manager.view("web").status == "running"  # not dead until collected
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from vigil.core.config import TEST_CMD, TEST_SHELL, HealthcheckConfig, ServiceCo
 from vigil.core.names import shown_name
 from vigil.core.results import ProbeResult
 from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.go.duration import MILLISECOND
 from vigil.runtime.clock import SystemClock
 
 
@@ -56,18 +58,54 @@ def build_check_service(
     )
 
 
+SWEEP_INTERVAL_NS = 50 * MILLISECOND  # an orphan lost if we are SIGKILLed lives this long
+
+
+async def _sweep_every(clock: SystemClock, interval_ns: int) -> None:
+    """Kill orphans that escaped the jail before it held them (they came back to us, and
+    would be lost if this process were SIGKILLed): the daemon does so every second."""
+    from vigil.linux import contain
+
+    while True:
+        await clock.sleep_ns(interval_ns)
+        contain.sweep(quick=True)
+
+
 async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResult:
-    """Run the service's probe once; ``timeout_ns`` 0 means the configured (or default) one."""
-    from vigil.linux.process import become_subreaper, reap_orphans
+    """Run the service's probe once; ``timeout_ns`` 0 means the configured (or default) one.
+
+    Nothing it starts outlives it: the probe runs in a jail, orphans that escaped it are
+    swept while it runs and at the end, and a guardian process kills the jail if this
+    process is killed before it could (``vigil.linux.guardian``)."""
+    from vigil.linux import contain
+    from vigil.linux.guardian import Guardian
+    from vigil.linux.process import become_subreaper, reap_orphans, track
     from vigil.probes.exec import ExecProbe
 
     assert service.healthcheck is not None
     become_subreaper()  # so grandchildren a timed-out probe leaves behind are ours to reap
+    contain.own_children()
+    contain.walk_after_spawn()
     clock = SystemClock()
     probe = ExecProbe.from_service(service)
     timeout = timeout_ns or service.healthcheck.effective_timeout
-    start = clock.now_ns()
-    report = await probe.run(timeout_ns=timeout, clock=clock)
-    end = clock.now_ns()
-    reap_orphans()
+    guardian = Guardian.start()
+    track(guardian.pid)  # ours, not a leftover for the sweep
+    try:
+        parent = contain.parent_path()
+        if parent is not None:
+            guardian.guard_cgroup(parent)
+        else:
+            contain.on_place(guardian.guard_tree)
+        sweeper = asyncio.ensure_future(_sweep_every(clock, SWEEP_INTERVAL_NS))
+        start = clock.now_ns()
+        try:
+            report = await probe.run(timeout_ns=timeout, clock=clock)
+        finally:
+            sweeper.cancel()
+        end = clock.now_ns()
+    finally:
+        contain.sweep()
+        reap_orphans()
+        guardian.close()
     return ProbeResult(start, end, report.exit_code, report.output, report.outcome)

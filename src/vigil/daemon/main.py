@@ -3,11 +3,13 @@ server; signals; housekeeping. No decisions live here, only wiring.
 
 Start-up: lock the state directory (one daemon per directory), read the service records an
 earlier daemon left (``vigil.store.files``), stop what a crashed one left running
-(``vigil.daemon.leftovers``), recreate the services (``vigil.daemon.restore``), serve, and
+(``vigil.linux.contain.reclaim``), recreate the services (``vigil.daemon.restore``), serve, and
 start those whose intent and restart policy say so.
 
 Shutdown (SIGTERM, SIGINT, ``vigil down``): stop every service in reverse dependency order,
-close the event streams, stop the server. A second SIGINT exits at once, as uvicorn does.
+close the event streams, stop the server, then kill whatever is left in any jail and sweep
+the orphans, so nothing vigil started outlives it. A second SIGINT exits at once, as uvicorn
+does, but first SIGKILLs every jail and orphan and removes the socket file.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
-from vigil.daemon import leftovers
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.manager import Manager
 from vigil.daemon.restore import EXIT_UNKNOWN, restore
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
+from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
@@ -41,7 +43,8 @@ if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
 
 _log = logging.getLogger("vigil")
-REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped this often
+JAILS_FILE = "jails"  # in the state directory: the cgroup parent of this daemon's jails
+REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped (or killed) this often
 # The spawn thread needs the GIL for each probe; with the loop busy (API load) it waited
 # Python's default 5 ms per hand-over, which capped probes near 100/s (bench/api_load.py).
 GIL_SWITCH_S = 0.0002
@@ -86,13 +89,50 @@ async def _recover(store: FileServiceStore, now_ns: int) -> list[ServiceRecord]:
         return records
     _log.warning("stopping what the previous daemon left running: %s",
                  " ".join(record.name for record in crashed))
-    await asyncio.gather(*(leftovers.reclaim(record.run or {}) for record in crashed))
+    await asyncio.gather(*(_reclaim(record) for record in crashed))
     ended = {}
     for record in crashed:
         ended[record.id] = replace(record, run=None, exit_code=EXIT_UNKNOWN,
                                    finished_at_ns=now_ns)
         store.save_service(ended[record.id])
     return [ended.get(record.id, record) for record in records]
+
+
+async def _reclaim_jails(recorded: Path) -> None:
+    """Kill the probe jails (and anything else) a killed daemon left under its cgroup parent,
+    then record ours for the next daemon. A file that cannot be read or written costs one
+    line: the orphan sweep and the run records still cover the services."""
+    previous = _read_jails(recorded)
+    if previous and (count := await contain.reclaim_parent(previous)):
+        _log.warning("killed %d processes the previous daemon left in %s", count, previous)
+    _write_jails(recorded, contain.parent_path())
+
+
+def _read_jails(recorded: Path) -> str | None:
+    try:
+        return recorded.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        _log.error("%s: cannot read the previous daemon's cgroup: %s", recorded, exc)
+        return None
+
+
+def _write_jails(recorded: Path, ours: str | None) -> None:
+    try:
+        if ours is None:
+            recorded.unlink(missing_ok=True)
+        else:
+            recorded.write_text(ours + "\n")
+    except OSError as exc:
+        _log.error("%s: cannot record this daemon's cgroup: %s", recorded, exc)
+
+
+async def _reclaim(record: ServiceRecord) -> None:
+    try:
+        await contain.reclaim(record.run or {})
+    except ValueError as exc:  # a record edited by hand, or of another version
+        _log.error("service %s: its last run cannot be stopped: %s", record.name, exc)
 
 
 class Daemon:
@@ -131,6 +171,7 @@ class Daemon:
         self._on_ready = on_ready
         self._on_event = on_event
         self.stopping = asyncio.Event()
+        self._bound_inode: int | None = None  # our unix socket file, once bound
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -141,6 +182,7 @@ class Daemon:
         try:
             return await self._run(store)
         finally:
+            contain.own_children(False)  # an embedding program's children are its own again
             sys.setswitchinterval(previous)
             store.close()
 
@@ -150,7 +192,9 @@ class Daemon:
         from vigil.api.server import serve
 
         become_subreaper()  # orphans of services and probes become ours to reap
+        contain.own_children()  # ... and every child not started by vigil is a leftover
         records = await _recover(store, self.clock.now_ns())
+        await _reclaim_jails(self.state_dir / JAILS_FILE)
         engine = Engine(clock=self.clock)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
@@ -186,6 +230,7 @@ class Daemon:
                 server.result()  # raises the bind error
                 return 1
             _log.info("vigil daemon serving on %s", self.host)
+            self._bound_inode = self._socket_inode()
             if self._on_ready is not None:
                 self._on_ready()
             up = asyncio.get_running_loop().create_task(self._up(manager, to_start))
@@ -206,6 +251,8 @@ class Daemon:
                 status = 1
             if self._on_event is not None:
                 events_task.cancel()
+            contain.kill_all()  # nothing should be left; if something is, it goes now
+            contain.sweep()
             reap_orphans()
         return status
 
@@ -217,14 +264,39 @@ class Daemon:
         gc.freeze()
 
     async def _reap(self) -> None:
+        """Reap the zombies adopted as subreaper; kill the live orphans no jail claims (a
+        double fork that left before its jail held it)."""
         while True:
             await self.clock.sleep_ns(REAP_INTERVAL_NS)
-            reap_orphans()
+            contain.sweep()
 
     async def _forward(self, events: DockerEventLog) -> None:
         assert self._on_event is not None
         async for event in events.subscribe():
             self._on_event(event)
+
+    def _socket_inode(self) -> int | None:
+        kind, where = self.endpoint
+        if kind != "unix":
+            return None
+        try:
+            return os.lstat(str(where)).st_ino
+        except OSError:
+            return None  # not bound yet: the server removes its own socket
+
+    def _force_exit(self) -> None:
+        """The second SIGINT: SIGKILL every jail and orphan, remove our socket file, exit."""
+        try:
+            contain.kill_all()
+            contain.sweep()
+            contain.release()
+            inode = self._bound_inode
+            if inode is not None and self._socket_inode() == inode:  # not replaced since
+                os.unlink(str(self.endpoint[1]))
+        except Exception:  # exiting regardless
+            _log.exception("forced exit")
+        finally:
+            os._exit(130)
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -235,8 +307,8 @@ class Daemon:
             nonlocal interrupts
             interrupts += 1
             if interrupts > 1:
-                _log.warning("second interrupt: exiting at once")
-                os._exit(130)
+                _log.warning("second interrupt: killing everything and exiting at once")
+                self._force_exit()
             self.stopping.set()
 
         loop.add_signal_handler(signal.SIGINT, on_interrupt)

@@ -40,7 +40,6 @@ from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
 from vigil.core.signals import parse_kill_signal
 from vigil.core.status import HealthStatus
-from vigil.daemon import leftovers
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.docker.services import ServiceView
 from vigil.exceptions import (
@@ -261,8 +260,7 @@ class Manager:
             if entry is None or entry.ref != event.target:
                 return  # removed meanwhile: its files are gone and stay gone
             if isinstance(event, TargetStarted):
-                run = leftovers.run_record(entry.target) if isinstance(
-                    entry.target, Supervisor) else None
+                run = entry.target.run_record() if isinstance(entry.target, Supervisor) else None
                 self._save(entry, started=True, started_at_ns=event.time_ns, run=run)
             elif isinstance(event, TargetDied):
                 self._save(entry, exit_code=event.exit_code, finished_at_ns=event.time_ns,

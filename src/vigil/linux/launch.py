@@ -32,13 +32,15 @@ import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 from vigil.core.names import MAX_ID as MAX_ID  # re-exported: runc's largest id
 from vigil.core.names import user_ids
 from vigil.go.strconv import go_quote
+from vigil.linux import contain
 from vigil.linux import process as _process
 from vigil.linux import spawn_thread as _spawn_thread
+from vigil.linux.contain import Jail
 
 SETPRIV_FAILURE = b"setpriv: failed to execute "
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)  # ignored by Python; Popen restores them too
@@ -100,34 +102,39 @@ class _Command:
     via_setpriv: bool
 
 
-def launch(spec: LaunchSpec) -> Child:
-    """Start ``spec`` now; the caller waits while the child execs. Raises ``StartError``."""
+def launch(spec: LaunchSpec, jail: Jail | None = None) -> Child:
+    """Start ``spec`` now; the caller waits while the child execs. Raises ``StartError``.
+    The child (and anything it forked already) goes into ``jail`` as soon as it exists."""
     command = _prepare(spec)
-    return _watch(*_spawn_blocking(spec, command), command.via_setpriv)
+    return _watch(*_spawn_blocking(spec, command, jail), command.via_setpriv)
 
 
-async def launch_async(spec: LaunchSpec) -> Child:
+async def launch_async(spec: LaunchSpec, jail: Jail | None = None) -> Child:
     """``launch`` for a loop: at most ``QUEUE_LIMIT`` of one loop's launches run at once
     (the rest wait here, one small future each), and the plain case spawns on the spawn
-    thread, so the loop runs while the child execs. Cancellable at any point: a child
-    spawned for a cancelled caller is killed and reaped."""
+    thread, so the loop runs while the child execs (and is placed in ``jail`` there, right
+    after the exec). Cancellable at any point: a child spawned for a cancelled caller is
+    killed and reaped."""
     slots = _spawn_thread.slots()
     await slots.acquire()
     try:
         command = _prepare(spec)
         encoded = _threadable(spec, command)
         if encoded is None:
-            return _watch(*_spawn_blocking(spec, command), command.via_setpriv)
+            return _watch(*_spawn_blocking(spec, command, jail), command.via_setpriv)
         try:
             pid, read_fd = await _spawn_thread.spawn(
                 encoded,
                 default_signals=_DEFAULT_SIGNALS,
                 stdin=_devnull(),
-                track=_process.track,
+                track=_process.track if jail is None else partial(_track_in, jail),
+                before=_nothing if jail is None else jail.prepare,
                 abandon=_abandon,
             )
         except OSError as exc:
             raise _spawn_failed(exc, spec, command) from None
+        if jail is not None and contain.walks_after_spawn():
+            jail.adopt(pid)
         return _watch(pid, read_fd, None, command.via_setpriv)
     finally:
         slots.release()
@@ -286,11 +293,25 @@ def _threadable(spec: LaunchSpec, command: _Command) -> _spawn_thread.Encoded | 
     return _spawn_thread.encode(command.executable, command.argv, spec.env)
 
 
-def _spawn_blocking(spec: LaunchSpec, command: _Command) -> tuple[int, int, int | None]:
+def _nothing() -> None:
+    pass
+
+
+def _track_in(jail: Jail, pid: int) -> None:
+    """On the spawn thread: one write, so that the child's forks are born in its jail."""
+    _process.track(pid)
+    jail.place(pid)
+
+
+def _spawn_blocking(
+    spec: LaunchSpec, command: _Command, jail: Jail | None
+) -> tuple[int, int, int | None]:
     """Spawn in this thread: (pid, stdout read end, stderr read end or None). The write
     ends are closed whatever happens; the read ends too if it fails."""
     readers: list[int] = []
     writers: list[int] = []
+    if jail is not None:
+        jail.prepare()
     try:
         for _ in range(2 if spec.separate_stderr else 1):
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -309,6 +330,8 @@ def _spawn_blocking(spec: LaunchSpec, command: _Command) -> tuple[int, int, int 
     finally:
         _close_all(writers)
     _process.track(pid)
+    if jail is not None:
+        jail.add(pid)
     return pid, readers[0], readers[1] if len(readers) > 1 else None
 
 

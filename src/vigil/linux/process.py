@@ -19,6 +19,7 @@ import ctypes
 import errno
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil.linux import spawn_thread as _spawn_thread
@@ -72,14 +73,18 @@ def untrack(pid: int) -> None:
     _tracked.discard(pid)
 
 
+def is_tracked(pid: int) -> bool:
+    return pid in _tracked
+
+
 def reap_orphans() -> int:
     """Reap every zombie child of this process that nobody tracks; return how many."""
     me = os.getpid()
     zombies = [p.pid for p in _scan_proc() if p.ppid == me and p.state == "Z"]
-    return _reap_untracked(zombies)
+    return reap_untracked(zombies)
 
 
-def _reap_untracked(pids: list[int]) -> int:
+def reap_untracked(pids: list[int]) -> int:
     """Reap those of ``pids`` nobody tracks. The spawn thread's lock makes sure a child it
     has just spawned is tracked before we look."""
     if not pids:
@@ -179,6 +184,21 @@ def _settle(future: asyncio.Future[bool], value: bool) -> None:
         future.set_result(value)
 
 
+async def wait_until(done: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``done`` with short real waits (0.5 ms doubling to 50 ms) until it holds; False
+    after ``timeout_s``. For the kernel's housekeeping (killed processes dying)."""
+    if done():
+        return True
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    delay = 0.0005
+    while asyncio.get_running_loop().time() < deadline:
+        await _pause(delay)
+        if done():
+            return True
+        delay = min(delay * 2, 0.05)
+    return False
+
+
 async def _pause(seconds: float) -> None:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[bool] = loop.create_future()
@@ -215,7 +235,7 @@ async def reap_group(pgid: int) -> bool:
                 zombies.append(proc.pid)
             elif proc.state != "Z":
                 waiting = True  # still dying, or its parent is dying and will hand it to us
-        _reap_untracked(zombies)
+        reap_untracked(zombies)
         if not waiting:
             return not group_exists(pgid)
         if loop.time() >= deadline:

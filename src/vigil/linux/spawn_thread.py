@@ -109,19 +109,24 @@ class _Libc:
 class _Job:
     """One spawn: prepared on the loop, run on the worker, handed back to ``deliver``."""
 
-    __slots__ = ("actions", "arrays", "deliver", "loop", "orphan", "path", "track")
+    __slots__ = ("actions", "arrays", "before", "deliver", "loop", "orphan", "path", "track")
 
     def __init__(self, path: bytes, actions: Any, c_argv: Any, c_envp: Any) -> None:
         self.path = path
         self.actions = actions
         self.arrays = (c_argv, c_envp)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.before: Callable[[], None] = _nothing  # on the worker, just before the spawn
         self.track: Callable[[int], None] = _no_track
         self.deliver: Done = _no_delivery  # on the loop
         self.orphan: Callable[[int], None] = _no_track  # on the worker, if the loop closed
 
 
 def _no_track(pid: int) -> None:
+    pass
+
+
+def _nothing() -> None:
     pass
 
 
@@ -148,7 +153,13 @@ class _Worker:
     def _run(self) -> None:
         while True:
             try:
-                self._spawn(self._jobs.get())
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    job = self._jobs.get()
+                    with contextlib.suppress(Exception):  # a warm-up must not lose the job
+                        job.before()  # after an idle spell only (see ``spawn``)
+                self._spawn(job)
             except Exception:  # never let the thread die: every exec probe would hang
                 _log.exception("vigil spawn thread")
 
@@ -209,10 +220,13 @@ async def spawn(
     stdin: int,
     track: Callable[[int], None],
     abandon: Callable[[int], None],
+    before: Callable[[], None] = _nothing,
 ) -> tuple[int, int]:
     """Spawn on the worker: (pid, non-inheritable read end of its stdout+stderr pipe).
 
-    ``track(pid)`` runs on the worker as soon as the child exists. If the caller is cancelled
+    ``before()`` runs on the worker just before the spawn if the worker was idle (it must
+    not raise: a warm-up whose effect lasts while spawns follow each other), ``track(pid)``
+    as soon as the child exists. If the caller is cancelled
     meanwhile, the child is handed to ``abandon(pid)`` on the loop and the pipe closed.
     Raises OSError (the pipe, or ``posix_spawn``'s errno).
     """
@@ -251,6 +265,7 @@ async def spawn(
             abandon(pid)
 
     job.loop, job.track, job.deliver, job.orphan = loop, track, deliver, orphan
+    job.before = before
     worker.submit(job)
     try:
         return await future

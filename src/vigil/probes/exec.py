@@ -12,10 +12,13 @@ What Docker does, and so what this does (reference §2.5-2.7):
   injected clock (moby's separate limit on starting the exec); then the probe is an error,
   ``timed out starting health check for service <id>``, and a child spawned later is killed.
 - The timeout counts from the moment the process started. A probe is its whole process
-  group (``pgid == pid``). When the main process exits, its output is read, whatever is
-  left of its group is SIGKILLed, and the pipe is closed without waiting for EOF from
-  leftovers. On timeout or cancellation the group is SIGKILLed and reaped (see
-  ``vigil.linux.process`` for zombies and the subreaper).
+  group (``pgid == pid``) and everything in its jail (``vigil.linux.contain``: one jail
+  per probe object, reused by each run, so a probe costs one cgroup write, not a mkdir).
+  When the main process exits, its output is read, whatever is left of its group and jail
+  is SIGKILLed, and the pipe is closed without waiting for EOF from leftovers. On timeout
+  or cancellation the group and the jail are SIGKILLed and reaped (see
+  ``vigil.linux.process`` for zombies and the subreaper), and the orphans that escaped
+  before the jail held them are swept.
 - A probe that cannot start gives ``Outcome.ERROR`` with a runc/Go-like text; a probe never
   raises, except ``asyncio.CancelledError``. Texts name the target by ID, as Docker names
   the container's ID.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import weakref
 from collections.abc import Mapping
 from functools import lru_cache, partial
 from types import MappingProxyType
@@ -35,7 +39,9 @@ from vigil.core.probespec import ExecSpec, spec_for_service
 from vigil.core.results import Outcome, OutputBuffer, timeout_output
 from vigil.exceptions import ProbeError
 from vigil.go.duration import SECOND
+from vigil.linux import contain
 from vigil.linux import process as _process
+from vigil.linux.contain import Jail
 from vigil.linux.launch import Child, LaunchSpec, StartError, launch_async, setpriv_failure
 from vigil.probes import ProbeReport
 from vigil.runtime.clock import Clock, Deadline
@@ -53,7 +59,7 @@ class ExecProbe:
     (the service's ID) is how error texts name the target; empty, they name none.
     """
 
-    __slots__ = ("_environment", "_spec", "_target_id", "_test")
+    __slots__ = ("__weakref__", "_environment", "_jails", "_spec", "_target_id", "_test")
 
     def __init__(
         self,
@@ -85,6 +91,9 @@ class ExecProbe:
             else None
         )
         self._target_id = target_id
+        # Idle jails: one, unless a caller runs this probe twice at once (the monitor never).
+        self._jails: list[Jail] = []
+        weakref.finalize(self, _close_jails, self._jails)
 
     @classmethod
     def from_service(cls, service: ServiceConfig, *, target_id: str = "") -> ExecProbe:
@@ -132,8 +141,25 @@ class ExecProbe:
         spec = self._spec
         if spec is None:
             return _error(f"healthcheck{self._for_target} has no command")
+        jail = self._jails.pop() if self._jails else contain.open_jail()
         try:
-            child = await _launch_in_time(spec, clock)
+            return await self._run_in(jail, spec, timeout_ns, clock)
+        finally:
+            # Leftovers are rare: one cgroup read on the fast path. Without cgroups, orphans
+            # that came back to us are only found by a sweep, so always clear. A process
+            # that escaped before the jail held it (it forked while the spawn thread waited
+            # for the GIL) has come back to us as an orphan: the quick sweep kills it.
+            if jail.kind == contain.PROC or jail.busy():
+                await contain.clear(jail)
+            else:
+                contain.sweep(quick=True)
+            self._jails.append(jail)
+
+    async def _run_in(
+        self, jail: Jail, spec: LaunchSpec, timeout_ns: int, clock: Clock
+    ) -> ProbeReport:
+        try:
+            child = await _launch_in_time(spec, jail, clock)
         except _StartTimedOut:
             return _error(f"timed out starting health check{self._for_target}")
         except StartError as exc:
@@ -141,7 +167,7 @@ class ExecProbe:
         except Exception as exc:  # not expected; a probe still never raises
             return _error(str(exc) or type(exc).__name__)
         try:
-            finished = await _supervise(child, timeout_ns, clock)
+            finished = await _supervise(child, jail, timeout_ns, clock)
         except Exception as exc:  # not expected; a probe still never raises
             return _error(str(exc) or type(exc).__name__)
         if isinstance(finished, ProbeReport):
@@ -166,6 +192,11 @@ def _default_environment(hostname: str) -> Mapping[str, str]:
     return MappingProxyType({"PATH": DEFAULT_PATH, "HOSTNAME": hostname})
 
 
+def _close_jails(jails: list[Jail]) -> None:
+    for jail in jails:
+        jail.close()
+
+
 def _error(message: str) -> ProbeReport:
     return ProbeReport(Outcome.ERROR, -1, message)
 
@@ -177,13 +208,13 @@ class _StartTimedOut(Exception):
     pass
 
 
-async def _launch_in_time(spec: LaunchSpec, clock: Clock) -> Child:
+async def _launch_in_time(spec: LaunchSpec, jail: Jail, clock: Clock) -> Child:
     """``launch_async`` within START_TIMEOUT_NS on the injected clock. It is cancel-safe: a
     child it spawns after the deadline is killed and reaped."""
     deadline = Deadline(clock, START_TIMEOUT_NS)
     try:
         async with deadline:
-            return await launch_async(spec)
+            return await launch_async(spec, jail)
     except TimeoutError:
         if deadline.expired:
             raise _StartTimedOut from None
@@ -194,7 +225,7 @@ async def _launch_in_time(spec: LaunchSpec, clock: Clock) -> Child:
 
 
 async def _supervise(
-    child: Child, timeout_ns: int, clock: Clock
+    child: Child, jail: Jail, timeout_ns: int, clock: Clock
 ) -> ProbeReport | tuple[int | None, OutputBuffer]:
     """Wait for the exit or the timeout; the TIMEOUT report, or the wait status and output."""
     loop = asyncio.get_running_loop()
@@ -205,17 +236,17 @@ async def _supervise(
         loop.add_reader(child.output_fd, _read_output, loop, child.output_fd, output)
         timer = clock.call_later_ns(timeout_ns, partial(_settle, exited, False))
     except BaseException:
-        await _finish(child, output, killed=True)
+        await _finish(child, jail, output)
         raise
     try:
         in_time = await exited
     except BaseException:  # cancelled: the monitor stopped; kill and reap, then re-raise
         timer.cancel()
-        await _finish(child, output, killed=True)
+        await _finish(child, jail, output)
         raise
     timer.cancel()
     if not in_time:
-        await _finish(child, output, killed=True)
+        await _finish(child, jail, output)
         return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, output.text()))
     status = _finish_exited(child, output)
     if _process.group_exists(child.pid):  # leftovers: rare, so no coroutine on the fast path
@@ -223,18 +254,20 @@ async def _supervise(
     return status, output
 
 
-async def _finish(child: Child, output: OutputBuffer, *, killed: bool) -> int | None:
-    """Kill what is left of the group, collect the output, reap; the leader's wait status."""
+async def _finish(child: Child, jail: Jail, output: OutputBuffer) -> int | None:
+    """Kill what is left of the group and the jail, collect the output, reap; the leader's
+    wait status."""
     _unwatch_and_kill(child)
+    jail.kill()  # at once: a leftover holding the pipe or forking must not get further
     status = None
     try:
-        if killed:
-            await _process.wait_readable(child.pidfd, _process.LEADER_EXIT_WAIT_S)
+        await _process.wait_readable(child.pidfd, _process.LEADER_EXIT_WAIT_S)
         status = _process.reap_leader(child.pid)
         _drain(child.output_fd, output)
     finally:
         _close(child, status)
     await _process.reap_group(child.pid)
+    await contain.clear(jail)
     return status
 
 

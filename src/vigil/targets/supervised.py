@@ -2,20 +2,23 @@
 
 It behaves like Docker's container lifecycle for a service's ``command``:
 
-- The process gets its own session and process group, stdin /dev/null, stdout and stderr
-  in two pipes whose lines go to the service's ``ServiceLog``, and Docker's environment
-  (``PATH``, ``HOSTNAME``, ``HOME``, then the service's variables) plus
-  ``VIGIL_SERVICE=<name>`` and ``VIGIL_SERVICE_ID=<random token per start>``. Those two are
-  how processes that escaped the group (double fork + setsid) are found again in
-  ``/proc/*/environ``; the token keeps two daemons, or two runs of a service, apart.
+- The process gets its own session and process group, a jail of its own for the run
+  (``vigil.linux.contain``: a cgroup where vigil may make one), stdin /dev/null, stdout and
+  stderr in two pipes whose lines go to the service's ``ServiceLog``, and Docker's
+  environment (``PATH``, ``HOSTNAME``, ``HOME``, then the service's variables) plus
+  ``VIGIL_SERVICE=<name>`` and ``VIGIL_SERVICE_ID=<random token per start>``. Without a
+  cgroup, the token is how processes that escaped the group (double fork + setsid) are
+  found again in ``/proc/*/environ``; it keeps two daemons, or two runs, apart.
 - Whenever the main process exits, everything left of the run is SIGKILLed: its process
-  group, then every process carrying the run's token (bounded rounds), as Docker's pid
-  namespace dies with its PID 1. Killed processes that became our children (the daemon is a
-  subreaper) are reaped.
+  group and its jail, as Docker's pid namespace dies with its PID 1. Killed processes that
+  became our children (the daemon is a subreaper) are reaped.
 - ``stop`` sends ``stop_signal`` to the main process only (Docker signals PID 1) and, after
   ``stop_grace_period``, SIGKILLs the whole run. A negative timeout waits forever.
-- ``kill`` signals the main process (SIGKILL kills the whole run); ``pause``/``unpause`` send
-  SIGSTOP/SIGCONT to the group and escaped processes (Docker freezes the cgroup).
+- ``kill`` signals the main process (SIGKILL kills the whole run); ``pause``/``unpause``
+  freeze and thaw the jail, as Docker freezes the cgroup (without a cgroup: SIGSTOP and
+  SIGCONT to the group and the escaped processes).
+- ``run_record()`` describes the current run for a successor daemon that must stop it
+  after this one was killed (``vigil.linux.contain.reclaim``).
 - Exit codes: the process's own, or 128+N for a death by signal N. A process that cannot
   start (missing binary, bad working directory or user) records runc's error text and
   moby's exit code (127 not found, 126 not executable, 128 otherwise); its status is
@@ -60,47 +63,32 @@ from vigil.core.lifecycle import (
 from vigil.core.signals import parse_signal
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import SECOND
+from vigil.linux import contain, tree
 from vigil.linux import process as _process
+from vigil.linux.contain import Jail
 from vigil.linux.launch import LaunchSpec, StartError, launch
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.targets.logs import STDERR, STDOUT, ServiceLog
 
 SERVICE_ENV = "VIGIL_SERVICE"
-SERVICE_ID_ENV = "VIGIL_SERVICE_ID"
+SERVICE_ID_ENV = contain.TOKEN_ENV
 STREAM_DRAIN_S = 2.0  # moby waits 2 s for the log copiers after an exit
-ESCAPED_DEATH_S = 2.0  # bound on waiting for SIGKILLed escaped processes to die
-ESCAPED_ROUNDS = 5  # scan/kill rounds: a forking process may spawn while we scan
 NO_SIGNAL_WAIT = 2 * SECOND  # moby: stop signal could not be sent, wait 2 s before SIGKILL
 _READ_CHUNK = 65536
-
-
-def find_tagged_processes(token: str) -> list[int]:
-    """Pids whose environment holds ``VIGIL_SERVICE_ID=<token>`` (zombies have none)."""
-    me = os.getpid()
-    pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
-    return [pid for pid in pids if pid != me and _carries_token(pid, token)]
-
-
-def _carries_token(pid: int, token: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            environ = handle.read()
-    except OSError:
-        return False  # gone, or not ours to read
-    return f"\0{SERVICE_ID_ENV}={token}\0".encode() in b"\0" + environ + b"\0"
 
 
 class _Run:
     """One started process and what belongs to it."""
 
-    def __init__(self, pid: int, pidfd: int, token: str, started_at: int) -> None:
+    def __init__(self, pid: int, pidfd: int, jail: Jail, token: str, started_at: int) -> None:
         self.pid = pid
         self.pidfd = pidfd
+        self.jail = jail
         self.token = token
         self.started_at = started_at
+        self.starttime = tree.starttime(pid) or 0  # the kernel's: names the pid for reclaim
         self.exited = False  # the pidfd fired: the pid is reaped and may be reused
         self.open_fds: dict[int, str] = {}  # pipe read end -> stream
-        self.dying: list[int] = []  # pidfds of escaped processes already SIGKILLed
         self.streams_closed = asyncio.Event()
         self.done = asyncio.Event()
 
@@ -194,6 +182,21 @@ class Supervisor:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def run_record(self) -> dict[str, object] | None:
+        """The current run, JSON-able, for ``vigil.linux.contain.reclaim`` by a successor
+        daemon if this one is killed; None when nothing runs."""
+        run = self._run
+        if run is None or run.exited:
+            return None
+        return {
+            "pid": run.pid,
+            "starttime": run.starttime,
+            "token": run.token,
+            "jail": run.jail.record(),
+            "stop_signal": int(self._stop_signal),
+            "stop_grace_ns": self._service.effective_stop_grace_period,
+        }
+
     def kill(self, sig: int = signal.SIGKILL) -> bool:
         """Docker ``kill``: signal the main process; False if it is not running."""
         status = self._state.status
@@ -219,7 +222,7 @@ class Supervisor:
         return True
 
     def pause(self) -> bool:
-        """SIGSTOP the group and escaped processes; False unless running."""
+        """Freeze the run (or SIGSTOP the group and escaped processes); False unless running."""
         run = self._run
         if self._state.status is not ProcessStatus.RUNNING or run is None:
             return False
@@ -228,7 +231,7 @@ class Supervisor:
         return True
 
     def unpause(self) -> bool:
-        """SIGCONT the group and escaped processes; False unless paused."""
+        """Thaw the run (or SIGCONT the group and escaped processes); False unless paused."""
         run = self._run
         if self._state.status is not ProcessStatus.PAUSED or run is None:
             return False
@@ -263,18 +266,22 @@ class Supervisor:
 
     def _launch(self, token: str) -> _Run:
         service = self._service
-        child = launch(
-            LaunchSpec(
-                service.command,
-                _environment(service, token),
-                cwd=service.working_dir,
-                user=service.user,
-                separate_stderr=True,
-                new_session=True,
-            )
+        jail = contain.open_jail(token=token)
+        spec = LaunchSpec(
+            service.command,
+            _environment(service, token),
+            cwd=service.working_dir,
+            user=service.user,
+            separate_stderr=True,
+            new_session=True,
         )
+        try:
+            child = launch(spec, jail)
+        except BaseException:
+            jail.close()
+            raise
         assert child.error_fd is not None
-        run = _Run(child.pid, child.pidfd, token, self._clock.now_ns())
+        run = _Run(child.pid, child.pidfd, jail, token, self._clock.now_ns())
         loop = asyncio.get_running_loop()
         for fd, stream in ((child.output_fd, STDOUT), (child.error_fd, STDERR)):
             run.open_fds[fd] = stream
@@ -320,6 +327,7 @@ class Supervisor:
         is killed and the output drained (at most ``STREAM_DRAIN_S``); then ``TargetDied``."""
         asyncio.get_running_loop().remove_reader(run.pidfd)
         _process.kill_group(run.pid)  # the unreaped leader keeps the pgid from reuse
+        run.jail.kill()
         try:
             pid, status = os.waitpid(run.pid, os.WNOHANG)
             code = _process.exit_code(status) if pid else 255
@@ -337,11 +345,12 @@ class Supervisor:
 
     async def _finish_exit(self, run: _Run, code: int, finished_at: int) -> None:
         try:
-            await _kill_tagged(run.token, run.dying)
+            await contain.clear(run.jail)
             await _process.reap_group(run.pid)  # members reparented to us (subreaper)
             if not await _wait_event(run.streams_closed, STREAM_DRAIN_S):
                 self._lingering.add(run)  # a survivor holds a pipe: read on, close later
         finally:
+            run.jail.close()
             self._decide_after_exit(run, code, finished_at)
 
     def _decide_after_exit(self, run: _Run, code: int, finished_at: int) -> None:
@@ -416,14 +425,17 @@ class Supervisor:
         self._report(TargetKilled(self._ref, self._now(), signal.SIGKILL))
 
     def _signal_run(self, run: _Run, sig: int) -> None:
+        """SIGKILL, SIGSTOP or SIGCONT for the whole run; the latter two freeze and thaw
+        where the jail can."""
+        if sig in (signal.SIGSTOP, signal.SIGCONT) and run.jail.freeze(sig == signal.SIGSTOP):
+            return
         if not run.exited:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(run.pid, sig)  # the leader is not reaped yet: the pgid is ours
-        pidfds = _signal_tagged(run.token, sig)
         if sig == signal.SIGKILL:
-            run.dying.extend(pidfds)  # waited for and reaped once the main process is gone
+            run.jail.kill()  # waited for and reaped once the main process is gone
         else:
-            _close_all(pidfds)
+            tree.signal_pids(run.jail.pids(), sig)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -461,51 +473,6 @@ def _home(user: str | None) -> str:
         return (pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)).pw_dir
     except (KeyError, ValueError):  # ValueError: "¹" passes isdigit(), not int()
         return "/"
-
-
-def _signal_tagged(token: str, sig: int) -> list[int]:
-    """Send ``sig`` to every process carrying ``token``; their pidfds (the caller closes)."""
-    pidfds = []
-    for pid in find_tagged_processes(token):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            continue
-        if not _carries_token(pid, token):  # the pid was reused before we held it
-            os.close(pidfd)
-            continue
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(pidfd, sig)
-        pidfds.append(pidfd)
-    return pidfds
-
-
-async def _kill_tagged(token: str, dying: list[int]) -> None:
-    """SIGKILL every process with the run's token, in bounded rounds (a forking process may
-    spawn while we scan); wait for each to die and reap those that became our children."""
-    for _ in range(ESCAPED_ROUNDS + 1):
-        for pidfd in dying:
-            await _process.wait_readable(pidfd, ESCAPED_DEATH_S)
-            _reap_if_ours(pidfd)
-        _close_all(dying)
-        dying.clear()
-        dying.extend(_signal_tagged(token, signal.SIGKILL))
-        if not dying:
-            return
-    _close_all(dying)
-    dying.clear()
-
-
-def _reap_if_ours(pidfd: int) -> None:
-    """Reap a dead escaped process reparented to us (the daemon is a subreaper). By pidfd,
-    so a reused pid can never make us collect another child's status."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
 
 
 async def _wait_event(event: asyncio.Event, timeout_s: float) -> bool:
