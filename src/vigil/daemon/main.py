@@ -183,6 +183,7 @@ class Daemon:
             return await self._run(store)
         finally:
             contain.own_children(False)  # an embedding program's children are its own again
+            contain.walk_after_spawn(False)
             sys.setswitchinterval(previous)
             store.close()
 
@@ -193,6 +194,7 @@ class Daemon:
 
         become_subreaper()  # orphans of services and probes become ours to reap
         contain.own_children()  # ... and every child not started by vigil is a leftover
+        contain.walk_after_spawn()  # escapes forked before placement are jailed too
         records = await _recover(store, self.clock.now_ns())
         await _reclaim_jails(self.state_dir / JAILS_FILE)
         engine = Engine(clock=self.clock)

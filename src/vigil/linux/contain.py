@@ -371,9 +371,9 @@ def _warm_lock(kind: str) -> None:
 
 def walk_after_spawn(walk: bool = True) -> None:
     """Whether ``launch_async`` walks a new probe's descendants right after placing it
-    (``Jail.adopt``, ~25 us). Off in the daemon: what forked before the placement is either
-    in the probe's group, or comes back to the daemon as an orphan once its parent dies and
-    is swept. On in ``vigil check``, whose orphans would be lost if it were SIGKILLed."""
+    (``Jail.adopt``, ~25 us). Off by default (a library's own program decides). On in the
+    daemon and ``vigil check``: what forked before the placement would otherwise be found
+    only as an orphan, once its parent dies, by a sweep that a SIGKILLed vigil never runs."""
     global _walk_after_spawn
     _walk_after_spawn = walk
 
