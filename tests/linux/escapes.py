@@ -81,6 +81,24 @@ def settled_survivors(marker: int, expected: int = 0) -> list[int]:
     return found
 
 
+def swept_survivors(marker: int) -> list[int]:
+    """``settled_survivors`` with the daemon's periodic orphan sweep (``contain.sweep``) run
+    meanwhile. A service's child that escaped *before* its placement in the jail (the
+    launcher places it right after the spawn returns: microseconds, but milliseconds on a
+    CPU-starved machine) can reach us as an orphan after the run's own sweep; the daemon's
+    next sweep (every second) kills it. Spins (no sleep), bounded by SAFETY_S."""
+    from vigil.linux import contain
+
+    deadline = time.monotonic() + SAFETY_S
+    contain.sweep()
+    found = survivors(marker)
+    while found and time.monotonic() < deadline:
+        os.sched_yield()
+        contain.sweep()
+        found = survivors(marker)
+    return found
+
+
 def kill_survivors(marker: int) -> None:
     """Test hygiene: whatever a failing test left goes, and no zombie of ours stays behind
     for another test's ``reap_orphans`` to find."""

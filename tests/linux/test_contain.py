@@ -170,7 +170,7 @@ def test_a_stopped_service_leaves_nothing(contain_backend: str, kind: str, subre
         await stopping
 
     run_service(tmp_path, command, scenario)
-    assert escapes.settled_survivors(marker) == []
+    assert escapes.swept_survivors(marker) == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -185,7 +185,7 @@ def test_a_service_whose_main_process_exits_leaves_nothing(
         await asyncio.wait_for(died.wait(), escapes.SAFETY_S)  # after its escapee announced
 
     run_service(tmp_path, command, scenario)
-    assert escapes.settled_survivors(marker) == []
+    assert escapes.swept_survivors(marker) == []
 
 
 # -- a killed vigil: the guardian of `vigil check`, and reclaiming a dead daemon's runs ------
