@@ -194,3 +194,20 @@ def test_an_unusable_state_directory_is_one_line(tmp_path: Path) -> None:
         store.lock()
     where = tmp_path / "file" / "state"
     assert str(refused.value) == f"cannot use state directory {where}: Not a directory"
+
+
+def test_the_jails_parent_is_handed_to_the_next_daemon(tmp_path: Path) -> None:
+    """What one daemon records (its cgroup parent) the next one reads; None clears it; an
+    unreadable record is a StoreError naming the file."""
+    store = FileServiceStore(tmp_path)
+    store.lock()
+    assert store.previous_jails() is None
+    store.record_jails("/sys/fs/cgroup/unified/vigil-1-2")
+    assert FileServiceStore(tmp_path).previous_jails() == "/sys/fs/cgroup/unified/vigil-1-2"
+    assert stat.S_IMODE(os.stat(tmp_path / "jails").st_mode) == 0o600
+    store.record_jails(None)
+    assert store.previous_jails() is None
+    (tmp_path / "jails").write_bytes(b"\xff")
+    with pytest.raises(StoreError, match=r"jails: cannot read the previous daemon's cgroup"):
+        store.previous_jails()
+    store.close()

@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import re
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from vigil.go.strings import has_lone_surrogate
 
 
 def body_problem(data: object, path: str) -> str | None:
@@ -35,11 +33,11 @@ def _surrogate_at(data: object, path: str) -> str | None:
     while todo:
         value, where = todo.pop()
         if isinstance(value, str):
-            if _SURROGATE.search(value):
+            if has_lone_surrogate(value):
                 return where
         elif isinstance(value, dict):
             for key, item in reversed(value.items()):
-                if _SURROGATE.search(key):
+                if has_lone_surrogate(key):
                     return f"{where} (a key)"
                 todo.append((item, f"{where}.{key}"))
         elif isinstance(value, list):

@@ -29,7 +29,7 @@ from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import MILLISECOND, format_duration, parse_duration
 from vigil.go.json import value_depth
 from vigil.go.strconv import go_quote
-from vigil.go.strings import SPACES, trim_space
+from vigil.go.strings import SPACES, replace_lone_surrogates, trim_space
 
 # unicode.IsSpace over single bytes, as BuildKit's byte loops call it (rune(line[pos])).
 _BYTE_SPACES = frozenset(b"\t\n\v\f\r \x85\xa0")
@@ -37,7 +37,6 @@ _TOKEN_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _CONTINUATION = re.compile(r"\\[ \t]*$")
 _FLAGS = ("interval", "timeout", "start-period", "start-interval", "retries")
 _DURATION_FLAGS = ("interval", "timeout", "start-period", "start-interval")
-_SURROGATES = re.compile("[\ud800-\udfff]")
 _NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only"
 
 
@@ -59,7 +58,7 @@ def parse_healthcheck_instruction(line: str) -> HealthcheckConfig:
 
 def _parse(text: str) -> HealthcheckConfig:
     # A Go string holds no surrogates; from here on U+DC80-U+DCFF stand for invalid bytes.
-    instructions = _instructions(_SURROGATES.sub("\ufffd", text))
+    instructions = _instructions(replace_lone_surrogates(text))
     if not instructions:
         raise _BuildKitError("file with no instructions")
     if len(instructions) > 1:
@@ -250,7 +249,7 @@ def _json_array(text: str) -> list[str] | None:
     if not all(isinstance(item, str) for item in items):
         raise _BuildKitError(_NOT_STRING_ARRAY)
     # Go decodes lone surrogates and bad bytes as U+FFFD.
-    return [_SURROGATES.sub("\ufffd", item) for item in items]
+    return [replace_lone_surrogates(item) for item in items]
 
 
 def _go_upper(text: str) -> str:

@@ -43,11 +43,11 @@ from vigil.compose.project import TextFloat, TextInt, parse_project
 from vigil.core.config import ProjectConfig
 from vigil.core.names import printable
 from vigil.exceptions import ConfigError, ConfigProblem
+from vigil.go.strings import has_lone_surrogate
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _DROPPED_TAGS = {_BOOL_TAG, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _BAD_ESCAPE = "found invalid Unicode character escape code"  # yaml.v3's scanner
 
 MAX_DEPTH = 100  # nested collections; a real vigil.yaml needs about 6
@@ -80,7 +80,7 @@ class _VigilLoader(yaml.SafeLoader):
             node: Node | None = super().compose_node(parent, index)
         finally:
             self.depth -= 1
-        if isinstance(node, ScalarNode) and _SURROGATE.search(node.value):
+        if isinstance(node, ScalarNode) and has_lone_surrogate(node.value):
             raise ComposerError(None, None, _BAD_ESCAPE, node.start_mark)
         return node
 

@@ -11,16 +11,15 @@ them); ``go_float`` writes a float without text as Go would.
 from __future__ import annotations
 
 import math
-import re
 from decimal import Decimal
 
 from vigil.core.names import MAX_NAME_LENGTH, compose_name_ok, printable, shown_name
 from vigil.exceptions import ConfigProblem
 from vigil.go.duration import parse_duration
+from vigil.go.strings import has_lone_surrogate
 
 Problems = list[ConfigProblem]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # no UTF-8 for them; JSON input can hold them
 
 
 class TextInt(int):
@@ -78,7 +77,7 @@ def text_field(value: object, where: str, problems: Problems) -> str:
         return ""
     if "\0" in value:
         problems.append(ConfigProblem(where, "must not contain a NUL character"))
-    if _SURROGATE.search(value):
+    if has_lone_surrogate(value):  # no UTF-8 for them; JSON input can hold them
         problems.append(ConfigProblem(where, "must be valid Unicode (a lone surrogate is not)"))
     return value
 

@@ -31,7 +31,7 @@ from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.manager import Manager
 from vigil.daemon.restore import EXIT_UNKNOWN, restore
 from vigil.docker.events import DaemonEvent
-from vigil.exceptions import ConfigError, VigilError
+from vigil.exceptions import ConfigError, StoreError, VigilError
 from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
 
 _log = logging.getLogger("vigil")
-JAILS_FILE = "jails"  # in the state directory: the cgroup parent of this daemon's jails
 REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped (or killed) this often
 # The spawn thread needs the GIL for each probe; with the loop busy (API load) it waited
 # Python's default 5 ms per hand-over, which capped probes near 100/s (bench/api_load.py).
@@ -98,34 +97,21 @@ async def _recover(store: FileServiceStore, now_ns: int) -> list[ServiceRecord]:
     return [ended.get(record.id, record) for record in records]
 
 
-async def _reclaim_jails(recorded: Path) -> None:
+async def _reclaim_jails(store: FileServiceStore) -> None:
     """Kill the probe jails (and anything else) a killed daemon left under its cgroup parent,
-    then record ours for the next daemon. A file that cannot be read or written costs one
+    then record ours for the next daemon. A record that cannot be read or written costs one
     line: the orphan sweep and the run records still cover the services."""
-    previous = _read_jails(recorded)
+    try:
+        previous = store.previous_jails()
+    except StoreError as exc:
+        _log.error("%s", exc)
+        previous = None
     if previous and (count := await contain.reclaim_parent(previous)):
         _log.warning("killed %d processes the previous daemon left in %s", count, previous)
-    _write_jails(recorded, contain.parent_path())
-
-
-def _read_jails(recorded: Path) -> str | None:
     try:
-        return recorded.read_text().strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        _log.error("%s: cannot read the previous daemon's cgroup: %s", recorded, exc)
-        return None
-
-
-def _write_jails(recorded: Path, ours: str | None) -> None:
-    try:
-        if ours is None:
-            recorded.unlink(missing_ok=True)
-        else:
-            recorded.write_text(ours + "\n")
-    except OSError as exc:
-        _log.error("%s: cannot record this daemon's cgroup: %s", recorded, exc)
+        store.record_jails(contain.parent_path())
+    except StoreError as exc:
+        _log.error("%s", exc)
 
 
 async def _reclaim(record: ServiceRecord) -> None:
@@ -196,7 +182,7 @@ class Daemon:
         contain.own_children()  # ... and every child not started by vigil is a leftover
         contain.walk_after_spawn()  # escapes forked before placement are jailed too
         records = await _recover(store, self.clock.now_ns())
-        await _reclaim_jails(self.state_dir / JAILS_FILE)
+        await _reclaim_jails(store)
         engine = Engine(clock=self.clock)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events

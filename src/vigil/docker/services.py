@@ -26,6 +26,7 @@ from vigil.docker.health import (
 )
 from vigil.go.duration import HOUR, MINUTE, SECOND
 from vigil.go.strconv import atoi
+from vigil.go.strings import replace_lone_surrogates
 from vigil.go.timefmt import format_rfc3339nano
 
 __all__ = [
@@ -49,7 +50,6 @@ STATUSES: tuple[str, ...] = get_args(ServiceStatus)
 HEALTHS: tuple[str, ...] = tuple(s.value for s in HealthStatus)  # none, starting, healthy, ...
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # what Docker shows for a time never set
 Search = Callable[[str, str], bool]  # (pattern, text) -> found: a regular expression engine
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class Renders:
@@ -322,7 +322,7 @@ def _fields_from(raw: Any) -> dict[str, dict[str, bool]] | None:
 
 def _no_surrogates(value: Any) -> Any:
     if isinstance(value, str):
-        return _SURROGATES.sub("\ufffd", value)
+        return replace_lone_surrogates(value)
     if isinstance(value, dict):
         return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
     if isinstance(value, list):

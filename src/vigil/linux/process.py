@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil.linux import spawn_thread as _spawn_thread
+from vigil.linux import tree
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -113,19 +114,8 @@ def _scan_proc() -> list[ProcStat]:
 
 
 def _read_stat(pid: int) -> ProcStat | None:
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None  # gone meanwhile
-    try:
-        raw = os.read(fd, 1024)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    # comm (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    if len(fields) < 3:
+    fields = tree.stat_fields(pid)  # None: gone meanwhile
+    if fields is None or len(fields) < 3:
         return None
     return ProcStat(pid, fields[0].decode(), int(fields[1]), int(fields[2]))
 

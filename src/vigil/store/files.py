@@ -43,6 +43,7 @@ FORMAT_VERSION = 1
 LOCK_FILE = "daemon.lock"
 SERVICES_DIR = "services"
 RECORD_FILE = "service.json"
+JAILS_FILE = "jails"  # the cgroup parent of the running daemon's jails, if any
 _ID = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _T = TypeVar("_T")
@@ -95,6 +96,30 @@ class FileServiceStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing drops the flock
             self._lock_fd = None
+
+    # -- the jails' cgroup parent: what a successor kills if this daemon is killed --------
+
+    def previous_jails(self) -> str | None:
+        """The cgroup parent the previous daemon recorded (None if none, or unreadable:
+        StoreError says why)."""
+        path = self.state_dir / JAILS_FILE
+        try:
+            return path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{path}: cannot read the previous daemon's cgroup: {exc}") from None
+
+    def record_jails(self, parent: str | None) -> None:
+        """Record this daemon's cgroup parent (None: it has none); StoreError if it cannot."""
+        path = self.state_dir / JAILS_FILE
+        try:
+            if parent is None:
+                path.unlink(missing_ok=True)
+            else:
+                _write_atomic(path, f"{parent}\n".encode(), durable=False)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot record this daemon's cgroup: {exc}") from None
 
     # -- records -------------------------------------------------------------------------
 
