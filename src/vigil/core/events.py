@@ -141,6 +141,30 @@ class TargetRemoved(_TargetEvent):
     """The target was removed (Docker ``destroy``); nothing follows."""
 
 
+# -- remediation (vigil's own; Docker has none) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Remediated(_TargetEvent):
+    """vigil acted on an unhealthy target (``on_unhealthy``): ``action`` is restart, stop or
+    kill, ``reason`` says why (e.g. ``unhealthy``), ``attempt`` counts actions within the
+    current window, from 1."""
+
+    action: str = ""
+    reason: str = ""
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationExhausted(_TargetEvent):
+    """``max_restarts`` actions within ``window`` were spent: vigil leaves the target as it
+    is until the window moves on (no flapping forever)."""
+
+    action: str = ""
+    reason: str = ""
+    attempts: int = 0
+
+
 HealthEvent = StatusChanged | ProbeCompleted | MonitorStarted | MonitorStopped
 LifecycleEvent = (
     TargetCreated
@@ -155,5 +179,6 @@ LifecycleEvent = (
     | TargetRestarted
     | TargetRemoved
 )
-TargetEvent = HealthEvent | LifecycleEvent
+RemediationEvent = Remediated | RemediationExhausted
+TargetEvent = HealthEvent | LifecycleEvent | RemediationEvent
 Event = TargetEvent  # the name the public API has used since 0.1

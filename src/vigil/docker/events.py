@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from vigil.core.events import (
     ProbeCompleted,
+    Remediated,
+    RemediationExhausted,
     StatusChanged,
     TargetCreated,
     TargetDied,
@@ -58,6 +60,8 @@ EVENT_TYPE = "service"  # the only event type vigil emits
 LIFECYCLE_ACTIONS = frozenset(
     {"create", "start", "die", "kill", "stop", "pause", "unpause", "restart", "destroy"}
 )
+# vigil's own actions, shaped like Docker's container events (Docker has no remediation)
+REMEDIATION_ACTIONS = frozenset({"remediate", "remediation_exhausted"})
 # moby#25798: an ``event`` filter naming one of these matches by prefix ("health_status"
 # matches "health_status: healthy"); otherwise every value must match exactly.
 _FUZZY_EVENTS = frozenset({"health_status", "exec_create", "exec_start"})
@@ -131,11 +135,11 @@ class DaemonEvent:
 
 
 def lifecycle_event(
-    action: str, name: str, service_id: str, now_ns: int, **attributes: str | int
+    action: str, name: str, service_id: str, now_ns: int, /, **attributes: str | int
 ) -> DaemonEvent:
     """``create``, ``start``, ``die`` (pass ``exitCode``), ``kill`` (pass ``signal``), ``stop``,
     ``pause``, ``unpause``, ``restart`` or ``destroy``. Values are rendered as strings."""
-    if action not in LIFECYCLE_ACTIONS:
+    if action not in LIFECYCLE_ACTIONS and action not in REMEDIATION_ACTIONS:
         raise ValueError(f"unknown lifecycle action {action!r}")
     attrs = {key: str(value) for key, value in attributes.items()}
     return DaemonEvent(EVENT_TYPE, action, service_id, {**attrs, "name": name}, now_ns)
@@ -181,6 +185,12 @@ def project(event: TargetEvent) -> DaemonEvent | None:
             return lifecycle_event("die", ref.name, ref.id, when, exitCode=code)
         case TargetKilled(signal=sig):
             return lifecycle_event("kill", ref.name, ref.id, when, signal=sig)
+        case Remediated(action=act, reason=reason, attempt=attempt):
+            return lifecycle_event(
+                "remediate", ref.name, ref.id, when, action=act, reason=reason, attempt=attempt)
+        case RemediationExhausted(action=act, reason=reason, attempts=attempts):
+            return lifecycle_event("remediation_exhausted", ref.name, ref.id, when,
+                                   action=act, reason=reason, attempts=attempts)
     action = _LIFECYCLE_ACTIONS.get(type(event))
     return None if action is None else lifecycle_event(action, ref.name, ref.id, when)
 

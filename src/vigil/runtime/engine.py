@@ -27,6 +27,7 @@ from vigil.core.events import (
     LifecycleEvent,
     MonitorStarted,
     MonitorStopped,
+    RemediationEvent,
     TargetCreated,
     TargetDied,
     TargetEvent,
@@ -266,6 +267,11 @@ class Engine:
         return subscription.close
 
     # -- internals -------------------------------------------------------------------------
+
+    def publish(self, event: RemediationEvent) -> None:
+        """A fact about a target that neither the target nor its health monitor made (a
+        remediation subscriber's action), stored and published like any other."""
+        self._publish(event)
 
     def _publish(self, event: TargetEvent) -> None:
         self.stream.publish(event)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from vigil.core.events import TargetEvent, TargetRef
+from vigil.core.events import ProbeCompleted, TargetEvent, TargetRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,18 @@ class StateStore(Protocol):
         self, since_ns: int | None = None, until_ns: int | None = None
     ) -> list[TargetEvent]:
         """Kept events whose time is within the inclusive bounds, oldest first."""
+        ...
+
+    def results(
+        self,
+        target_id: str,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        limit: int | None = None,
+    ) -> list[ProbeCompleted]:
+        """A target's kept probe results (``ProbeCompleted``) whose time is within the
+        inclusive bounds, oldest first; with ``limit``, the newest ``limit`` of them. May
+        block on a durable backend: call it off the event loop (a thread)."""
         ...
 
     def save_target(self, record: TargetRecord) -> None: ...

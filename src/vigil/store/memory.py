@@ -7,7 +7,7 @@ import shutil
 from collections import deque
 from pathlib import Path
 
-from vigil.core.events import TargetEvent
+from vigil.core.events import ProbeCompleted, TargetEvent
 from vigil.store import ServiceRecord, TargetRecord
 from vigil.store.files import log_file
 
@@ -33,6 +33,19 @@ class MemoryStore:
         low = since_ns if since_ns is not None else -(1 << 63)
         high = until_ns if until_ns is not None else 1 << 63
         return [e for e in self._events if low <= e.time_ns <= high]
+
+    def results(
+        self,
+        target_id: str,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        limit: int | None = None,
+    ) -> list[ProbeCompleted]:
+        found = [
+            e for e in self.events(since_ns, until_ns)
+            if isinstance(e, ProbeCompleted) and e.target.id == target_id
+        ]
+        return found if limit is None else found[-limit:] if limit > 0 else []
 
     def save_target(self, record: TargetRecord) -> None:
         self._targets[record.ref.id] = record
