@@ -35,3 +35,13 @@ def test_limit_keeps_the_newest_and_zero_keeps_none() -> None:
     assert [e.time_ns for e in store.results(A.id, limit=3)] == [5, 6, 7]
     assert store.results(A.id, limit=0) == []
     assert store.results("unknown") == []
+
+
+def test_result_counts_are_passed_and_total_within_bounds() -> None:
+    store = MemoryStore()
+    for t, code in enumerate([0, 1, 0, 0, -1, 0], start=1):
+        store.append_event(_result(A, t, code))
+    store.append_event(_result(B, 3, 1))
+    assert store.result_counts(A.id) == (4, 6)
+    assert store.result_counts(A.id, since_ns=2, until_ns=5) == (2, 4)
+    assert store.result_counts("unknown") == (0, 0)

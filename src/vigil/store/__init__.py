@@ -63,6 +63,13 @@ class StateStore(Protocol):
         block on a durable backend: call it off the event loop (a thread)."""
         ...
 
+    def result_counts(
+        self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
+    ) -> tuple[int, int]:
+        """(passed, total) of the target's kept results within the inclusive bounds: uptime
+        over a day or a week without reading every row. May block, as ``results``."""
+        ...
+
     def save_target(self, record: TargetRecord) -> None: ...
 
     def remove_target(self, target_id: str) -> None: ...

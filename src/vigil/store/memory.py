@@ -47,6 +47,12 @@ class MemoryStore:
         ]
         return found if limit is None else found[-limit:] if limit > 0 else []
 
+    def result_counts(
+        self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
+    ) -> tuple[int, int]:
+        found = self.results(target_id, since_ns, until_ns)
+        return sum(1 for e in found if e.result.passed), len(found)
+
     def save_target(self, record: TargetRecord) -> None:
         self._targets[record.ref.id] = record
 
