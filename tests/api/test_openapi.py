@@ -48,6 +48,7 @@ CONTRACT = {
     ("POST", "/up"),
     ("POST", "/down"),
     ("GET", "/openapi.json"),
+    ("GET", "/metrics"),
 }
 PARAMETERS = {
     ("GET", "/services/json"): {"all", "filters"},

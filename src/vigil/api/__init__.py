@@ -1,7 +1,8 @@
 """The daemon's HTTP API: ``create_app(manager)`` (FastAPI: routes in ``system`` and
 ``services``, their parameter types in ``params``, body models in ``schemas``, Docker's errors
-in ``errors``, streams in ``streams``; what every request passes first in ``guard``, what a
-create body may not carry in ``create``, regular-expression filters in ``regexp``) and
+in ``errors``, streams in ``streams``, ``GET /metrics`` in ``metrics``; what every request
+passes first in ``guard``, what a create body may not carry in ``create``, regular-expression
+filters in ``regexp``) and
 ``serve`` (uvicorn on sockets vigil creates, TCP behind ``auth``'s bearer token, optionally
 over ``tls``). Imported lazily so that the CLI does not pay for FastAPI on every command."""
 

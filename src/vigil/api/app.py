@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from vigil import __version__
+from vigil.api import metrics as metrics_routes
 from vigil.api import services, system
 from vigil.api.budget import ApiBudget, Budgeted
 from vigil.api.errors import add_error_handlers
@@ -14,6 +15,7 @@ from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
 from vigil.api.params import Backend
 from vigil.api.streams import OpenStreams
 from vigil.daemon.manager import Manager
+from vigil.metrics import EngineMetrics
 
 
 def create_app(
@@ -21,9 +23,11 @@ def create_app(
     *,
     on_down: Callable[[], None] | None = None,
     budget: ApiBudget | None = None,
+    metrics: EngineMetrics | None = None,
 ) -> FastAPI:
     """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered.
-    With a ``budget``, requests wait their turn for their share of the loop (the daemon's)."""
+    With a ``budget``, requests wait their turn for their share of the loop (the daemon's).
+    ``metrics`` are served at ``/metrics`` (default: new ones of the manager's engine)."""
     app = FastAPI(
         title="vigil",
         version=__version__,
@@ -35,6 +39,7 @@ def create_app(
     )
     app.state.backend = Backend(manager, OpenStreams(), on_down)
     app.state.budget = budget
+    app.state.metrics = metrics if metrics is not None else EngineMetrics(manager.engine)
     if budget is not None:
         app.add_middleware(Budgeted, budget=budget)
     add_error_handlers(app)
@@ -44,6 +49,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.include_router(system.router)
     app.include_router(services.router)
+    app.include_router(metrics_routes.router)
     return app
 
 

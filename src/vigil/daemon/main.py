@@ -177,6 +177,7 @@ class Daemon:
         from vigil.api import create_app
         from vigil.api.budget import ApiBudget
         from vigil.api.server import serve
+        from vigil.metrics import EngineMetrics
 
         become_subreaper()  # orphans of services and probes become ours to reap
         contain.own_children()  # ... and every child not started by vigil is a leftover
@@ -184,6 +185,7 @@ class Daemon:
         records = await _recover(store, self.clock.now_ns())
         await _reclaim_jails(store)
         engine = Engine(clock=self.clock)
+        metrics = EngineMetrics(engine)  # before any service: every event is counted
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
         to_start = restore(manager, self.project, records)
@@ -193,7 +195,7 @@ class Daemon:
         ready = asyncio.Event()
         budget = ApiBudget(self.clock)
         budget.watch()  # the API's share shrinks while probes would be late
-        app = create_app(manager, on_down=self.stopping.set, budget=budget)
+        app = create_app(manager, on_down=self.stopping.set, budget=budget, metrics=metrics)
         kind, where = self.endpoint
         server = asyncio.get_running_loop().create_task(
             serve(

@@ -68,6 +68,7 @@ class _Target:
     probe: Probe | None
     health: HealthState
     publish: Callable[[TargetEvent], None]
+    probe_starting: Callable[[TargetRef], None]
     monitor: asyncio.Task[None] | None = None
     halted: asyncio.Task[None] | None = None  # a cancelled monitor, until it is gone
 
@@ -81,6 +82,9 @@ class _Target:
         self.health, events = _health.apply_result(self.health, self.check, result, self.ref)
         for event in events:
             self.publish(event)
+
+    def starting(self) -> None:
+        self.probe_starting(self.ref)
 
 
 class Engine:
@@ -107,6 +111,7 @@ class Engine:
         self._targets: dict[str, _Target] = {}
         self.stream = EventStream(journal=self.store.append_event)
         self._consumers: set[asyncio.Task[None]] = set()
+        self._probe_observers: list[Callable[[TargetRef], None]] = []
 
     async def __aenter__(self) -> Engine:
         return self
@@ -144,7 +149,7 @@ class Engine:
             probe = self._probe_builder(ExecSpec(check.test), ref)
         elif not isinstance(probe, Probe):
             probe = self._probe_builder(probe, ref)
-        target = _Target(ref, check, probe, _NO_HEALTH, self._publish)
+        target = _Target(ref, check, probe, _NO_HEALTH, self._publish, self._probe_starting)
         self._targets[name] = target
         now = self.clock.now_ns()
         self.store.save_target(TargetRecord(ref, now if created_ns is None else created_ns))
@@ -266,6 +271,18 @@ class Engine:
         task.add_done_callback(self._consumers.discard)
         return subscription.close
 
+    def observe_probe_starts(self, observer: Callable[[TargetRef], None]) -> Callable[[], None]:
+        """Call ``observer(target)`` synchronously as each probe begins (before it runs; a
+        probe cut short by a stop has begun but never completes); returns a function that
+        stops it. It runs in the monitor's path, so, as ``EventStream.observe``, it MUST NOT
+        block, await or do I/O (metrics: Docker's ``health_checks_total``)."""
+        self._probe_observers = [*self._probe_observers, observer]  # copy on write
+
+        def stop() -> None:
+            self._probe_observers = [o for o in self._probe_observers if o is not observer]
+
+        return stop
+
     # -- internals -------------------------------------------------------------------------
 
     def publish(self, event: RemediationEvent) -> None:
@@ -275,6 +292,13 @@ class Engine:
 
     def _publish(self, event: TargetEvent) -> None:
         self.stream.publish(event)
+
+    def _probe_starting(self, target: TargetRef) -> None:
+        for observer in self._probe_observers:
+            try:
+                observer(target)
+            except Exception:  # bookkeeping must never stop a probe
+                _log.exception("probe observer %r failed on %s", observer, target.name)
 
     def _target(self, name: str) -> _Target:
         try:
@@ -316,6 +340,7 @@ class Engine:
                 read_state=target.read_health,
                 apply=target.apply,
                 after=previous,
+                starting=target.starting,
             ),
             name=f"vigil-monitor-{target.ref.name}",
         )

@@ -29,9 +29,11 @@ async def run_monitor(
     read_state: Callable[[], HealthState],
     apply: Callable[[ProbeResult], None],
     after: asyncio.Task[None] | None = None,
+    starting: Callable[[], None] | None = None,
 ) -> None:
     """Probe ``name`` forever; ``after`` is a previous monitor to wait out first, so two
-    probes of one target never overlap."""
+    probes of one target never overlap. ``starting`` is called as each probe begins (where
+    moby counts ``health_checks_total``), whether or not it ends with a result."""
     if after is not None:
         await _wait_out(after)
     timeout = check.effective_timeout
@@ -39,6 +41,8 @@ async def run_monitor(
     while True:
         await clock.sleep_ns(next_delay(read_state(), check, now_ns()))
         start = now_ns()
+        if starting is not None:
+            starting()
         try:
             report = await probe.run(timeout_ns=timeout, clock=clock)
         except asyncio.CancelledError:

@@ -11,11 +11,15 @@ Overflow policy, per subscription, when ``maxsize`` events are already waiting:
   ``/events`` reader the same way). Memory never grows past the limit.
 - ``"drop"``: the oldest waiting event is dropped to make room; ``dropped`` counts them.
 Either way the stream counts ``overflows`` (events a subscriber did not get).
+
+Observers (``observe``) are the one exception, for bookkeeping that must never miss an event
+(metrics): plain callbacks run inside ``publish``, so they must not block, await or do I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Generic, Literal, TypeVar
@@ -25,6 +29,8 @@ from vigil.core.events import TargetEvent
 T = TypeVar("T")
 Overflow = Literal["close", "drop"]
 DEFAULT_QUEUE_LIMIT = 1_000  # events one subscriber may have waiting
+
+_log = logging.getLogger("vigil")
 
 
 class Subscription(Generic[T]):
@@ -135,6 +141,7 @@ class EventStream:
     def __init__(self, journal: Callable[[TargetEvent], None] | None = None) -> None:
         self._journal = journal
         self._subscriptions: list[Subscription[object]] = []
+        self._observers: list[Callable[[TargetEvent], None]] = []
         self.overflows = 0
 
     @property
@@ -144,8 +151,28 @@ class EventStream:
     def publish(self, event: TargetEvent) -> None:
         if self._journal is not None:
             self._journal(event)
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:  # a bug in bookkeeping must not break the publisher
+                _log.exception("event observer %r failed on %r", observer, event)
         for subscription in tuple(self._subscriptions):
             subscription.offer(event)
+
+    def observe(self, observer: Callable[[TargetEvent], None]) -> Callable[[], None]:
+        """Call ``observer(event)`` synchronously for every event published from now on,
+        after the journal and before the subscriptions; returns a function that stops it.
+
+        No queue, so nothing is ever dropped, but it runs inside the publisher (a probe's
+        result, a lifecycle change): it MUST NOT block, await or do I/O, and should take
+        microseconds. For exact counts (metrics); anything slower subscribes instead."""
+        # Copy on write: an observer that stops itself (or another) mid-publish is safe.
+        self._observers = [*self._observers, observer]
+
+        def stop() -> None:
+            self._observers = [o for o in self._observers if o is not observer]
+
+        return stop
 
     def subscribe(
         self,
