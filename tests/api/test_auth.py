@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from conftest import ApiFactory
 
 TOKEN = "s3cr3t-T0KEN_with.all~the+chars/=="
-ROUTES = ("/_ping", "/version", "/services/json", "/openapi.json", "/nope")
+ROUTES = ("/_ping", "/version", "/services/json", "/openapi.json", "/metrics", "/nope")
 B64TOKEN_CHARS = string.ascii_letters + string.digits + "-._~+/"
 
 

@@ -429,3 +429,34 @@ def test_a_spec_is_built_into_a_probe_with_the_target_identity() -> None:
         await engine.aclose()
 
     run(scenario)
+
+
+def test_probe_start_observers_see_each_probe_as_it_begins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``observe_probe_starts``: called before the probe runs (so a probe stopped mid-way was
+    seen), never stops probing when it fails, and no more once stopped."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        probe = ScriptedProbe([ProbeStep(0, duration_ns=3 * S)])
+        engine, recorder, t0 = await started(clock, probe, interval=S, timeout=10 * S)
+        began: list[tuple[str, int]] = []
+
+        def broken(target: Any) -> None:
+            raise RuntimeError("bug")
+
+        engine.observe_probe_starts(broken)
+        stop = engine.observe_probe_starts(lambda t: began.append((t.name, probe.runs)))
+        assert await clock.run_until_true(lambda: probe.runs == 1)
+        assert began == [("web", 0)]  # before the probe ran
+        await clock.run_until(t0 + 4 * S)
+        assert len(recorder.results()) == 1
+        stop()
+        await clock.run_until(t0 + 8 * S)  # the second probe: t0+5 to t0+8
+        await engine.aclose()
+        assert probe.runs == 2
+        assert began == [("web", 0)]
+        assert "probe observer" in caplog.text
+
+    run(scenario)

@@ -128,6 +128,47 @@ def test_journal_sees_every_event_before_subscribers() -> None:
     assert _drain_open(subscription) == [_started(T0)]
 
 
+def test_observers_run_at_publish_after_the_journal_and_before_subscribers() -> None:
+    """An observer is called inside ``publish`` (no queue, so it never misses an event), in
+    order after the journal; stopping it, even from inside itself, takes effect at once."""
+    order: list[str] = []
+    stream = EventStream(journal=lambda e: order.append("journal"))
+    subscription = stream.subscribe(lambda e: order.append("subscriber"), maxsize=10_000)
+    stop_first = stream.observe(lambda e: order.append("first"))
+
+    def second(event: TargetEvent) -> None:
+        order.append("second")
+        stop_second()
+
+    stop_second = stream.observe(second)
+    stream.publish(_started(T0))
+    stream.publish(_started(T0 + 1))
+    stop_first()
+    stop_first()  # idempotent
+    stream.publish(_started(T0 + 2))
+    assert order == ["journal", "first", "second", "subscriber",
+                     "journal", "first", "subscriber",
+                     "journal", "subscriber"]
+    assert subscription.pending == 0  # the transform returned None: nothing queued
+
+
+def test_a_failing_observer_is_logged_and_stops_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    stream = EventStream()
+    seen: list[TargetEvent] = []
+
+    def broken(event: TargetEvent) -> None:
+        raise ValueError("bug")
+
+    stream.observe(broken)
+    stream.observe(seen.append)
+    subscription = stream.subscribe()
+    stream.publish(_started(T0))
+    assert seen == [_started(T0)]
+    assert _drain_open(subscription) == [_started(T0)]
+    assert "event observer" in caplog.text
+    assert "ValueError: bug" in caplog.text
+
+
 def _drain_open(subscription: Subscription[Any]) -> list[object]:
     items = []
     while subscription.pending:

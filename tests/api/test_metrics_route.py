@@ -1,0 +1,108 @@
+"""``GET /metrics`` on the API, and ``vigil.metrics.asgi_app`` mounted elsewhere: the format
+the scraper asks for, the services made through the API, the guards every route has."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httpx
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from vigil import Engine
+from vigil.metrics import EngineMetrics, asgi_app
+from vigil.testing import FakeClock
+
+if TYPE_CHECKING:
+    from conftest import ApiFactory
+
+CHECK = {"healthcheck": {"test": ["CMD", "true"], "interval": "1s", "retries": 1}}
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_of_services_made_through_the_api(api_factory: ApiFactory) -> None:
+    async def scenario() -> None:
+        async with api_factory(steps=(0, 0, 1)) as api:
+            await api.started("web", CHECK)
+            await api.create("idle")
+            assert await api.clock.run_until_true(
+                lambda: api.manager.engine.health("web").status == "unhealthy")
+            answer = await api.client.get("/metrics")
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+            assert answer.headers["cache-control"] == "no-store"
+            got = samples(answer.text)
+            assert got["engine_daemon_health_checks_total", ()] == 3
+            assert got["engine_daemon_health_checks_failed_total", ()] == 0
+            assert got["vigil_probes_total", (("result", "fail"), ("service", "web"))] == 1
+            assert got["vigil_health_status", (("service", "web"), ("status", "unhealthy"))] == 1
+            assert got["vigil_health_failing_streak", (("service", "web"),)] == 1
+            assert got["vigil_health_status", (("service", "idle"), ("status", "none"))] == 1
+
+            assert (await api.client.post("/services/web/restart")).status_code == 204
+            assert (await api.client.delete("/services/idle")).status_code == 204
+            got = samples((await api.client.get("/metrics")).text)
+            assert got["vigil_service_restarts_total", (("service", "web"),)] == 1
+            assert not [key for key in got if ("service", "idle") in key[1]]
+
+    asyncio.run(scenario())
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(api_factory: ApiFactory) -> None:
+    async def scenario() -> None:
+        async with api_factory() as api:
+            await api.create("web", CHECK)
+            accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            answer = await api.client.get("/metrics", headers={"Accept": accept})
+            assert answer.headers["content-type"].startswith(OPENMETRICS)
+            assert answer.text.endswith("# EOF\n")
+            names = {family.name for family in openmetrics_families(answer.text)}
+            assert {"engine_daemon_health_checks", "vigil_health_status",
+                    "vigil_probe_duration_seconds"} <= names
+
+    asyncio.run(scenario())
+
+
+def test_metrics_are_behind_the_browser_guard(api_factory: ApiFactory) -> None:
+    """A web page elsewhere cannot read them (the token on TCP: test_auth.py's ROUTES)."""
+
+    async def scenario() -> None:
+        async with api_factory() as api:
+            evil = await api.client.get("/metrics", headers={"Origin": "http://evil.example"})
+            assert evil.status_code == 403
+            wrong = await api.client.post("/metrics")  # Docker's answer to any other method
+            assert (wrong.status_code, wrong.json()) == (404, {"message": "page not found"})
+
+    asyncio.run(scenario())
+
+
+def test_asgi_app_mounts_at_another_address() -> None:
+    """What the web status page mounts: the same scrape, GET and HEAD only."""
+
+    async def scenario() -> None:
+        async with Engine(clock=FakeClock()) as engine:
+            metrics = EngineMetrics(engine)
+            engine.add("web")
+            page = Starlette(routes=[Mount("/metrics", app=asgi_app(metrics))])
+            transport = httpx.ASGITransport(app=page)
+            async with httpx.AsyncClient(transport=transport, base_url="http://page") as client:
+                answer = await client.get("/metrics/")
+                assert answer.status_code == 200
+                got = samples(answer.text)
+                assert got["vigil_health_status", (("service", "web"), ("status", "none"))] == 1
+                assert (await client.head("/metrics/")).status_code == 200
+                refused = await client.post("/metrics/")
+                assert refused.status_code == 405
+                assert refused.headers["allow"] == "GET, HEAD"
+
+    asyncio.run(scenario())

@@ -1,0 +1,368 @@
+"""``EngineMetrics`` through a real engine on a FakeClock with scripted probes, scraped in the
+text format and read back with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from vigil import (
+    Engine,
+    HealthcheckConfig,
+    Outcome,
+    ProbeReport,
+    TargetRestarted,
+    TargetRestarting,
+)
+from vigil.core.events import Remediated, RemediationExhausted
+from vigil.go.duration import MILLISECOND, SECOND
+from vigil.metrics import DURATION_BUCKETS_S, EngineMetrics, render
+from vigil.runtime.clock import Clock
+from vigil.runtime.engine import CALLBACK_QUEUE_LIMIT
+from vigil.testing import FakeClock, ProbeStep, ScriptedProbe
+
+S = SECOND
+MANY = CALLBACK_QUEUE_LIMIT + 2_000  # more than any subscriber queue holds
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
+
+
+def scrape(metrics: EngineMetrics) -> Samples:
+    """Every sample of a text-format scrape, by name and labels."""
+    body, content_type = render(metrics.registry)
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[name, frozenset(labels.items())]
+
+
+def of_service(samples: Samples, service: str) -> Samples:
+    return {key: v for key, v in samples.items() if ("service", service) in key[1]}
+
+
+class Steps:
+    """A probe playing exit codes, ``ProbeStep``s or "error" (the probe raises: it could not
+    run, as an exec that fails to start), then repeating the last."""
+
+    def __init__(self, steps: Iterable[int | ProbeStep | str]) -> None:
+        self._steps = list(steps)
+        self.runs = 0
+
+    async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
+        step = self._steps[min(self.runs, len(self._steps) - 1)]
+        self.runs += 1
+        if step == "error":
+            raise OSError("exec: no such file or directory")
+        assert not isinstance(step, str)
+        return await ScriptedProbe([step]).run(timeout_ns=timeout_ns, clock=clock)
+
+
+def check(**timing: int) -> HealthcheckConfig:
+    return HealthcheckConfig(test=("CMD", "x"), **timing)
+
+
+def results(engine: Engine, name: str) -> int:
+    return len(engine.health(name).log)
+
+
+def test_a_scenario_scraped_series_by_series() -> None:
+    """Pass, fail, fail (unhealthy), timeout, error, pass: each series counts exactly that."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            probe = Steps([ProbeStep(0, duration_ns=20 * MILLISECOND), 1, 1,
+                           ProbeStep(0, duration_ns=10 * S), "error", 0])
+            engine.add("web", check(interval=S, timeout=5 * S, retries=2), probe=probe)
+            engine.start("web")
+            assert await clock.run_until_true(lambda: results(engine, "web") == 3)
+            mid = scrape(metrics)
+            assert value(mid, "vigil_health_failing_streak", service="web") == 2
+            assert {status: value(mid, "vigil_health_status", service="web", status=status)
+                    for status in ("none", "starting", "healthy", "unhealthy")} == {
+                "none": 0, "starting": 0, "healthy": 0, "unhealthy": 1}
+            assert await clock.run_until_true(lambda: probe.runs == 6)
+            assert await clock.run_until_true(lambda: engine.health("web").failing_streak == 0)
+            end = scrape(metrics)
+
+        assert value(end, "engine_daemon_health_checks_total") == 6
+        assert value(end, "engine_daemon_health_checks_failed_total") == 1  # the "error" only
+        assert {outcome.value: value(end, "vigil_probes_total", service="web",
+                                     result=outcome.value) for outcome in Outcome} == {
+            "pass": 2, "fail": 2, "timeout": 1, "error": 1}
+        assert value(end, "vigil_health_status", service="web", status="healthy") == 1
+        assert value(end, "vigil_health_failing_streak", service="web") == 0
+        # durations: 20 ms, 0, 0, 5 s (the timeout), 0, 0
+        assert value(end, "vigil_probe_duration_seconds_count", service="web") == 6
+        assert value(end, "vigil_probe_duration_seconds_sum", service="web") == pytest.approx(
+            5.02)
+        buckets = {le: value(end, "vigil_probe_duration_seconds_bucket", service="web", le=le)
+                   for le in ("0.005", "0.025", "2.5", "5.0", "300.0", "+Inf")}
+        assert buckets == {"0.005": 4, "0.025": 5, "2.5": 5, "5.0": 6, "300.0": 6, "+Inf": 6}
+        assert value(end, "vigil_service_restarts_total", service="web") == 0
+
+    run(scenario)
+
+
+def test_buckets_span_milliseconds_to_minutes() -> None:
+    assert DURATION_BUCKETS_S[0] <= 0.005
+    assert DURATION_BUCKETS_S[-1] >= 300
+    assert list(DURATION_BUCKETS_S) == sorted(DURATION_BUCKETS_S)
+
+
+def test_failing_checks_and_timeouts_are_not_failed_health_checks() -> None:
+    """Docker's failed counter counts probes that returned no exit code, not exit 1 nor
+    (newest moby) timeouts; the total counts every probe."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            probe = Steps([1, ProbeStep(0, duration_ns=2 * S), 1])
+            engine.add("web", check(interval=S, timeout=S), probe=probe)
+            engine.start("web")
+            assert await clock.run_until_true(lambda: results(engine, "web") == 3)
+            samples = scrape(metrics)
+        assert value(samples, "engine_daemon_health_checks_total") == 3
+        assert value(samples, "engine_daemon_health_checks_failed_total") == 0
+
+    run(scenario)
+
+
+async def _stop(engine: Engine) -> None:
+    await engine.stop("web")
+
+
+async def _pause(engine: Engine) -> None:
+    engine.pause("web")
+    await engine.probe_gone("web")
+
+
+async def _restart(engine: Engine) -> None:
+    engine.start("web")  # a start while running replaces the monitor (a restart)
+
+
+async def _remove(engine: Engine) -> None:
+    await engine.remove("web")
+
+
+@pytest.mark.parametrize("cut", [_stop, _pause, _restart, _remove],
+                         ids=["stop", "pause", "restart", "remove"])
+def test_a_probe_cut_short_counts_as_a_failed_health_check(
+    cut: Callable[[Engine], Coroutine[Any, Any, None]]
+) -> None:
+    """moby cancels the exec of a probe in flight on stop, pause, exit or restart; the
+    cancelled exec returns an error, which counts in health_checks_failed_total (and the
+    probe had counted in health_checks_total as it began). No result is recorded."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            probe = Steps([ProbeStep(0, duration_ns=3 * S)])
+            engine.add("web", check(interval=S, timeout=10 * S), probe=probe)
+            engine.start("web")
+            assert await clock.run_until_true(lambda: probe.runs == 1)
+            before = scrape(metrics)
+            await cut(engine)
+            after = scrape(metrics)
+        assert value(before, "engine_daemon_health_checks_total") == 1  # counted as it began
+        assert value(before, "engine_daemon_health_checks_failed_total") == 0
+        assert value(after, "engine_daemon_health_checks_total") == 1
+        assert value(after, "engine_daemon_health_checks_failed_total") == 1
+        if cut is not _remove:
+            assert value(after, "vigil_probe_duration_seconds_count", service="web") == 0
+            assert value(after, "vigil_probes_total", service="web", result="pass") == 0
+
+    run(scenario)
+
+
+def test_stopping_an_idle_monitor_fails_nothing() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
+            engine.start("web")
+            assert await clock.run_until_true(lambda: results(engine, "web") == 2)
+            await engine.stop("web")
+            engine.start("web")
+            samples = scrape(metrics)
+        assert value(samples, "engine_daemon_health_checks_total") == 2
+        assert value(samples, "engine_daemon_health_checks_failed_total") == 0
+
+    run(scenario)
+
+
+def test_status_gauges_follow_the_silent_transitions() -> None:
+    """One gauge per status, 1 for the current one, including the changes Docker makes
+    without an event: start → starting, stop → unhealthy. No check: none."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
+            engine.add("plain")  # no healthcheck
+
+            def current(name: str) -> list[str]:
+                samples = scrape(metrics)
+                return [status for status in ("none", "starting", "healthy", "unhealthy")
+                        if value(samples, "vigil_health_status", service=name, status=status)]
+
+            assert current("web") == ["none"]
+            engine.start("web")
+            assert current("web") == ["starting"]
+            assert await clock.run_until_true(lambda: results(engine, "web") == 1)
+            assert current("web") == ["healthy"]
+            await engine.stop("web")
+            assert current("web") == ["unhealthy"]
+            assert current("plain") == ["none"]
+
+    run(scenario)
+
+
+def test_removed_series_go_and_a_new_service_of_the_name_starts_fresh() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            engine.add("web", check(interval=S), probe=ScriptedProbe([1]))
+            engine.add("db", check(interval=S), probe=ScriptedProbe([0]))
+            engine.start("web")
+            engine.start("db")
+            assert await clock.run_until_true(lambda: results(engine, "web") == 3)
+            engine.report(TargetRestarted(engine.ref("web"), clock.now_ns()))
+            engine.publish(Remediated(engine.ref("web"), clock.now_ns(), "stop", "unhealthy", 1))
+            assert len(of_service(scrape(metrics), "web")) > 20
+            await engine.stop("web")
+            await engine.remove("web")
+            gone = scrape(metrics)
+            assert of_service(gone, "web") == {}
+            assert of_service(gone, "db") != {}
+            assert value(gone, "engine_daemon_health_checks_total") >= 3  # daemon-wide: kept
+
+            engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
+            fresh = of_service(scrape(metrics), "web")
+        assert fresh == of_service(await scrape_of_new_service(), "web")
+
+    run(scenario)
+
+
+async def scrape_of_new_service() -> Samples:
+    """What a service that was just created shows: zeros, status none."""
+    async with Engine(clock=FakeClock()) as engine:
+        metrics = EngineMetrics(engine)
+        engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
+        samples = scrape(metrics)
+    assert value(samples, "vigil_health_status", service="web", status="none") == 1
+    assert value(samples, "vigil_probe_duration_seconds_count", service="web") == 0
+    assert value(samples, "vigil_service_restarts_total", service="web") == 0
+    return samples
+
+
+def test_restarts_count_policy_manual_and_remediation_restarts() -> None:
+    """vigil_service_restarts_total: restart policy (each ``TargetRestarting``, as Docker's
+    RestartCount), manual restarts (``restart`` events) and remediation restarts; the other
+    remediation actions count only in vigil_remediations_total, by action."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            web = engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
+            other = engine.add("other")
+            now = clock.now_ns()
+            engine.report(TargetRestarting(web, now, delay_ns=100 * MILLISECOND,
+                                           restart_count=1))
+            engine.report(TargetRestarting(web, now, delay_ns=200 * MILLISECOND,
+                                           restart_count=2))
+            engine.report(TargetRestarted(web, now))
+            engine.publish(Remediated(web, now, "restart", "unhealthy", 1))
+            engine.publish(Remediated(web, now, "kill", "unhealthy", 2))
+            engine.publish(RemediationExhausted(web, now, "restart", "unhealthy", 2))
+            engine.report(TargetRestarted(other, now))
+            samples = scrape(metrics)
+        assert value(samples, "vigil_service_restarts_total", service="web") == 4
+        assert value(samples, "vigil_service_restarts_total", service="other") == 1
+        assert value(samples, "vigil_remediations_total", service="web", action="restart") == 1
+        assert value(samples, "vigil_remediations_total", service="web", action="kill") == 1
+        assert ("vigil_remediations_total",
+                frozenset({("service", "other"), ("action", "restart")})) not in samples
+
+    run(scenario)
+
+
+def test_counts_stay_exact_when_subscribers_fall_behind() -> None:
+    """Thousands of events with a subscriber that never reads (its queue overflows and is
+    closed) and probes of many services: the metrics miss none."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            stalled = engine.events(maxsize=10)
+            probes = {f"s{i}": ScriptedProbe([0, 1]) for i in range(50)}
+            for name, probe in probes.items():
+                engine.add(name, check(interval=S), probe=probe)
+                engine.start(name)
+            web = engine.ref("s0")
+            for attempt in range(MANY):
+                engine.publish(Remediated(web, clock.now_ns(), "restart", "unhealthy", attempt))
+            await clock.run_for(20 * S)
+            for name in probes:
+                await engine.stop(name)
+            samples = scrape(metrics)
+            assert stalled.closed
+        assert value(samples, "vigil_remediations_total", service="s0", action="restart") == MANY
+        total = sum(probe.runs for probe in probes.values())
+        assert total >= 50 * 19
+        assert value(samples, "engine_daemon_health_checks_total") == total
+        assert sum(value(samples, "vigil_probes_total", service=name, result=r)
+                   for name in probes for r in ("pass", "fail")) == total
+
+    run(scenario)
+
+
+def test_services_there_before_the_metrics_are_counted_from_then_on() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
+            metrics = EngineMetrics(engine)
+            engine.start("web")
+            assert await clock.run_until_true(lambda: results(engine, "web") == 2)
+            samples = scrape(metrics)
+            metrics.close()
+            assert list(metrics.registry.collect()) == []
+        assert value(samples, "vigil_probes_total", service="web", result="pass") == 2
+
+    run(scenario)
+
+
+def test_two_engines_in_one_process_do_not_collide() -> None:
+    """Each EngineMetrics has its own registry (never prometheus_client's global one)."""
+
+    async def scenario() -> None:
+        async with Engine(clock=FakeClock()) as one, Engine(clock=FakeClock()) as two:
+            first, second = EngineMetrics(one), EngineMetrics(two)
+            one.add("web")
+            assert first.registry is not second.registry
+            assert of_service(scrape(first), "web") != {}
+            assert of_service(scrape(second), "web") == {}
+
+    run(scenario)
