@@ -20,7 +20,7 @@ from vigil import (
 )
 from vigil.core.events import Remediated, RemediationExhausted
 from vigil.go.duration import MILLISECOND, SECOND
-from vigil.metrics import DURATION_BUCKETS_S, EngineMetrics, render
+from vigil.metrics import DURATION_BUCKETS_S, EngineMetrics, exposition, render
 from vigil.runtime.clock import Clock
 from vigil.runtime.engine import CALLBACK_QUEUE_LIMIT
 from vigil.testing import FakeClock, ProbeStep, ScriptedProbe
@@ -364,5 +364,25 @@ def test_two_engines_in_one_process_do_not_collide() -> None:
             assert first.registry is not second.registry
             assert of_service(scrape(first), "web") != {}
             assert of_service(scrape(second), "web") == {}
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("accept", [None, "application/openmetrics-text; version=1.0.0"])
+def test_a_big_scrape_renders_off_the_loop_the_same_text(accept: str | None) -> None:
+    """Past INLINE_ROWS services the text is made on a worker thread from a snapshot taken
+    on the loop: byte for byte what rendering on the loop gives."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with Engine(clock=clock) as engine:
+            metrics = EngineMetrics(engine)
+            for i in range(exposition.INLINE_ROWS + 5):
+                engine.add(f"s{i}", check(interval=S), probe=ScriptedProbe([i % 2]))
+                engine.start(f"s{i}")
+            await clock.run_for(3 * S)
+            body, content_type = await exposition.scrape(metrics, accept)
+            assert (body, content_type) == render(metrics, accept)
+            assert body.count(b"vigil_health_failing_streak{") == exposition.INLINE_ROWS + 5
 
     run(scenario)

@@ -29,5 +29,5 @@ router = APIRouter()
     response_class=Response,
     responses={**_SCRAPE, **error_responses(500, json_route=False)},
 )
-async def metrics(request: Request) -> Response:  # async: the scrape reads the engine's state
-    return response(request.app.state.metrics, request)
+async def metrics(request: Request) -> Response:  # async: the values are read on the loop
+    return await response(request.app.state.metrics, request)

@@ -5,7 +5,7 @@ of ``prometheus_client`` (``GET /metrics`` on the API; ``asgi_app`` for any othe
 Each daemon (each ``Engine``) has its own ``CollectorRegistry``, never the global one.
 """
 
-from vigil.metrics.collector import DURATION_BUCKETS_S, EngineMetrics
-from vigil.metrics.exposition import asgi_app, render
+from vigil.metrics.collector import DURATION_BUCKETS_S, EngineMetrics, Snapshot
+from vigil.metrics.exposition import asgi_app, render, scrape
 
-__all__ = ["DURATION_BUCKETS_S", "EngineMetrics", "asgi_app", "render"]
+__all__ = ["DURATION_BUCKETS_S", "EngineMetrics", "Snapshot", "asgi_app", "render", "scrape"]

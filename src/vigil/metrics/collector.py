@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
@@ -140,22 +141,56 @@ class EngineMetrics:
         service.duration_ns += took
         service.buckets[bisect_left(_BOUNDS_NS, took)] += 1
 
-    # -- the Collector protocol, on the engine's loop --------------------------------------
+    # -- the scrape --------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Every value as of now, copied on the engine's loop (microseconds per service);
+        rendering it can then happen anywhere, a worker thread included."""
+        health = self._engine.health
+        rows = []
+        for name, service in self._services.items():
+            state = health(name)
+            rows.append(_Row(name, state.status, state.failing_streak, tuple(service.probes),
+                             tuple(service.buckets), service.duration_ns, service.restarts,
+                             tuple(sorted(service.remediations.items()))))
+        return Snapshot(self._checks, self._checks_failed, tuple(rows))
 
     def describe(self) -> Iterator[Metric]:
         """The families without samples (the registry checks their names at register)."""
-        return self._families(())
+        return Snapshot(0, 0, ()).collect()
 
     def collect(self) -> Iterator[Metric]:
-        return self._families(tuple(self._services.items()))
+        """The Collector protocol: call it on the engine's loop (``render``, a registry)."""
+        return self.snapshot().collect()
 
-    def _families(self, services: tuple[tuple[str, _Service], ...]) -> Iterator[Metric]:
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    name: str
+    status: HealthStatus
+    streak: int
+    probes: tuple[int, ...]
+    buckets: tuple[int, ...]
+    duration_ns: int
+    restarts: int
+    remediations: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The metrics at one moment: a Collector that reads nothing live, safe in any thread."""
+
+    checks: int
+    checks_failed: int
+    rows: tuple[_Row, ...]
+
+    def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "engine_daemon_health_checks", "The total number of health checks",
-            value=self._checks)
+            value=self.checks)
         yield CounterMetricFamily(
             "engine_daemon_health_checks_failed", "The total number of failed health checks",
-            value=self._checks_failed)
+            value=self.checks_failed)
         status = GaugeMetricFamily(
             "vigil_health_status",
             "1 for the service's current health status (none, starting, healthy, unhealthy)",
@@ -176,19 +211,16 @@ class EngineMetrics:
         remediations = CounterMetricFamily(
             "vigil_remediations", "Remediation actions taken (on_unhealthy), by action",
             labels=("service", "action"))
-        for name, service in services:
-            health = self._engine.health(name)
+        for row in self.rows:
+            name = row.name
             for each in _STATUSES:
-                status.add_metric((name, each.value), 1 if health.status is each else 0)
-            streak.add_metric((name,), health.failing_streak)
-            cumulative, seen = [], 0
-            for label, count in zip(_BUCKET_LABELS, service.buckets, strict=True):
-                seen += count
-                cumulative.append((label, seen))
-            duration.add_metric((name,), cumulative, service.duration_ns / 1e9)
-            for outcome, count in zip(_OUTCOMES, service.probes, strict=True):
+                status.add_metric((name, each.value), 1 if row.status is each else 0)
+            streak.add_metric((name,), row.streak)
+            duration.add_metric((name,), list(zip(_BUCKET_LABELS, accumulate(row.buckets),
+                                                   strict=True)), row.duration_ns / 1e9)
+            for outcome, count in zip(_OUTCOMES, row.probes, strict=True):
                 probes.add_metric((name, outcome.value), count)
-            restarts.add_metric((name,), service.restarts)
-            for action, count in sorted(service.remediations.items()):
+            restarts.add_metric((name,), row.restarts)
+            for action, count in row.remediations:
                 remediations.add_metric((name, action), count)
         yield from (status, streak, duration, probes, restarts, remediations)
