@@ -20,6 +20,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import cast
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
@@ -103,9 +104,8 @@ class EngineMetrics:
 
     def _on_event(self, event: TargetEvent) -> None:
         kind = type(event)
-        if kind is ProbeCompleted:
-            assert isinstance(event, ProbeCompleted)
-            self._completed(event)
+        if kind is ProbeCompleted:  # the hot path: one per probe
+            self._completed(cast(ProbeCompleted, event))
             return
         name = event.target.name
         if kind is TargetCreated:
@@ -123,7 +123,7 @@ class EngineMetrics:
         elif kind is TargetRestarting or kind is TargetRestarted:
             service.restarts += 1
         elif kind is Remediated:
-            assert isinstance(event, Remediated)
+            event = cast(Remediated, event)
             service.remediations[event.action] = service.remediations.get(event.action, 0) + 1
             if event.action == RESTART_ACTION:
                 service.restarts += 1
