@@ -5,18 +5,25 @@
 1. probes: ``vigil.Engine`` on the real clock with ``--services`` services probing a
    no-op probe every 1 ms (Docker's minimum interval; exit codes 0, 0, 0, 1 in turn, so the
    streak and the status move), without and with ``EngineMetrics`` attached, as interleaved
-   slices (background load hits both alike). Printed: probes/s of each, the ratio
-   (with / without) and the CPU per probe each spent (``process_time``).
+   slices in alternating order (background load hits both alike). Printed: probes/s of
+   each, the ratio (with / without) and the CPU per probe each spent (``process_time``).
 2. scrape: one ``GET /metrics`` body (text format) for ``--scrape-services`` services:
    the part on the engine's loop (the snapshot) and the rendering (a worker thread), against
    prometheus_client's own labelled Counter/Gauge/Histogram objects holding the same series,
    rendered by the same ``generate_latest`` (all of it on the caller's thread).
+3. loop lateness while scraping: a task asking for 1 ms sleeps measures how late it wakes
+   (p99, max) while a client scrapes the ``--scrape-services`` services back to back for
+   ``--seconds``: rendering on the loop (``render``) against ``scrape`` (snapshot on the
+   loop, text on a worker thread), and an idle loop as the baseline; with the daemon's GIL
+   switch interval (0.2 ms) and its ``gc.freeze()`` after start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import sys
 import time
 from dataclasses import dataclass
 
@@ -24,7 +31,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from vigil import Engine, HealthcheckConfig, Outcome, ProbeReport
 from vigil.go.duration import MILLISECOND, SECOND
-from vigil.metrics import DURATION_BUCKETS_S, EngineMetrics, render
+from vigil.metrics import DURATION_BUCKETS_S, EngineMetrics, render, scrape
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.testing import FakeClock, ScriptedProbe
 
@@ -119,6 +126,32 @@ def per_call(function: object, *args: object, repeat: int) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+async def lateness(metrics: EngineMetrics, seconds: float, mode: str) -> tuple[float, float]:
+    """p99 and max lateness (ms) of 1 ms sleeps while scraping in ``mode``."""
+    late: list[float] = []
+    end = time.perf_counter() + seconds
+
+    async def ticker() -> None:
+        while time.perf_counter() < end:
+            asked = time.perf_counter()
+            await asyncio.sleep(0.001)
+            late.append((time.perf_counter() - asked - 0.001) * 1e3)
+
+    async def scraper() -> None:
+        while time.perf_counter() < end:
+            if mode == "on the loop":
+                render(metrics)
+                await asyncio.sleep(0)
+            elif mode == "scrape()":
+                await scrape(metrics)
+            else:
+                await asyncio.sleep(0.01)
+
+    await asyncio.gather(ticker(), scraper())
+    late.sort()
+    return late[min(len(late) - 1, len(late) * 99 // 100)], late[-1]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=200)
@@ -131,9 +164,13 @@ async def main() -> None:
     rounds = max(1, min(args.rounds, 20))
 
     without, with_ = Slice(), Slice()
-    for _ in range(rounds):
-        without += await probe_slice(services, seconds / rounds, False)
-        with_ += await probe_slice(services, seconds / rounds, True)
+    for round_ in range(rounds):  # the order alternates: neither goes always first
+        for with_metrics in (False, True) if round_ % 2 == 0 else (True, False):
+            slice_ = await probe_slice(services, seconds / rounds, with_metrics)
+            if with_metrics:
+                with_ += slice_
+            else:
+                without += slice_
     print(f"probes: {services} services, 1 ms interval, {rounds} interleaved rounds")
     for name, phase in (("without metrics", without), ("with metrics", with_)):
         print(f"  {name:16} {phase.probes / phase.seconds:9,.0f} probes/s  "
@@ -153,6 +190,17 @@ async def main() -> None:
     print(f"  on the loop (snapshot) {on_loop * 1e3:.2f} ms = {on_loop / baseline:.3f} x baseline")
     print(f"  rendering (thread) {ours * 1e3:.1f} ms = {ours / baseline:.2f} x baseline "
           f"(prometheus_client's objects: {baseline * 1e3:.1f} ms)")
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)  # as the daemon (vigil.daemon.main.GIL_SWITCH_S)
+    gc.freeze()  # as the daemon after start-up: collections skip the long-lived objects
+    print(f"loop lateness of 1 ms sleeps while scraping {count} services back to back:")
+    idle = await lateness(metrics, seconds, "idle")
+    for mode in ("idle", "on the loop", "scrape()"):
+        p99, worst = idle if mode == "idle" else await lateness(metrics, seconds, mode)
+        print(f"  {mode:12} p99 {p99:7.2f} ms  max {worst:7.2f} ms  "
+              f"(p99 {p99 / max(idle[0], 1e-3):.0f} x idle)")
+    sys.setswitchinterval(previous)
     await engine.aclose()
 
 
