@@ -4,6 +4,7 @@ the scraper asks for, the services made through the API, the guards every route 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -14,9 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from vigil import Engine
+from vigil import Engine, ServiceConfig
+from vigil.api import create_app
+from vigil.api.budget import SMALL_COST_NS, ApiBudget
+from vigil.api.metrics import PER_SCRAPED_SERVICE_NS
+from vigil.daemon.manager import Manager
 from vigil.metrics import EngineMetrics, asgi_app
-from vigil.testing import FakeClock
+from vigil.testing import FakeClock, ScriptedProbe
 
 if TYPE_CHECKING:
     from conftest import ApiFactory
@@ -104,5 +109,28 @@ def test_asgi_app_mounts_at_another_address() -> None:
                 refused = await client.post("/metrics/")
                 assert refused.status_code == 405
                 assert refused.headers["allow"] == "GET, HEAD"
+
+    asyncio.run(scenario())
+
+
+def test_a_scrape_takes_its_turn_in_the_bulk_lane(tmp_path: Path) -> None:
+    """Its cost grows with the services, as a ``ps`` list: the API budget's bulk lane pays
+    for it, by the service, and the small lane (ping, inspect) is untouched."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock, probe_builder=lambda spec, ref: ScriptedProbe([0]))
+        manager = Manager(clock=clock, engine=engine, log_dir=tmp_path)
+        budget = ApiBudget(clock)
+        app = create_app(manager, budget=budget)
+        for i in range(5):
+            manager.create(ServiceConfig(name=f"s{i}"))
+        bulk, small = budget.bulk.tokens_ns, budget.small.tokens_ns
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
+            assert (await client.get("/metrics")).status_code == 200
+        assert bulk - budget.bulk.tokens_ns == SMALL_COST_NS + 5 * PER_SCRAPED_SERVICE_NS
+        assert budget.small.tokens_ns == small
+        await engine.aclose()
 
     asyncio.run(scenario())

@@ -46,7 +46,7 @@ LAG_LIMIT_NS = 5_000_000  # a loop this late also starts probes this late
 MIN_SCALE = 0.05
 SCALE_STEP = 0.05
 
-_BULK_PATHS = frozenset({"/services/json"})
+_BULK_PATHS = frozenset({"/services/json", "/metrics"})
 Scope = MutableMapping[str, Any]
 Asgi = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Any]
 

@@ -88,6 +88,11 @@ class EngineMetrics:
         ]
         self.registry.register(self)
 
+    @property
+    def services(self) -> int:
+        """How many services have series (what a scrape's cost grows with)."""
+        return len(self._services)
+
     def close(self) -> None:
         for stop in self._stops:
             stop()
