@@ -4,7 +4,8 @@ text format and read back with prometheus_client's own parser."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 
 import pytest
@@ -70,6 +71,14 @@ class Steps:
         return await ScriptedProbe([step]).run(timeout_ns=timeout_ns, clock=clock)
 
 
+@contextlib.asynccontextmanager
+async def metered() -> AsyncIterator[tuple[FakeClock, Engine, EngineMetrics]]:
+    """An engine on a fake clock with metrics attached before any target."""
+    clock = FakeClock()
+    async with Engine(clock=clock) as engine:
+        yield clock, engine, EngineMetrics(engine)
+
+
 def check(**timing: int) -> HealthcheckConfig:
     return HealthcheckConfig(test=("CMD", "x"), **timing)
 
@@ -82,9 +91,7 @@ def test_a_scenario_scraped_series_by_series() -> None:
     """Pass, fail, fail (unhealthy), timeout, error, pass: each series counts exactly that."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             probe = Steps([ProbeStep(0, duration_ns=20 * MILLISECOND), 1, 1,
                            ProbeStep(0, duration_ns=10 * S), "error", 0])
             engine.add("web", check(interval=S, timeout=5 * S, retries=2), probe=probe)
@@ -129,9 +136,7 @@ def test_failing_checks_and_timeouts_are_not_failed_health_checks() -> None:
     (newest moby) timeouts; the total counts every probe."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             probe = Steps([1, ProbeStep(0, duration_ns=2 * S), 1])
             engine.add("web", check(interval=S, timeout=S), probe=probe)
             engine.start("web")
@@ -170,9 +175,7 @@ def test_a_probe_cut_short_counts_as_a_failed_health_check(
     probe had counted in health_checks_total as it began). No result is recorded."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             probe = Steps([ProbeStep(0, duration_ns=3 * S)])
             engine.add("web", check(interval=S, timeout=10 * S), probe=probe)
             engine.start("web")
@@ -193,9 +196,7 @@ def test_a_probe_cut_short_counts_as_a_failed_health_check(
 
 def test_stopping_an_idle_monitor_fails_nothing() -> None:
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
             engine.start("web")
             assert await clock.run_until_true(lambda: results(engine, "web") == 2)
@@ -213,9 +214,7 @@ def test_status_gauges_follow_the_silent_transitions() -> None:
     without an event: start → starting, stop → unhealthy. No check: none."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
             engine.add("plain")  # no healthcheck
 
@@ -238,9 +237,7 @@ def test_status_gauges_follow_the_silent_transitions() -> None:
 
 def test_removed_series_go_and_a_new_service_of_the_name_starts_fresh() -> None:
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             engine.add("web", check(interval=S), probe=ScriptedProbe([1]))
             engine.add("db", check(interval=S), probe=ScriptedProbe([0]))
             engine.start("web")
@@ -281,9 +278,7 @@ def test_restarts_count_policy_manual_and_remediation_restarts() -> None:
     remediation actions count only in vigil_remediations_total, by action."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             web = engine.add("web", check(interval=S), probe=ScriptedProbe([0]))
             other = engine.add("other")
             now = clock.now_ns()
@@ -312,9 +307,7 @@ def test_counts_stay_exact_when_subscribers_fall_behind() -> None:
     closed) and probes of many services: the metrics miss none."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             stalled = engine.events(maxsize=10)
             probes = {f"s{i}": ScriptedProbe([0, 1]) for i in range(50)}
             for name, probe in probes.items():
@@ -374,9 +367,7 @@ def test_a_big_scrape_renders_off_the_loop_the_same_text(accept: str | None) -> 
     on the loop: byte for byte what rendering on the loop gives."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        async with Engine(clock=clock) as engine:
-            metrics = EngineMetrics(engine)
+        async with metered() as (clock, engine, metrics):
             for i in range(exposition.INLINE_ROWS + 5):
                 engine.add(f"s{i}", check(interval=S), probe=ScriptedProbe([i % 2]))
                 engine.start(f"s{i}")
