@@ -13,7 +13,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from vigil import Engine, ServiceConfig
 from vigil.api import create_app
@@ -98,15 +98,17 @@ def test_asgi_app_mounts_at_another_address() -> None:
         async with Engine(clock=FakeClock()) as engine:
             metrics = EngineMetrics(engine)
             engine.add("web")
-            page = Starlette(routes=[Mount("/metrics", app=asgi_app(metrics))])
+            page = Starlette(routes=[Route("/metrics", asgi_app(metrics)),
+                                     Mount("/mounted", asgi_app(metrics))])
             transport = httpx.ASGITransport(app=page)
             async with httpx.AsyncClient(transport=transport, base_url="http://page") as client:
-                answer = await client.get("/metrics/")
+                answer = await client.get("/metrics")
                 assert answer.status_code == 200
                 got = samples(answer.text)
                 assert got["vigil_health_status", (("service", "web"), ("status", "none"))] == 1
-                assert (await client.head("/metrics/")).status_code == 200
-                refused = await client.post("/metrics/")
+                assert (await client.get("/mounted/")).text == answer.text
+                assert (await client.head("/metrics")).status_code == 200
+                refused = await client.post("/metrics")
                 assert refused.status_code == 405
                 assert refused.headers["allow"] == "GET, HEAD"
 

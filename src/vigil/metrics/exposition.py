@@ -43,11 +43,15 @@ async def response(metrics: EngineMetrics, request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
-def asgi_app(metrics: EngineMetrics) -> ASGIApp:
-    """An ASGI app answering every GET or HEAD with the scrape of ``metrics`` (405
-    otherwise). Mount it at ``/metrics``, behind the same guards as the rest of the app."""
+class MetricsApp:
+    """ASGI: GET or HEAD answers the scrape of ``metrics``, other methods 405. An object, not
+    a function, so that Starlette's ``Route("/metrics", MetricsApp(m))`` serves it as an
+    ASGI app at exactly that path (``Mount`` works too, under ``/metrics/``)."""
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, metrics: EngineMetrics) -> None:
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
@@ -55,7 +59,11 @@ def asgi_app(metrics: EngineMetrics) -> ASGIApp:
             answer = Response("method not allowed\n", status_code=405,
                               headers={"Allow": "GET, HEAD"}, media_type="text/plain")
         else:
-            answer = await response(metrics, request)
+            answer = await response(self._metrics, request)
         await answer(scope, receive, send)
 
-    return app
+
+def asgi_app(metrics: EngineMetrics) -> ASGIApp:
+    """The scrape of ``metrics`` as an ASGI app to put behind the same guards as the rest
+    of an app, e.g. ``Route("/metrics", asgi_app(metrics))`` in the web status page."""
+    return MetricsApp(metrics)
