@@ -9,13 +9,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from vigil import (
     Engine,
     HealthcheckConfig,
     Outcome,
+    ProbeCompleted,
     ProbeReport,
+    TargetEvent,
     TargetRestarted,
     TargetRestarting,
 )
@@ -61,6 +65,7 @@ class Steps:
     def __init__(self, steps: Iterable[int | ProbeStep | str]) -> None:
         self._steps = list(steps)
         self.runs = 0
+        self.running = False  # a probe has begun and not ended (nor been cancelled)
 
     async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
         step = self._steps[min(self.runs, len(self._steps) - 1)]
@@ -68,7 +73,11 @@ class Steps:
         if step == "error":
             raise OSError("exec: no such file or directory")
         assert not isinstance(step, str)
-        return await ScriptedProbe([step]).run(timeout_ns=timeout_ns, clock=clock)
+        self.running = True
+        try:
+            return await ScriptedProbe([step]).run(timeout_ns=timeout_ns, clock=clock)
+        finally:
+            self.running = False
 
 
 @contextlib.asynccontextmanager
@@ -377,3 +386,78 @@ def test_a_big_scrape_renders_off_the_loop_the_same_text(accept: str | None) -> 
             assert body.count(b"vigil_health_failing_streak{") == exposition.INLINE_ROWS + 5
 
     run(scenario)
+
+
+# ---- a property: the counts against what happened, on random lifecycles ------------------
+
+STEP = st.one_of(
+    st.just("error"),
+    st.builds(ProbeStep, exit_code=st.sampled_from([0, 1]),
+              duration_ns=st.integers(0, 3 * S)),
+)
+ACTION = st.one_of(
+    st.tuples(st.just("advance"), st.integers(0, 4 * S)),
+    st.tuples(st.sampled_from(["stop", "start", "pause", "resume"]), st.just(0)),
+)
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=60)
+@example(steps=[ProbeStep(0, duration_ns=3 * S)],  # restarted mid-probe, then probing on
+         actions=[("advance", 3 * S // 2), ("start", 0), ("advance", 6 * S)])
+@example(steps=["error", ProbeStep(1, duration_ns=3 * S)],
+         actions=[("advance", 3 * S), ("pause", 0), ("resume", 0), ("advance", 9 * S)])
+@given(steps=st.lists(STEP, min_size=1, max_size=8), actions=st.lists(ACTION, max_size=25))
+def test_counts_match_what_happened(steps: list[int | ProbeStep | str],
+                                    actions: list[tuple[str, int]]) -> None:
+    """Whatever the probes do and whatever happens to the service (stops, pauses and
+    restarts mid-probe included): health_checks_total is the probes begun, the failed ones
+    are the errors plus the probes begun that never had a result, and every per-service
+    series matches the ProbeCompleted events and the engine's health."""
+
+    async def scenario() -> None:
+        async with metered() as (clock, engine, metrics):
+            events = engine.events(maxsize=1_000_000)
+            seen: list[TargetEvent] = []
+            probe = Steps(steps)
+            engine.add("web", check(interval=S, timeout=2 * S, retries=2), probe=probe)
+            engine.start("web")
+            for action, ns in actions:
+                if action == "advance":
+                    await clock.run_for(ns)
+                elif action == "stop":
+                    await engine.stop("web")
+                elif action == "start":
+                    engine.start("web")  # while running: a restart
+                elif action == "pause":
+                    engine.pause("web")
+                else:
+                    engine.resume("web")
+            for moment in ("live", "closed"):
+                if moment == "closed":
+                    await engine.aclose()
+                else:
+                    await clock.run_for(0)  # cancelled probes have ended
+                got = scrape(metrics)
+                while (event := events.get_nowait()) is not None:
+                    seen.append(event)
+                completed = [e.result for e in seen if isinstance(e, ProbeCompleted)]
+                errors = sum(r.outcome is Outcome.ERROR for r in completed)
+                assert value(got, "engine_daemon_health_checks_total") == probe.runs
+                assert value(got, "engine_daemon_health_checks_failed_total") == (
+                    errors + probe.runs - len(completed) - probe.running)
+                for outcome in Outcome:
+                    assert value(got, "vigil_probes_total", service="web",
+                                 result=outcome.value) == sum(
+                        r.outcome is outcome for r in completed)
+                assert value(got, "vigil_probe_duration_seconds_count", service="web") == len(
+                    completed)
+                assert value(got, "vigil_probe_duration_seconds_sum", service="web") == (
+                    pytest.approx(sum(r.end - r.start for r in completed) / 1e9))
+                health = engine.health("web")
+                assert value(got, "vigil_health_failing_streak", service="web") == (
+                    health.failing_streak)
+                assert value(got, "vigil_health_status", service="web",
+                             status=health.status.value) == 1
+
+    run(scenario)
+
