@@ -27,8 +27,9 @@ def scrape(daemon: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 
 def test_the_daemon_serves_its_metrics(daemon_factory: Callable[[str], Daemon]) -> None:
-    """A passing service and one whose probe cannot run (CMD of a missing binary): Docker's
-    failed counter counts the latter, and each service has its series."""
+    """A passing service, one whose probe cannot run (CMD of a missing binary: Docker's
+    failed counter counts it) and one the restart policy restarts twice; the passing one is
+    restarted by hand."""
     daemon = daemon_factory("""
 services:
   ok:
@@ -40,11 +41,23 @@ services:
       test: ["CMD", "/nonexistent/vigil-probe"]
       interval: 50ms
       retries: 1
+  crashy:
+    command: ["sh", "-c", "exit 3"]
+    restart: on-failure:2
 """)
     assert daemon.client.wait("ok", "healthy", timeout=LONG)["Met"] is True
     reply = daemon.client.wait("broken", "healthy", timeout=LONG)
     assert reply["Error"] == "service broken is unhealthy"
+    for _ in range(3):  # each wait ends at an exit; the third is the last (2 restarts)
+        if daemon.client.inspect("crashy")["RestartCount"] == 2 and \
+                daemon.client.inspect("crashy")["State"]["Status"] == "exited":
+            break
+        daemon.client.wait("crashy", "exited", timeout=LONG)
+    daemon.client.restart("ok")
+    assert daemon.client.wait("ok", "healthy", timeout=LONG)["Met"] is True
     got = scrape(daemon)
+    assert got["vigil_service_restarts_total", (("service", "crashy"),)] == 2  # the policy's
+    assert got["vigil_service_restarts_total", (("service", "ok"),)] == 1  # a manual one
     ok, broken = (("service", "ok"),), (("service", "broken"),)
     assert got["vigil_health_status", (("service", "ok"), ("status", "healthy"))] == 1
     assert got["vigil_health_status", (("service", "broken"), ("status", "unhealthy"))] == 1
