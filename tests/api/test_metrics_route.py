@@ -136,3 +136,19 @@ def test_a_scrape_takes_its_turn_in_the_bulk_lane(tmp_path: Path) -> None:
         await engine.aclose()
 
     asyncio.run(scenario())
+
+
+def test_gzip_when_the_scraper_accepts_it(api_factory: ApiFactory) -> None:
+    async def scenario() -> None:
+        async with api_factory() as api:
+            for i in range(12):  # past INLINE_ROWS: compressed on the worker thread
+                await api.create(f"s{i}", CHECK)
+            plain = await api.client.get("/metrics", headers={"Accept-Encoding": "identity"})
+            assert "content-encoding" not in plain.headers
+            packed = await api.client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+            assert packed.headers["content-encoding"] == "gzip"
+            assert packed.headers["vary"] == "Accept, Accept-Encoding"
+            assert int(packed.headers["content-length"]) < len(plain.content) / 5
+            assert packed.text == plain.text  # httpx undoes the gzip
+
+    asyncio.run(scenario())

@@ -10,16 +10,18 @@ services that runs on a worker thread and the loop keeps probing meanwhile.
 from __future__ import annotations
 
 import asyncio
+import gzip
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vigil.metrics.collector import EngineMetrics
+from vigil.metrics.collector import EngineMetrics, Snapshot
 
 INLINE_ROWS = 10  # services rendered on the loop (~0.2-0.6 ms each); more go to a thread
+GZIP_LEVEL = 6  # 1,000 services: 1.6 MiB to 81 KiB in 17 ms; level 9 took 169 ms for 78 KiB
 
 
 def render(collector: Collector, accept: str | None = None) -> tuple[bytes, str]:
@@ -29,18 +31,32 @@ def render(collector: Collector, accept: str | None = None) -> tuple[bytes, str]
     return encoder(collector), content_type
 
 
-async def scrape(metrics: EngineMetrics, accept: str | None = None) -> tuple[bytes, str]:
-    """``render`` of ``metrics`` from the engine's loop without stalling it."""
+async def scrape(metrics: EngineMetrics, accept: str | None = None, *,
+                 gzipped: bool = False) -> tuple[bytes, str]:
+    """``render`` of ``metrics`` (gzip-compressed if ``gzipped``) from the engine's loop
+    without stalling it."""
     snapshot = metrics.snapshot()
     if len(snapshot.rows) <= INLINE_ROWS:
-        return render(snapshot, accept)
-    return await asyncio.to_thread(render, snapshot, accept)
+        return _encode(snapshot, accept, gzipped)
+    return await asyncio.to_thread(_encode, snapshot, accept, gzipped)
+
+
+def _encode(snapshot: Snapshot, accept: str | None, gzipped: bool) -> tuple[bytes, str]:
+    body, content_type = render(snapshot, accept)
+    return (gzip.compress(body, GZIP_LEVEL) if gzipped else body), content_type
 
 
 async def response(metrics: EngineMetrics, request: Request) -> Response:
-    """The answer to a scrape of ``metrics``, never cached."""
-    body, content_type = await scrape(metrics, request.headers.get("accept"))
-    return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+    """The answer to a scrape of ``metrics``: the format the ``Accept`` header asks for,
+    gzip if ``Accept-Encoding`` allows it (Prometheus asks; a big scrape shrinks ~20 times),
+    never cached."""
+    gzipped = gzip_accepted(request.headers.get("accept-encoding", ""))
+    body, content_type = await scrape(metrics, request.headers.get("accept"), gzipped=gzipped)
+    headers = {"Content-Type": content_type, "Cache-Control": "no-store",
+               "Vary": "Accept, Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, headers=headers)
 
 
 class MetricsApp:
