@@ -24,6 +24,7 @@ from types import TracebackType
 from vigil.core import health as _health
 from vigil.core.config import HealthcheckConfig
 from vigil.core.events import (
+    HookEvent,
     LifecycleEvent,
     MonitorStarted,
     MonitorStopped,
@@ -268,7 +269,7 @@ class Engine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def publish(self, event: RemediationEvent) -> None:
+    def publish(self, event: RemediationEvent | HookEvent) -> None:
         """A fact about a target that neither the target nor its health monitor made (a
         remediation subscriber's action), stored and published like any other."""
         self._publish(event)
