@@ -97,7 +97,15 @@ class HookRunner:
     # -- events --------------------------------------------------------------------------
 
     def _wanted(self, event: TargetEvent) -> TargetEvent | None:
-        """Publish-time filter: results and changes of services that have hooks."""
+        """Publish-time filter: results and changes of services that have hooks. It runs
+        inside the publisher (a probe's path), so it must never raise."""
+        try:
+            return self._filter(event)
+        except Exception:
+            _log.exception("hooks filter failed on %r", event)
+            return None
+
+    def _filter(self, event: TargetEvent) -> TargetEvent | None:
         if isinstance(event, TargetRemoved):
             return event
         if isinstance(event, ProbeCompleted | StatusChanged):

@@ -54,7 +54,7 @@ from vigil.runtime.stream import Subscription
 
 _log = logging.getLogger("vigil")
 QUEUE_LIMIT = 1_000  # events the remediator may fall behind by (oldest dropped beyond)
-_ENDS_WAIT = (TargetStopped, TargetPaused, TargetExiting, TargetDied, TargetRemoved)
+_ENDS_WAIT = TargetStopped | TargetPaused | TargetExiting | TargetDied | TargetRemoved
 
 
 class Actuator(Protocol):
@@ -112,7 +112,15 @@ class Remediator:
     # -- events --------------------------------------------------------------------------
 
     def _wanted(self, event: TargetEvent) -> TargetEvent | None:
-        """Publish-time filter: only what can start or end a remediation takes queue room."""
+        """Publish-time filter: only what can start or end a remediation takes queue room.
+        It runs inside the publisher (a probe's path), so it must never raise."""
+        try:
+            return self._filter(event)
+        except Exception:
+            _log.exception("remediation filter failed on %r", event)
+            return None
+
+    def _filter(self, event: TargetEvent) -> TargetEvent | None:
         if isinstance(event, ProbeCompleted):
             if event.status is HealthStatus.UNHEALTHY and event.failing_streak > 0:
                 policy = self._policy_of(event.target.name)
