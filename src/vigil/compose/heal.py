@@ -43,6 +43,7 @@ from vigil.go.strconv import go_quote
 _ACTIONS_TEXT = ", ".join(f'"{action}"' for action in ACTIONS)
 _NEEDS_PROCESS = (ACTION_RESTART, ACTION_KILL)
 _SHOWN_LENGTH = 64  # characters of a wrong value quoted in a message
+_STR_BITS = 14_000  # str() of an int this large stays under Python's 4300-digit limit
 
 
 def on_unhealthy_field(value: object, where: str, problems: Problems) -> RemediationPolicy:
@@ -172,9 +173,9 @@ def _shown(value: object) -> str:
         text = value
     elif isinstance(value, int):
         text = getattr(value, "text", None) or (
-            str(value) if abs(value) < 10**_SHOWN_LENGTH else "")
+            str(value) if value.bit_length() < _STR_BITS else "a number of more than 4300 digits")
     else:
         text = str(value)
-    if not text or len(text) > _SHOWN_LENGTH:
+    if len(text) > _SHOWN_LENGTH:
         text = text[:_SHOWN_LENGTH] + "..."
     return go_quote(text) if isinstance(value, str) else text
