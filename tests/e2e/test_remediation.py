@@ -143,7 +143,8 @@ services:
     flag.unlink()
     assert daemon.next_event("app", "remediate", mark) is not None
     died = daemon.next_event("app", "die", mark)
-    assert died is not None and attributes(died)["exitCode"] == "137"
+    assert died is not None
+    assert attributes(died)["exitCode"] == "137"
     assert daemon.next_event("app", "health_status: healthy", mark) is not None
     assert c.inspect("app")["RestartCount"] == 1
 

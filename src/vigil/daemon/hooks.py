@@ -73,7 +73,7 @@ class HookRunner:
         self._slots = asyncio.Semaphore(MAX_RUNNING)
         self._last: dict[str, ProbeCompleted] = {}  # the newest result, by target ID
         self._queues: dict[str, _Queue] = {}
-        self._subscription: Subscription[TargetEvent] | None = None
+        self._subscription: Subscription[_Job | TargetRemoved] | None = None
         self._consumer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -96,50 +96,46 @@ class HookRunner:
 
     # -- events --------------------------------------------------------------------------
 
-    def _wanted(self, event: TargetEvent) -> TargetEvent | None:
-        """Publish-time filter: results and changes of services that have hooks. It runs
-        inside the publisher (a probe's path), so it must never raise."""
+    def _wanted(self, event: TargetEvent) -> _Job | TargetRemoved | None:
+        """Publish-time filter: a job for a change that has a hook (the newest result is
+        noted here, so probes take no queue room). It runs inside the publisher (a probe's
+        path), so it must never raise."""
         try:
             return self._filter(event)
         except Exception:
             _log.exception("hooks filter failed on %r", event)
             return None
 
-    def _filter(self, event: TargetEvent) -> TargetEvent | None:
+    def _filter(self, event: TargetEvent) -> _Job | TargetRemoved | None:
         if isinstance(event, TargetRemoved):
+            self._last.pop(event.target.id, None)
             return event
         if isinstance(event, ProbeCompleted | StatusChanged):
             config = self._config_of(event.target.name)
-            if config is not None and (config.hooks.on_healthy or config.hooks.on_unhealthy):
-                return event
+            if config is None or not (config.hooks.on_healthy or config.hooks.on_unhealthy):
+                return None
+            if isinstance(event, ProbeCompleted):
+                self._last[event.target.id] = event
+                return None
+            return self._job(event, config)
         return None
 
-    async def _consume(self, subscription: Subscription[TargetEvent]) -> None:
-        async for event in subscription:
+    async def _consume(self, subscription: Subscription[_Job | TargetRemoved]) -> None:
+        async for item in subscription:
             try:
-                self._handle(event)
+                if isinstance(item, _Job):
+                    self._enqueue(item)
+                elif (queue := self._queues.get(item.target.id)) is not None:
+                    queue.pending.clear()  # removed: its waiting runs go too
             except Exception:
-                _log.exception("hooks failed on %r; going on with the next event", event)
+                _log.exception("hooks failed on %r; going on with the next change", item)
         if subscription.dropped:
-            _log.warning("hooks fell behind and missed %d events", subscription.dropped)
+            _log.warning("hooks fell behind and missed %d changes", subscription.dropped)
 
-    def _handle(self, event: TargetEvent) -> None:
-        ref = event.target
-        if isinstance(event, ProbeCompleted):
-            self._last[ref.id] = event
-        elif isinstance(event, StatusChanged):
-            self._changed(event)
-        elif isinstance(event, TargetRemoved):
-            self._last.pop(ref.id, None)
-            queue = self._queues.get(ref.id)
-            if queue is not None:
-                queue.pending.clear()
-
-    def _changed(self, event: StatusChanged) -> None:
-        config = self._config_of(event.target.name)
-        command = None if config is None else config.hooks.command_for(event.new)
+    def _job(self, event: StatusChanged, config: ServiceConfig) -> _Job | None:
+        command = config.hooks.command_for(event.new)
         if command is None:
-            return
+            return None
         last = self._last.get(event.target.id)
         context = HookContext(
             service=event.target.name,
@@ -150,7 +146,7 @@ class HookRunner:
             failing_streak=0 if last is None else last.failing_streak,
             result=None if last is None else last.result,
         )
-        self._enqueue(_Job(event.target, command[0], command[1], context))
+        return _Job(event.target, command[0], command[1], context)
 
     # -- running -------------------------------------------------------------------------
 

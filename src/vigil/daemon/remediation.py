@@ -122,10 +122,13 @@ class Remediator:
 
     def _filter(self, event: TargetEvent) -> TargetEvent | None:
         if isinstance(event, ProbeCompleted):
-            if event.status is HealthStatus.UNHEALTHY and event.failing_streak > 0:
-                policy = self._policy_of(event.target.name)
-                return event if policy is not None and policy.acts else None
-            return None
+            if event.status is not HealthStatus.UNHEALTHY or event.failing_streak == 0:
+                return None
+            service = self._services.get(event.target.id)
+            if service is not None and (service.timer or service.acting):
+                return None  # waiting or acting already: this result changes nothing
+            policy = self._policy_of(event.target.name)
+            return event if policy is not None and policy.acts else None
         if isinstance(event, StatusChanged | _ENDS_WAIT):
             return event if event.target.id in self._services else None
         return None
