@@ -109,9 +109,9 @@ def main() -> None:
             totals[reactions][0] += done
             totals[reactions][1] += used
     span = args.seconds * args.rounds
-    for reactions, (done, used) in totals.items():
+    for reactions, (results, cpu) in totals.items():
         label = "with remediator+hooks" if reactions else "engine alone         "
-        print(f"{label}: {done / span:9.0f} results/s, {used / max(done, 1) * 1e6:6.1f} us "
+        print(f"{label}: {results / span:9.0f} results/s, {cpu / max(results, 1) * 1e6:6.1f} us "
               "CPU per result")
     ratio = totals[True][0] / max(totals[False][0], 1)
     print(f"ratio with / without: {ratio:.3f}")

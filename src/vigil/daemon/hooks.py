@@ -32,15 +32,14 @@ from vigil.core.events import (
     TargetRemoved,
 )
 from vigil.core.hooks import HookContext, hook_environment
+from vigil.daemon.reactor import Reactor
 from vigil.go.duration import format_duration
 from vigil.probes.exec import ExecProbe
 from vigil.runtime.engine import Engine
-from vigil.runtime.stream import Subscription
 
 _log = logging.getLogger("vigil")
 MAX_RUNNING = 4  # hook processes at once, daemon-wide
 MAX_PENDING = 8  # runs waiting per service
-QUEUE_LIMIT = 1_000  # events the runner may fall behind by (oldest dropped beyond)
 _LOGGED_OUTPUT = 200  # characters of a failed hook's output in its log line
 
 ConfigOf = Callable[[str], ServiceConfig | None]
@@ -61,32 +60,21 @@ class _Queue:
     dropped: int = 0
 
 
-class HookRunner:
+class HookRunner(Reactor["_Job | TargetRemoved"]):
     """Runs ``hooks:`` for every service of ``engine``; ``config_of(name)`` gives a
     service's config (None for an unknown one). ``start()`` subscribes; ``aclose()`` stops
     (waiting runs dropped, running ones killed)."""
 
+    name = "hooks"
+
     def __init__(self, engine: Engine, config_of: ConfigOf) -> None:
-        self._engine = engine
-        self._clock = engine.clock
+        super().__init__(engine)
         self._config_of = config_of
         self._slots = asyncio.Semaphore(MAX_RUNNING)
         self._last: dict[str, ProbeCompleted] = {}  # the newest result, by target ID
         self._queues: dict[str, _Queue] = {}
-        self._subscription: Subscription[_Job | TargetRemoved] | None = None
-        self._consumer: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._subscription = self._engine.stream.subscribe(
-            self._wanted, maxsize=QUEUE_LIMIT, overflow="drop")
-        self._consumer = asyncio.get_running_loop().create_task(
-            self._consume(self._subscription), name="vigil-hooks")
-
-    async def aclose(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close("hooks stopped")
-        if self._consumer is not None:
-            await asyncio.gather(self._consumer, return_exceptions=True)
+    async def stopped(self) -> None:
         workers = [q.worker for q in self._queues.values() if q.worker is not None]
         for queue in self._queues.values():
             queue.pending.clear()
@@ -96,17 +84,9 @@ class HookRunner:
 
     # -- events --------------------------------------------------------------------------
 
-    def _wanted(self, event: TargetEvent) -> _Job | TargetRemoved | None:
-        """Publish-time filter: a job for a change that has a hook (the newest result is
-        noted here, so probes take no queue room). It runs inside the publisher (a probe's
-        path), so it must never raise."""
-        try:
-            return self._filter(event)
-        except Exception:
-            _log.exception("hooks filter failed on %r", event)
-            return None
-
-    def _filter(self, event: TargetEvent) -> _Job | TargetRemoved | None:
+    def filter(self, event: TargetEvent) -> _Job | TargetRemoved | None:
+        """A job for a change that has a hook; the newest result is noted here, so probe
+        results take no queue room."""
         if isinstance(event, TargetRemoved):
             self._last.pop(event.target.id, None)
             return event
@@ -120,17 +100,11 @@ class HookRunner:
             return self._job(event, config)
         return None
 
-    async def _consume(self, subscription: Subscription[_Job | TargetRemoved]) -> None:
-        async for item in subscription:
-            try:
-                if isinstance(item, _Job):
-                    self._enqueue(item)
-                elif (queue := self._queues.get(item.target.id)) is not None:
-                    queue.pending.clear()  # removed: its waiting runs go too
-            except Exception:
-                _log.exception("hooks failed on %r; going on with the next change", item)
-        if subscription.dropped:
-            _log.warning("hooks fell behind and missed %d changes", subscription.dropped)
+    def handle(self, item: _Job | TargetRemoved) -> None:
+        if isinstance(item, _Job):
+            self._enqueue(item)
+        elif (queue := self._queues.get(item.target.id)) is not None:
+            queue.pending.clear()  # removed: its waiting runs go too
 
     def _job(self, event: StatusChanged, config: ServiceConfig) -> _Job | None:
         command = config.hooks.command_for(event.new)

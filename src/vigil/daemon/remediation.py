@@ -48,12 +48,11 @@ from vigil.core.remediation import (
     decide,
 )
 from vigil.core.status import HealthStatus
+from vigil.daemon.reactor import Reactor
 from vigil.go.duration import format_duration
 from vigil.runtime.engine import Engine
-from vigil.runtime.stream import Subscription
 
 _log = logging.getLogger("vigil")
-QUEUE_LIMIT = 1_000  # events the remediator may fall behind by (oldest dropped beyond)
 _ENDS_WAIT = TargetStopped | TargetPaused | TargetExiting | TargetDied | TargetRemoved
 
 
@@ -78,31 +77,20 @@ class _Service:
     acting: asyncio.Task[None] | None = None
 
 
-class Remediator:
+class Remediator(Reactor[TargetEvent]):
     """Runs ``on_unhealthy`` for every service of ``engine``; ``policy_of(name)`` gives a
     service's policy (None for an unknown service). ``start()`` subscribes; ``aclose()``
     stops (timers cancelled, actions under way awaited)."""
 
+    name = "remediation"
+
     def __init__(self, engine: Engine, actuator: Actuator, policy_of: PolicyOf) -> None:
-        self._engine = engine
-        self._clock = engine.clock
+        super().__init__(engine)
         self._actuator = actuator
         self._policy_of = policy_of
         self._services: dict[str, _Service] = {}  # by target ID
-        self._subscription: Subscription[TargetEvent] | None = None
-        self._consumer: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._subscription = self._engine.stream.subscribe(
-            self._wanted, maxsize=QUEUE_LIMIT, overflow="drop")
-        self._consumer = asyncio.get_running_loop().create_task(
-            self._consume(self._subscription), name="vigil-remediation")
-
-    async def aclose(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close("remediation stopped")
-        if self._consumer is not None:
-            await asyncio.gather(self._consumer, return_exceptions=True)
+    async def stopped(self) -> None:
         timers = [s.timer for s in self._services.values() if s.timer is not None]
         for timer in timers:
             timer.cancel()
@@ -111,16 +99,8 @@ class Remediator:
 
     # -- events --------------------------------------------------------------------------
 
-    def _wanted(self, event: TargetEvent) -> TargetEvent | None:
-        """Publish-time filter: only what can start or end a remediation takes queue room.
-        It runs inside the publisher (a probe's path), so it must never raise."""
-        try:
-            return self._filter(event)
-        except Exception:
-            _log.exception("remediation filter failed on %r", event)
-            return None
-
-    def _filter(self, event: TargetEvent) -> TargetEvent | None:
+    def filter(self, event: TargetEvent) -> TargetEvent | None:
+        """Only what can start or end a remediation takes queue room."""
         if isinstance(event, ProbeCompleted):
             if event.status is not HealthStatus.UNHEALTHY or event.failing_streak == 0:
                 return None
@@ -133,16 +113,7 @@ class Remediator:
             return event if event.target.id in self._services else None
         return None
 
-    async def _consume(self, subscription: Subscription[TargetEvent]) -> None:
-        async for event in subscription:
-            try:
-                self._handle(event)
-            except Exception:
-                _log.exception("remediation failed on %r; it goes on with the next event", event)
-        if subscription.dropped:
-            _log.warning("remediation fell behind and missed %d events", subscription.dropped)
-
-    def _handle(self, event: TargetEvent) -> None:
+    def handle(self, event: TargetEvent) -> None:
         ref = event.target
         if isinstance(event, ProbeCompleted):
             self._evaluate(ref)

@@ -271,7 +271,7 @@ class Engine:
 
     def publish(self, event: RemediationEvent | HookEvent) -> None:
         """A fact about a target that neither the target nor its health monitor made (a
-        remediation subscriber's action), stored and published like any other."""
+        remediation subscriber's action, a hook's run), stored and published like any other."""
         self._publish(event)
 
     def _publish(self, event: TargetEvent) -> None:
