@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from vigil.core.config import HealthcheckConfig, ServiceConfig
-from vigil.core.events import HookRan, TargetEvent
-from vigil.core.hooks import HooksConfig
-from vigil.daemon.hooks import HookRunner
+from vigil.core.events import HookRan, TargetEvent, TargetRef
+from vigil.core.hooks import HookContext, HooksConfig
+from vigil.core.status import HealthStatus
+from vigil.daemon.hooks import MAX_PENDING, MAX_RUNNING, HookRunner, _Job
 from vigil.go.duration import MILLISECOND
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import Subscription
-from vigil.testing import ProbeStep, ScriptedProbe
+from vigil.testing import ProbeStep, ScriptedProbe, settle
 
 BOUND_S = 30.0  # only a broken runner waits this long
 CHECK = HealthcheckConfig(test=("CMD", "true"), interval=10 * MILLISECOND, retries=1)
@@ -94,3 +96,52 @@ def test_a_hook_that_outlives_its_timeout_is_killed_with_its_tree(tmp_path: Path
 
     asyncio.run(scenario())
     assert not Path(f"/proc/{pids.read_text().strip()}").exists()
+
+
+class _Gated(HookRunner):
+    """Runs no process: each run waits for the test to open its gate."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, lambda name: None)
+        self.running: list[str] = []
+        self.most = 0
+        self.done: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def _run(self, job: Any) -> None:
+        self.running.append(job.ref.name)
+        self.most = max(self.most, len(self.running))
+        await self.gate.wait()
+        self.running.remove(job.ref.name)
+        self.done.append(f"{job.ref.name}:{job.hook}")
+
+
+def _job(name: str, hook: str) -> Any:
+    context = HookContext(name, name, HealthStatus.HEALTHY, HealthStatus.UNHEALTHY, 0, 0, None)
+    return _Job(TargetRef(name, name), hook, ("CMD", "true"), context)
+
+
+def test_runs_are_bounded_ordered_per_service_and_drop_the_oldest_waiting() -> None:
+    """10 services change at once: at most MAX_RUNNING hooks run; a service's runs go one at
+    a time in order; past MAX_PENDING waiting runs, the oldest is dropped."""
+
+    async def scenario() -> None:
+        async with Engine() as engine:
+            runner = _Gated(engine)
+            for i in range(10):
+                runner.handle(_job(f"s{i}", "on_unhealthy"))
+            await settle()  # every worker took its first job (4 run, 6 wait for a slot)
+            for n in range(MAX_PENDING + 2):
+                runner.handle(_job("s0", f"run{n}"))
+            await settle()
+            assert runner.most == MAX_RUNNING
+            runner.gate.set()
+            async with asyncio.timeout(BOUND_S):
+                while len(runner.done) < 10 + MAX_PENDING:
+                    await settle()
+            mine = [d for d in runner.done if d.startswith("s0:")]
+            assert mine == ["s0:on_unhealthy", *(f"s0:run{n}" for n in range(2, MAX_PENDING + 2))]
+            assert runner.most == MAX_RUNNING
+            await runner.aclose()
+
+    asyncio.run(scenario())

@@ -142,7 +142,8 @@ class HookRunner(Reactor["_Job | TargetRemoved"]):
             while queue.pending:
                 job = queue.pending.popleft()
                 try:
-                    await self._run(job)
+                    async with self._slots:
+                        await self._run(job)
                 except Exception:
                     _log.exception("service %s: hook %s failed", job.ref.name, job.hook)
         finally:
@@ -157,10 +158,9 @@ class HookRunner(Reactor["_Job | TargetRemoved"]):
         environment = {**config.environment, **hook_environment(job.context)}
         probe = ExecProbe(job.test, environment=environment, working_dir=config.working_dir,
                           user=config.user, shell=config.effective_shell, target_id=job.ref.id)
-        async with self._slots:
-            started = self._clock.now_ns()
-            report = await probe.run(timeout_ns=config.hooks.effective_timeout, clock=self._clock)
-            ended = self._clock.now_ns()
+        started = self._clock.now_ns()
+        report = await probe.run(timeout_ns=config.hooks.effective_timeout, clock=self._clock)
+        ended = self._clock.now_ns()
         self._engine.publish(HookRan(job.ref, ended, job.hook, report.exit_code, ended - started))
         took = format_duration(ended - started)
         if report.exit_code == 0:

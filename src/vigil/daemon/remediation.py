@@ -183,6 +183,8 @@ class Remediator(Reactor[TargetEvent]):
                        str(exc) or type(exc).__name__)
         finally:
             service.acting = None
+            if self._policy_of(ref.name) is None:  # removed while acting
+                self._services.pop(ref.id, None)
 
     def _exhausted(self, ref: TargetRef, policy: RemediationPolicy,
                    decision: RemediationDecision) -> None:
