@@ -187,5 +187,27 @@ SERVICE_ENTRY_SCHEMA: dict[str, Any] = {
         "depends_on": {
             "anyOf": [_STRING_LIST, {"type": "object", "additionalProperties": {"type": "object"}}]
         },
+        "on_unhealthy": {
+            "anyOf": [
+                {"type": "string", "enum": ["restart", "stop", "kill", "none"]},
+                {
+                    "type": "object",
+                    "properties": {
+                        "action": {"type": "string"},
+                        "max_restarts": {"type": "integer"},
+                        "window": {"type": "string"},
+                        "backoff": {"type": "string"},
+                    },
+                },
+            ]
+        },
+        "hooks": {
+            "type": "object",
+            "properties": {
+                "on_unhealthy": _STRING_OR_LIST,
+                "on_healthy": _STRING_OR_LIST,
+                "timeout": {"type": "string"},
+            },
+        },
     },
 }

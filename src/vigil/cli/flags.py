@@ -16,6 +16,7 @@ import click
 
 from vigil.core.lifecycle import parse_restart_policy
 from vigil.core.names import user_problem
+from vigil.core.remediation import ACTIONS
 from vigil.exceptions import ConfigError
 from vigil.go.duration import format_duration, parse_duration
 from vigil.go.strconv import parse_int
@@ -129,6 +130,13 @@ def build_healthcheck(
     return entry
 
 
+def on_unhealthy_flag(value: str | None) -> str | None:
+    """``--on-unhealthy``: one of the actions (the long form is vigil.yaml's and the API's)."""
+    if value is not None and value not in ACTIONS:
+        raise go_flag("--on-unhealthy", value, "must be one of " + ", ".join(ACTIONS))
+    return value
+
+
 def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
     """The service entry of ``vigil run``'s flags, with docker run's checks."""
     durations = {  # pflag parses every flag before any check runs
@@ -164,6 +172,7 @@ def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
         "user": user_flag(options["user"]),
         "healthcheck": healthcheck,
         "restart": options["restart"],
+        "on_unhealthy": on_unhealthy_flag(options.get("on_unhealthy")),
     }
     spec |= {key: value for key, value in optional.items() if value}
     return spec

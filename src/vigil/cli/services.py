@@ -329,6 +329,11 @@ def down_command() -> None:
     metavar="POLICY",
     help="Restart policy: no, always, unless-stopped, on-failure[:N].",
 )
+@click.option(
+    "--on-unhealthy",
+    metavar="ACTION",
+    help="What vigil does when the service turns unhealthy: restart, stop, kill or none.",
+)
 @click.argument("command", nargs=-1)
 @connection_options
 @_daemon_errors

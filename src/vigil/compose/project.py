@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from vigil.compose.dockerfile import parse_healthcheck_instruction
+from vigil.compose.heal import hooks_field, needs_process_problem, on_unhealthy_field
 from vigil.compose.lifecycle import (
     depends_on_field,
     restart_field,
@@ -73,7 +74,9 @@ from vigil.core.config import (
     validate_healthcheck,
 )
 from vigil.core.deps import check_dependencies
+from vigil.core.hooks import HooksConfig
 from vigil.core.names import user_problem
+from vigil.core.remediation import RemediationPolicy
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.shellwords import split_command
 from vigil.go.strconv import RANGE, go_quote
@@ -194,6 +197,8 @@ def _service(
     stop_signal = ""
     stop_grace_period = 0
     depends_on: Mapping[str, Dependency] = MappingProxyType({})
+    on_unhealthy = RemediationPolicy()
+    hooks = HooksConfig()
     for key, value in data.items():
         where = f"{path}.{key}"
         if key == "command":
@@ -216,8 +221,14 @@ def _service(
             stop_grace_period = stop_grace_period_field(value, where, problems)
         elif key == "depends_on":
             depends_on = MappingProxyType(depends_on_field(value, where, problems))
+        elif key == "on_unhealthy":
+            on_unhealthy = on_unhealthy_field(value, where, problems)
+        elif key == "hooks":
+            hooks = hooks_field(value, where, problems)
         elif not is_extension(key):
             problems.append(ConfigProblem(path, unknown_key(key)))
+    if not command and (needs := needs_process_problem(on_unhealthy, f"{path}.on_unhealthy")):
+        problems.append(needs)
     if len(problems) > before:
         return None
     return ServiceConfig(
@@ -232,6 +243,8 @@ def _service(
         stop_signal=stop_signal,
         stop_grace_period=stop_grace_period,
         depends_on=depends_on,
+        on_unhealthy=on_unhealthy,
+        hooks=hooks,
     )
 
 

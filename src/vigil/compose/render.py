@@ -8,7 +8,9 @@ map of strings; ``healthcheck.test`` as a list (``disable: true`` shows as ``[NO
 durations as Go's ``Duration.String()`` (``1m30s``); ``restart`` as Docker's
 ``name[:max-retries]``; ``stop_signal`` as written; ``depends_on`` always in the long form
 with ``condition`` and ``required``, as ``docker compose config`` prints it (in file order,
-where compose sorts). Fields that are unset (empty, 0, None, restart ``no``) are left out.
+where compose sorts); ``on_unhealthy`` as the action alone unless a limit is set, else the
+long form with the keys set; ``hooks`` commands as lists. Fields that are unset (empty, 0,
+None, restart ``no``) are left out.
 Keys follow compose-go's field order (alphabetical for a service; ``test``, ``timeout``,
 ``interval``, ``retries``, ``start_period``, ``start_interval`` for a health check).
 Loading the rendered text gives back an equal ``ProjectConfig``.
@@ -28,6 +30,8 @@ from vigil.core.config import (
     RestartPolicy,
     ServiceConfig,
 )
+from vigil.core.hooks import HooksConfig
+from vigil.core.remediation import RemediationPolicy
 from vigil.go.duration import format_duration
 
 # Strings that every YAML reader takes as plain strings: no indicator first, no ':', '#' or
@@ -69,6 +73,10 @@ def service_to_dict(service: ServiceConfig) -> dict[str, object]:
         entry["environment"] = dict(service.environment)
     if service.healthcheck is not None:
         entry["healthcheck"] = healthcheck_to_dict(service.healthcheck)
+    if service.hooks != HooksConfig():
+        entry["hooks"] = hooks_to_dict(service.hooks)
+    if service.on_unhealthy != RemediationPolicy():
+        entry["on_unhealthy"] = on_unhealthy_to_dict(service.on_unhealthy)
     if service.restart != RestartPolicy():
         entry["restart"] = str(service.restart)
     if service.shell:
@@ -105,6 +113,34 @@ def healthcheck_to_dict(check: HealthcheckConfig) -> dict[str, object]:
     ):
         if value:
             entry[key] = format_duration(value)
+    return entry
+
+
+def on_unhealthy_to_dict(policy: RemediationPolicy) -> object:
+    """The short form (the action) when no limit is set, else the long form, set keys only."""
+    limits = {"max_restarts": policy.max_restarts, "window": policy.window,
+              "backoff": policy.backoff}
+    if all(value is None for value in limits.values()):
+        return policy.action
+    entry: dict[str, object] = {"action": policy.action}
+    if policy.max_restarts is not None:
+        entry["max_restarts"] = policy.max_restarts
+    for key in ("window", "backoff"):
+        value = limits[key]
+        if value is not None:
+            entry[key] = format_duration(value)
+    return entry
+
+
+def hooks_to_dict(hooks: HooksConfig) -> dict[str, object]:
+    """``hooks`` with its commands as lists; unset ones left out."""
+    entry: dict[str, object] = {}
+    if hooks.on_healthy:
+        entry["on_healthy"] = list(hooks.on_healthy)
+    if hooks.on_unhealthy:
+        entry["on_unhealthy"] = list(hooks.on_unhealthy)
+    if hooks.timeout:
+        entry["timeout"] = format_duration(hooks.timeout)
     return entry
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from vigil.core.hooks import HooksConfig
+from vigil.core.remediation import RemediationPolicy
 from vigil.go.duration import MILLISECOND, SECOND, format_duration
 
 DEFAULT_INTERVAL = 30 * SECOND  # moby defaultProbeInterval
@@ -147,6 +149,8 @@ class ServiceConfig:
     stop_signal: str = ""  # empty: DEFAULT_STOP_SIGNAL
     stop_grace_period: int = 0  # ns; 0: DEFAULT_STOP_GRACE_PERIOD
     depends_on: Mapping[str, Dependency] = field(default_factory=lambda: MappingProxyType({}))
+    on_unhealthy: RemediationPolicy = field(default_factory=RemediationPolicy)  # core.remediation
+    hooks: HooksConfig = field(default_factory=HooksConfig)  # vigil.core.hooks
 
     @property
     def effective_stop_signal(self) -> str:

@@ -165,6 +165,16 @@ class RemediationExhausted(_TargetEvent):
     attempts: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class HookRan(_TargetEvent):
+    """A ``hooks:`` command ran for a status change: ``hook`` is ``on_unhealthy`` or
+    ``on_healthy``; ``exit_code`` -1 when it could not run or timed out (as for probes)."""
+
+    hook: str = ""
+    exit_code: int = 0
+    duration_ns: int = 0
+
+
 HealthEvent = StatusChanged | ProbeCompleted | MonitorStarted | MonitorStopped
 LifecycleEvent = (
     TargetCreated
@@ -180,5 +190,6 @@ LifecycleEvent = (
     | TargetRemoved
 )
 RemediationEvent = Remediated | RemediationExhausted
-TargetEvent = HealthEvent | LifecycleEvent | RemediationEvent
+HookEvent = HookRan
+TargetEvent = HealthEvent | LifecycleEvent | RemediationEvent | HookEvent
 Event = TargetEvent  # the name the public API has used since 0.1

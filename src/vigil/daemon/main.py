@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
+from vigil.core.remediation import RemediationPolicy
 from vigil.daemon.eventlog import DockerEventLog
+from vigil.daemon.hooks import HookRunner
 from vigil.daemon.manager import Manager
+from vigil.daemon.remediation import Remediator
 from vigil.daemon.restore import EXIT_UNKNOWN, restore
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, StoreError, VigilError
@@ -121,6 +124,24 @@ async def _reclaim(record: ServiceRecord) -> None:
         _log.error("service %s: its last run cannot be stopped: %s", record.name, exc)
 
 
+class _Reactions:
+    """What the daemon does about health changes: ``on_unhealthy`` and ``hooks``."""
+
+    def __init__(self, engine: Engine, manager: Manager) -> None:
+        def policy_of(name: str) -> RemediationPolicy | None:
+            config = manager.config_of(name)
+            return None if config is None else config.on_unhealthy
+
+        self.remediator = Remediator(engine, manager, policy_of)
+        self.hooks = HookRunner(engine, manager.config_of)
+        self.remediator.start()
+        self.hooks.start()
+
+    async def aclose(self) -> None:
+        await self.remediator.aclose()
+        await self.hooks.aclose()
+
+
 class Daemon:
     """One running vigil daemon. ``run()`` returns the process exit status.
 
@@ -188,6 +209,7 @@ class Daemon:
         metrics = EngineMetrics(engine)  # before any service: every event is counted
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
+        reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
         to_start = restore(manager, self.project, records)
         if self._on_event is not None:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
@@ -216,6 +238,7 @@ class Daemon:
             if server.done():
                 ready_or_dead.cancel()
                 budget.close()
+                await reactions.aclose()
                 await manager.down()
                 server.result()  # raises the bind error
                 return 1
@@ -231,6 +254,7 @@ class Daemon:
             for task in (up, reaper):
                 task.cancel()
             await asyncio.gather(up, reaper, return_exceptions=True)
+            await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
             events.close()
             budget.close()

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +38,7 @@ from vigil.core.events import (
 from vigil.core.health import HealthState
 from vigil.core.lifecycle import ProcessState, ProcessStatus
 from vigil.core.probespec import spec_for_service
+from vigil.core.remediation import ACTION_KILL, ACTION_RESTART, ACTION_STOP
 from vigil.core.signals import parse_kill_signal
 from vigil.core.status import HealthStatus
 from vigil.daemon.eventlog import DockerEventLog
@@ -84,6 +85,7 @@ class _Entry:
     removing: bool = False  # from the start of its removal: gone for every other request
     view: ServiceView | None = None  # the last view, reused while nothing in it changed
     view_key: tuple[object, ...] = ()
+    interventions: int = 0  # the user's start/stop/restart/kill so far (remediation resets)
 
     @property
     def id(self) -> str:
@@ -309,6 +311,7 @@ class Manager:
             if status in (ProcessStatus.RUNNING, ProcessStatus.RESTARTING):
                 raise NotModifiedError("service already started")
             entry.error = ""
+            entry.interventions += 1
             self._save_intent(entry, stopped=False)
             await entry.target.start()
             _raise_start_error(entry.target)
@@ -318,18 +321,26 @@ class Manager:
         async with self._locked(ref) as entry:
             if entry.process.status in (ProcessStatus.CREATED, ProcessStatus.EXITED):
                 raise NotModifiedError("service already stopped")
-            self._save_intent(entry, stopped=True)
-            await entry.target.stop(timeout_ns)
-            await self.engine.probe_gone(entry.config.name)
+            entry.interventions += 1
+            await self._stop_entry(entry, timeout_ns)
+
+    async def _stop_entry(self, entry: _Entry, timeout_ns: int | None) -> None:
+        self._save_intent(entry, stopped=True)
+        await entry.target.stop(timeout_ns)
+        await self.engine.probe_gone(entry.config.name)
 
     async def restart(self, ref: str, *, timeout_ns: int | None = None) -> None:
         """Docker ``restart``: stop if running, start, then a ``restart`` event."""
         async with self._locked(ref) as entry:
-            entry.error = ""
-            self._save_intent(entry, stopped=False)
-            await entry.target.restart(timeout_ns)
-            _raise_start_error(entry.target)
-            self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
+            entry.interventions += 1
+            await self._restart_entry(entry, timeout_ns)
+
+    async def _restart_entry(self, entry: _Entry, timeout_ns: int | None) -> None:
+        entry.error = ""
+        self._save_intent(entry, stopped=False)
+        await entry.target.restart(timeout_ns)
+        _raise_start_error(entry.target)
+        self.engine.report(TargetRestarted(entry.ref, self.clock.now_ns()))
 
     async def kill(self, ref: str, signal_text: str = "SIGKILL") -> None:
         """Docker ``kill``: send a signal to the main process (default SIGKILL)."""
@@ -345,7 +356,52 @@ class Manager:
         if not entry.target.kill(sig):
             raise ConflictError(
                 f"Cannot kill service: {entry.config.name}: Service {entry.id} is not running")
+        entry.interventions += 1
         self._save_intent(entry, stopped=True)  # moby: every kill counts as a manual stop
+
+    # -- remediation (vigil.daemon.remediation acts through these) ---------------------------
+
+    def remediable(self, name: str) -> bool:
+        """Whether vigil may act on ``name`` now: it runs (not paused, restarting or exited),
+        the user did not stop or kill it, and no start, stop, restart or removal of it is
+        under way (its lock is free)."""
+        entry = self._entries.get(name)
+        return (
+            entry is not None
+            and not entry.removing
+            and not entry.lock.locked()
+            and not entry.record.stopped
+            and entry.target.state.status is ProcessStatus.RUNNING
+        )
+
+    def config_of(self, name: str) -> ServiceConfig | None:
+        """The config of the service named exactly ``name``; None when there is none."""
+        entry = self._entries.get(name)
+        return None if entry is None or entry.removing else entry.config
+
+    def interventions(self, name: str) -> int:
+        """How many times the user started, stopped, restarted or killed ``name``."""
+        entry = self._entries.get(name)
+        return -1 if entry is None else entry.interventions
+
+    async def remediate(self, name: str, action: str, announce: Callable[[], None]) -> bool:
+        """Act on an unhealthy service as ``vigil restart``, ``vigil stop`` or a crash-like
+        SIGKILL would (``kill``: the restart policy decides what follows), holding its lock.
+        ``announce`` runs first, inside the lock. False, without acting, when it is not
+        ``remediable`` (checked again once the lock is held; taking a free lock never
+        yields, so no user request can slip in between)."""
+        if not self.remediable(name):
+            return False
+        entry = self._entries[name]
+        async with entry.lock:
+            announce()
+            if action == ACTION_RESTART:
+                await self._restart_entry(entry, None)
+            elif action == ACTION_STOP:
+                await self._stop_entry(entry, None)
+            elif action == ACTION_KILL:
+                entry.target.kill(signal.SIGKILL, by_user=False)
+        return True
 
     async def pause(self, ref: str) -> None:
         """Docker ``pause``: SIGSTOP the group; health goes ``unhealthy`` silently."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vigil.core.events import (
+    HookRan,
     ProbeCompleted,
     Remediated,
     RemediationExhausted,
@@ -61,7 +62,7 @@ LIFECYCLE_ACTIONS = frozenset(
     {"create", "start", "die", "kill", "stop", "pause", "unpause", "restart", "destroy"}
 )
 # vigil's own actions, shaped like Docker's container events (Docker has no remediation)
-REMEDIATION_ACTIONS = frozenset({"remediate", "remediation_exhausted"})
+REMEDIATION_ACTIONS = frozenset({"remediate", "remediation_exhausted", "hook"})
 # moby#25798: an ``event`` filter naming one of these matches by prefix ("health_status"
 # matches "health_status: healthy"); otherwise every value must match exactly.
 _FUZZY_EVENTS = frozenset({"health_status", "exec_create", "exec_start"})
@@ -191,6 +192,9 @@ def project(event: TargetEvent) -> DaemonEvent | None:
         case RemediationExhausted(action=act, reason=reason, attempts=attempts):
             return lifecycle_event("remediation_exhausted", ref.name, ref.id, when,
                                    action=act, reason=reason, attempts=attempts)
+        case HookRan(hook=hook, exit_code=code, duration_ns=duration):
+            return lifecycle_event("hook", ref.name, ref.id, when, hook=hook, exitCode=code,
+                                   duration=format_duration(duration))
     action = _LIFECYCLE_ACTIONS.get(type(event))
     return None if action is None else lifecycle_event(action, ref.name, ref.id, when)
 

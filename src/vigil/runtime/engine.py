@@ -24,6 +24,7 @@ from types import TracebackType
 from vigil.core import health as _health
 from vigil.core.config import HealthcheckConfig
 from vigil.core.events import (
+    HookEvent,
     LifecycleEvent,
     MonitorStarted,
     MonitorStopped,
@@ -285,9 +286,9 @@ class Engine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def publish(self, event: RemediationEvent) -> None:
+    def publish(self, event: RemediationEvent | HookEvent) -> None:
         """A fact about a target that neither the target nor its health monitor made (a
-        remediation subscriber's action), stored and published like any other."""
+        remediation subscriber's action, a hook's run), stored and published like any other."""
         self._publish(event)
 
     def _publish(self, event: TargetEvent) -> None:

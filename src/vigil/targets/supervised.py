@@ -197,15 +197,16 @@ class Supervisor:
             "stop_grace_ns": self._service.effective_stop_grace_period,
         }
 
-    def kill(self, sig: int = signal.SIGKILL) -> bool:
-        """Docker ``kill``: signal the main process; False if it is not running."""
+    def kill(self, sig: int = signal.SIGKILL, *, by_user: bool = True) -> bool:
+        """Docker ``kill``: signal the main process; False if it is not running. Not
+        ``by_user`` (remediation), the exit is a crash: the restart policy is left alone."""
         status = self._state.status
         if status not in (ProcessStatus.RUNNING, ProcessStatus.PAUSED, ProcessStatus.RESTARTING):
             return False
-        cancels = kill_cancels_restart(sig, self._configured_stop_signal)
+        cancels = by_user and kill_cancels_restart(sig, self._configured_stop_signal)
         if cancels:
             self._tracker = cancel(self._tracker)
-        if not self._shutting_down:
+        if by_user and not self._shutting_down:
             self._manually_stopped = True  # moby sets it for every kill
         run = self._run
         if status is ProcessStatus.RESTARTING or run is None:

@@ -51,7 +51,7 @@ class WatchedTarget:
         await self.stop(timeout_ns)
         await self.start()
 
-    def kill(self, sig: int) -> bool:
+    def kill(self, sig: int, *, by_user: bool = True) -> bool:
         return False
 
     def pause(self) -> bool:
