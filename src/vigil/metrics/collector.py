@@ -54,7 +54,6 @@ _BUCKET_LABELS = (*(str(b) for b in DURATION_BUCKETS_S), "+Inf")  # as prometheu
 _OUTCOMES = tuple(Outcome)
 _OUTCOME_INDEX = {outcome: i for i, outcome in enumerate(_OUTCOMES)}
 _STATUSES = tuple(HealthStatus)
-RESTART_ACTION = "restart"
 
 
 @dataclass(slots=True)
@@ -129,9 +128,9 @@ class EngineMetrics:
             service.restarts += 1
         elif kind is Remediated:
             event = cast(Remediated, event)
+            # a remediation restart goes through the manager's restart, which reports
+            # TargetRestarted: counted there, once
             service.remediations[event.action] = service.remediations.get(event.action, 0) + 1
-            if event.action == RESTART_ACTION:
-                service.restarts += 1
 
     def _completed(self, event: ProbeCompleted) -> None:
         result = event.result
