@@ -30,14 +30,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "targets": ("vigil.core", "vigil.go", "vigil.linux", "vigil.runtime.clock"),
     "runtime": ("vigil.core", "vigil.go", "vigil.probes", "vigil.targets", "vigil.store",
                 "vigil.linux"),
+    "notify": ("vigil.core", "vigil.go", "vigil.runtime"),
     "api": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.daemon.eventlog",
-            "vigil.client"),
+            "vigil.client", "vigil.notify.urls"),
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
-               "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api"),
+               "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api",
+               "vigil.notify"),
     "cli": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.probes", "vigil.linux", "vigil.client", "vigil.daemon.main", "vigil.api.server",
-            "vigil.api.tls"),
+            "vigil.api.tls", "vigil.notify.urls"),
 }
 PURE = ("go", "core", "compose", "docker")
 IMPURE_MODULES = {"compose/load.py"}  # reads the file; the rest of compose is pure

@@ -187,5 +187,14 @@ SERVICE_ENTRY_SCHEMA: dict[str, Any] = {
         "depends_on": {
             "anyOf": [_STRING_LIST, {"type": "object", "additionalProperties": {"type": "object"}}]
         },
+        "notify": _STRING_LIST,
+        "notify_flap": {
+            "type": "object",
+            "properties": {
+                "changes": {"type": "integer"},
+                "window": {"type": "string"},
+                "settle": {"type": "string"},
+            },
+        },
     },
 }

@@ -47,6 +47,7 @@ from vigil.compose.lifecycle import (
     stop_grace_period_field,
     stop_signal_field,
 )
+from vigil.compose.notify import notify_field, notify_flap_field
 from vigil.compose.values import (
     Problems,
     TextFloat,
@@ -74,6 +75,7 @@ from vigil.core.config import (
 )
 from vigil.core.deps import check_dependencies
 from vigil.core.names import user_problem
+from vigil.core.notify import FlapPolicy
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.shellwords import split_command
 from vigil.go.strconv import RANGE, go_quote
@@ -107,14 +109,21 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         raise ConfigError(ConfigProblem("", "Top-level object must be a mapping"))
     problems: Problems = []
     services: dict[str, ServiceConfig] = {}
+    notify: tuple[str, ...] = ()
+    notify_flap: FlapPolicy | None = None
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
+        elif key == "notify":
+            notify = notify_field(value, "notify", problems)
+        elif key == "notify_flap":
+            notify_flap = notify_flap_field(value, "notify_flap", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
-    return ProjectConfig(services=MappingProxyType(services))
+    return ProjectConfig(services=MappingProxyType(services), notify=notify,
+                         notify_flap=notify_flap)
 
 
 def parse_service(
@@ -194,6 +203,8 @@ def _service(
     stop_signal = ""
     stop_grace_period = 0
     depends_on: Mapping[str, Dependency] = MappingProxyType({})
+    notify: tuple[str, ...] = ()
+    notify_flap: FlapPolicy | None = None
     for key, value in data.items():
         where = f"{path}.{key}"
         if key == "command":
@@ -216,6 +227,10 @@ def _service(
             stop_grace_period = stop_grace_period_field(value, where, problems)
         elif key == "depends_on":
             depends_on = MappingProxyType(depends_on_field(value, where, problems))
+        elif key == "notify":
+            notify = notify_field(value, where, problems)
+        elif key == "notify_flap":
+            notify_flap = notify_flap_field(value, where, problems)
         elif not is_extension(key):
             problems.append(ConfigProblem(path, unknown_key(key)))
     if len(problems) > before:
@@ -232,6 +247,8 @@ def _service(
         stop_signal=stop_signal,
         stop_grace_period=stop_grace_period,
         depends_on=depends_on,
+        notify=notify,
+        notify_flap=notify_flap,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from vigil.core.notify import FlapPolicy
 from vigil.go.duration import MILLISECOND, SECOND, format_duration
 
 DEFAULT_INTERVAL = 30 * SECOND  # moby defaultProbeInterval
@@ -147,6 +148,8 @@ class ServiceConfig:
     stop_signal: str = ""  # empty: DEFAULT_STOP_SIGNAL
     stop_grace_period: int = 0  # ns; 0: DEFAULT_STOP_GRACE_PERIOD
     depends_on: Mapping[str, Dependency] = field(default_factory=lambda: MappingProxyType({}))
+    notify: tuple[str, ...] = ()  # Apprise URLs, added to the daemon-wide ones (secrets)
+    notify_flap: FlapPolicy | None = None  # over the daemon-wide notify_flap, key by key
 
     @property
     def effective_stop_signal(self) -> str:
@@ -166,3 +169,5 @@ class ProjectConfig:
     """A whole ``vigil.yaml``: services by name, in file order."""
 
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    notify: tuple[str, ...] = ()  # daemon-wide Apprise URLs (top-level notify:, up --notify)
+    notify_flap: FlapPolicy | None = None

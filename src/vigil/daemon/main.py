@@ -34,6 +34,7 @@ from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, StoreError, VigilError
 from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
+from vigil.notify.service import start_notifications
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
 from vigil.store import ServiceRecord
@@ -186,6 +187,7 @@ class Daemon:
         engine = Engine(clock=self.clock)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
+        notifications = start_notifications(engine, self.clock, self.project, manager)
         to_start = restore(manager, self.project, records)
         if self._on_event is not None:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
@@ -215,6 +217,7 @@ class Daemon:
                 ready_or_dead.cancel()
                 budget.close()
                 await manager.down()
+                await notifications.aclose()
                 server.result()  # raises the bind error
                 return 1
             _log.info("vigil daemon serving on %s", self.host)
@@ -230,6 +233,7 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(up, reaper, return_exceptions=True)
             await manager.down()
+            await notifications.aclose()  # what is queued gets a few seconds to go out
             events.close()
             budget.close()
             server_stop.set()
