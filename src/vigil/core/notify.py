@@ -83,6 +83,7 @@ class Notice:
     time_ns: int
     changes: int = 0  # flapping/settled: changes in the episode so far
     since_ns: int = 0  # flapping/settled: when the episode's window began
+    until_ns: int = 0  # settled: the episode's last change
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ def on_settle_check(
     if due is None or now_ns < due:
         return state, None
     notice = Notice(NoticeKind.SETTLED, state.announced, state.status, now_ns,
-                    state.episode_changes, state.episode_since_ns)
+                    state.episode_changes, state.episode_since_ns, state.last_change_ns)
     quiet = NotifyState(announced=state.status, status=state.status,
                         last_change_ns=state.last_change_ns)
     return quiet, notice
@@ -178,7 +179,7 @@ def message_text(
     elif notice.kind is NoticeKind.SETTLED:
         title = f"{name} has settled: {notice.new}"
         severity = "failure" if notice.new is HealthStatus.UNHEALTHY else "success"
-        span = format_duration(max(notice.time_ns - notice.since_ns, 0) // SECOND * SECOND)
+        span = format_duration(max(notice.until_ns - notice.since_ns, 0) // SECOND * SECOND)
         lines = [f"Stable again after flapping: {notice.changes} status changes in {span} "
                  "were not notified one by one.", f"Status: {notice.new}"]
     elif notice.new is HealthStatus.UNHEALTHY:
