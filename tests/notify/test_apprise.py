@@ -1,0 +1,259 @@
+"""Real Apprise, real HTTP: ``json://`` notifications received by a server this test runs on
+loopback; a destination that hangs not delaying another; secrets never shown; config errors
+from Apprise's own parser, masked, through ``vigil config``, ``vigil up`` and the API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from vigil import Engine, HealthcheckConfig
+from vigil.api import create_app
+from vigil.cli.main import cli
+from vigil.core.notify import FlapPolicy
+from vigil.daemon.manager import Manager
+from vigil.exceptions import NotifyError
+from vigil.go.duration import SECOND
+from vigil.notify import Message
+from vigil.notify.apprise_notifier import AppriseNotifier, notify_pool
+from vigil.notify.dispatch import Dispatcher
+from vigil.notify.service import Notifications
+from vigil.notify.subscriber import Settings
+from vigil.notify.urls import mask_url, url_problems
+from vigil.runtime.clock import SystemClock
+from vigil.testing import FakeClock, ScriptedProbe
+
+WAIT_S = 30.0  # bound on every wait for the server; a healthy run takes milliseconds
+SECRET = "hunter2-s3cr3t"
+
+
+class Inbox:
+    """What the local server received, by path; ``/slow...`` answers only once released,
+    ``/fail...`` answers 503."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, Any], str]] = []  # path, JSON, Authorization
+        self.arrived = threading.Condition()
+        self.release = threading.Event()
+
+    def wait_for(self, count: int, path: str = "") -> list[dict[str, Any]]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.bodies(path)) >= count, timeout=WAIT_S)
+            return self.bodies(path)
+
+    def bodies(self, path: str = "") -> list[dict[str, Any]]:
+        return [body for p, body, _ in self.posts if p.startswith(path)]
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Inbox]]:
+    inbox = Inbox()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path.startswith("/slow"):
+                inbox.release.wait(WAIT_S)
+            with inbox.arrived:
+                inbox.posts.append((self.path, body, self.headers.get("Authorization", "")))
+                inbox.arrived.notify_all()
+            self.send_response(503 if self.path.startswith("/fail") else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}", inbox
+    finally:
+        inbox.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(WAIT_S)
+
+
+def test_a_json_url_delivers_title_body_and_type(server: tuple[str, Inbox]) -> None:
+    where, inbox = server
+
+    async def scenario() -> None:
+        with notify_pool() as pool:
+            notifier = AppriseNotifier(f"json://ops:{SECRET}@{where}/hook", pool)
+            assert SECRET not in notifier.name
+            await notifier.send(Message("vigil: web is unhealthy", "Status: x", "failure"))
+
+    asyncio.run(scenario())
+    [body] = inbox.wait_for(1)
+    assert (body["title"], body["message"], body["type"]) == (
+        "vigil: web is unhealthy", "Status: x", "failure")
+    assert inbox.posts[0][2].startswith("Basic ")  # the credentials went where they belong
+
+
+def test_a_refusing_destination_raises_notify_error_without_the_secret(
+        server: tuple[str, Inbox], caplog: pytest.LogCaptureFixture) -> None:
+    where, _ = server
+
+    async def scenario() -> None:
+        with notify_pool() as pool:
+            notifier = AppriseNotifier(f"json://ops:{SECRET}@{where}/fail", pool)
+            with pytest.raises(NotifyError) as caught:
+                await notifier.send(Message("t", "b"))
+            assert SECRET not in str(caught.value)
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(scenario())
+    assert caplog.messages  # Apprise said why...
+    assert not [m for m in caplog.messages if SECRET in m]  # ...without the password
+
+
+def test_a_hanging_destination_does_not_delay_another(server: tuple[str, Inbox]) -> None:
+    """Real Apprise sends from the thread pool: the fast server gets both messages while the
+    slow one still holds the first."""
+    where, inbox = server
+
+    async def scenario() -> None:
+        clock = SystemClock()
+        with notify_pool() as pool:
+            dispatcher = Dispatcher(lambda url: AppriseNotifier(url, pool), clock)
+            for title in ("one", "two"):
+                dispatcher.send([f"json://{where}/slow", f"json://{where}/fast"],
+                                Message(title, "b"))
+            fast = await asyncio.to_thread(inbox.wait_for, 2, "/fast")
+            assert [b["title"] for b in fast] == ["one", "two"]
+            assert inbox.bodies("/slow") == []  # still held: it delayed nobody
+            inbox.release.set()
+            assert await dispatcher.drain(int(WAIT_S * SECOND))
+            assert [b["title"] for b in inbox.bodies("/slow")] == ["one", "two"]
+
+    asyncio.run(scenario())
+
+
+def test_an_unhealthy_service_is_notified_through_the_engine(server: tuple[str, Inbox]) -> None:
+    where, inbox = server
+
+    async def scenario() -> None:
+        clock = SystemClock()
+        async with Engine(clock=clock) as engine:
+            settings = Settings((f"json://{where}/web",), FlapPolicy())
+            notifications = Notifications(engine.stream, clock, lambda target: settings)
+            notifications.start()
+            check = HealthcheckConfig(test=("CMD", "x"), interval=1_000_000, retries=1)
+            engine.add("web", check, probe=ScriptedProbe([0, 1]))
+            engine.start("web")
+            [body] = await asyncio.to_thread(inbox.wait_for, 1)
+            await notifications.aclose()
+        assert body["title"] == "vigil: web is unhealthy"
+        assert "Status: healthy → unhealthy\nFailing streak: 1" in body["message"]
+
+    asyncio.run(scenario())
+
+
+# -- config time: Apprise's parser, masked ----------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (f"nope://{SECRET}@x", "nope://****: unsupported Apprise scheme nope://"),
+        (f"discord://{SECRET}/", "discord://****: Apprise cannot use it: An invalid Discord "
+                                 "Webhook Token (None) was specified"),
+        ("127.0.0.1/hook", "****: not an Apprise URL (expected SCHEME://...)"),
+        ("json://127.0.0.1:x/", "json://****: not a valid json:// URL for Apprise"),
+    ],
+)
+def test_url_problems_use_apprise_and_hide_secrets(url: str, problem: str) -> None:
+    assert [str(p) for p in url_problems([url], "services.web.notify")] == [
+        f"services.web.notify.0: {problem}"]
+
+
+def test_apprise_reasons_quoting_the_url_are_scrubbed() -> None:
+    [problem] = url_problems([f"slack://T1JJ3T3L2/{SECRET}/"], "notify")
+    assert SECRET not in str(problem)
+
+
+def test_mask_url_keeps_the_shape_and_hides_credentials() -> None:
+    masked = mask_url(f"json://ops:{SECRET}@127.0.0.1:9000/hook")
+    assert masked.startswith("json://ops:****@127.0.0.1:9000/hook")
+    token = mask_url("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js")
+    assert "JHMHI8qBe7bk2ZwO5U711o3dV_js" not in token
+    assert token.startswith("discord://4...8/J...s/")
+
+
+CONFIG = f"""\
+notify: ["json://ops:{SECRET}@127.0.0.1:9/all"]
+services:
+  web:
+    command: ["true"]
+    notify: ["mailto://me:{SECRET}@example.com"]
+"""
+
+
+def test_vigil_config_masks_notify_urls_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.yaml"
+    path.write_text(CONFIG)
+    shown = CliRunner().invoke(cli, ["config", "-f", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert SECRET not in shown.output
+    assert "json://ops:****@127.0.0.1:9/all" in shown.output
+    whole = CliRunner().invoke(cli, ["config", "-f", str(path), "--show-secrets"])
+    assert whole.output.count(SECRET) == 2
+
+
+def test_vigil_config_reports_every_unusable_url(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.yaml"
+    path.write_text(f"notify: ['nope://{SECRET}']\nservices:\n  web:\n"
+                    f"    notify: ['json://ok', 'discord://{SECRET}/']\n")
+    result = CliRunner().invoke(cli, ["config", "-f", str(path)])
+    assert result.exit_code == 1
+    assert SECRET not in result.output
+    assert result.output.splitlines() == [
+        "notify.0: nope://****: unsupported Apprise scheme nope://",
+        "services.web.notify.1: discord://****: Apprise cannot use it: An invalid Discord "
+        "Webhook Token (None) was specified",
+    ]
+
+
+def test_vigil_up_checks_notify_flags_before_starting(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.yaml"
+    path.write_text("services: {}\n")
+    result = CliRunner().invoke(
+        cli, ["-H", f"unix://{tmp_path}/vigil.sock", "up", "-f", str(path),
+              "--state-dir", str(tmp_path / "state"), "--notify", f"nope://{SECRET}"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "--notify: nope://****: unsupported Apprise scheme nope://"
+    assert not (tmp_path / "state").exists()
+
+
+def test_api_create_refuses_an_unusable_url_masked(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock)
+        manager = Manager(clock=clock, engine=engine, log_dir=tmp_path)
+        transport = httpx.ASGITransport(app=create_app(manager, on_down=lambda: None))
+        async with engine, httpx.AsyncClient(transport=transport, base_url="http://v") as api:
+            answer = await api.post(
+                "/services/create?name=web", json={"notify": [f"discord://{SECRET}/"]})
+            assert answer.status_code == 400
+            assert SECRET not in answer.text
+            assert answer.json()["message"].startswith("services.web.notify.0: discord://****")
+            created = await api.post(
+                "/services/create?name=ok", json={"notify": ["json://127.0.0.1:9/x"]})
+            assert created.status_code == 201
+            shown = await api.get("/services/ok/json")
+            assert "127.0.0.1:9" not in shown.text  # not in Docker's inspect shape at all
+
+    asyncio.run(scenario())
