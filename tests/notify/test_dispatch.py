@@ -12,14 +12,16 @@ import pytest
 
 from vigil import Engine, HealthcheckConfig
 from vigil.core.config import ProjectConfig, ServiceConfig
-from vigil.core.events import TargetRef
+from vigil.core.events import StatusChanged, TargetRef
 from vigil.core.notify import FlapPolicy
+from vigil.core.status import HealthStatus
 from vigil.exceptions import NotifyError
 from vigil.go.duration import MINUTE, SECOND
 from vigil.notify import Message, Notifier
 from vigil.notify.dispatch import Destination, Dispatcher
 from vigil.notify.service import Notifications, settings_for
 from vigil.notify.subscriber import Settings, StatusNotifier
+from vigil.runtime.stream import EventStream
 from vigil.testing import FakeClock, ScriptedProbe, settle
 
 
@@ -227,3 +229,27 @@ def test_settings_add_service_urls_and_override_flap_keys() -> None:
                                                        FlapPolicy(9, 0, SECOND))
     assert settings(TargetRef("2", "gone")) == Settings(("a://all",), FlapPolicy(changes=9))
     assert settings_for(ProjectConfig(), services.get)(TargetRef("3", "gone")) is None
+
+
+def test_a_subscriber_that_falls_behind_drops_the_oldest_changes_with_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        stream = EventStream()
+        hook = Recorder("hook", clock)
+        notifier = StatusNotifier(stream, clock, Dispatcher(lambda url: hook, clock),
+                                  lambda target: Settings(("x",), FlapPolicy(changes=0)),
+                                  queue_limit=2)
+        notifier.start()
+        for i in range(5):  # published before the subscriber gets to run
+            stream.publish(StatusChanged(TargetRef(str(i), f"s{i}"), clock.now_ns(),
+                                         HealthStatus.HEALTHY, HealthStatus.UNHEALTHY))
+        await settle()
+        assert [m.title for m in hook.received] == ["vigil: s3 is unhealthy",
+                                                    "vigil: s4 is unhealthy"]
+        await notifier.aclose()
+
+    with caplog.at_level(logging.WARNING, "vigil"):
+        run(scenario)
+    assert "notify: 3 status changes were dropped (the notifier fell 2 behind)" in (
+        caplog.messages)
