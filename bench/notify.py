@@ -7,7 +7,7 @@
    against the same stream without it (its filter keeps each target's last result at publish
    time): ns per publish, and the ratio.
 2. **delivery**: messages through the dispatcher and real Apprise ``json://`` sends to a
-   loopback server (4 destinations, the 4-thread pool), against a baseline of plain
+   loopback server (4 destinations, one send each in flight), against a baseline of plain
    ``requests.post`` calls from 4 threads to the same server in the same run: messages/s
    and the ratio.
 3. **start-up**: what checking one notify URL adds to ``vigil config`` / ``vigil up``
@@ -33,9 +33,10 @@ from vigil.core.notify import FlapPolicy
 from vigil.core.results import Outcome, ProbeResult
 from vigil.core.status import HealthStatus
 from vigil.notify import Message
-from vigil.notify.apprise_notifier import AppriseNotifier, notify_pool
+from vigil.notify.apprise_notifier import AppriseNotifier
 from vigil.notify.dispatch import Dispatcher
 from vigil.notify.subscriber import Settings, StatusNotifier
+from vigil.notify.threads import SendThreads
 from vigil.runtime.clock import SystemClock
 from vigil.runtime.stream import EventStream
 
@@ -69,14 +70,14 @@ def publish_ns(count: int, subscribed: bool) -> float:
 def delivery_rate(where: str, messages: int) -> float:
     async def run() -> float:
         clock = SystemClock()
-        with notify_pool() as pool:
-            dispatcher = Dispatcher(lambda url: AppriseNotifier(url, pool), clock)
-            urls = [f"json://{where}/d{i}" for i in range(DESTINATIONS)]
-            start = time.perf_counter()
-            for i in range(messages // DESTINATIONS):
-                dispatcher.send(urls, Message(f"m{i}", "body"))
-            assert await dispatcher.drain(120 * 10**9)
-            return messages / (time.perf_counter() - start)
+        threads = SendThreads()
+        dispatcher = Dispatcher(lambda url: AppriseNotifier(url, threads), clock)
+        urls = [f"json://{where}/d{i}" for i in range(DESTINATIONS)]
+        start = time.perf_counter()
+        for i in range(messages // DESTINATIONS):
+            dispatcher.send(urls, Message(f"m{i}", "body"))
+        assert await dispatcher.drain(120 * 10**9)
+        return messages / (time.perf_counter() - start)
 
     return asyncio.run(run())
 

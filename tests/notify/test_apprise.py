@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +21,16 @@ from vigil.cli.main import cli
 from vigil.core.notify import FlapPolicy
 from vigil.daemon.manager import Manager
 from vigil.exceptions import NotifyError
-from vigil.go.duration import SECOND
+from vigil.go.duration import MINUTE, SECOND
 from vigil.notify import Message
-from vigil.notify.apprise_notifier import AppriseNotifier, notify_pool
-from vigil.notify.dispatch import Dispatcher
+from vigil.notify.apprise_notifier import AppriseNotifier
+from vigil.notify.dispatch import Destination, Dispatcher
 from vigil.notify.service import Notifications
 from vigil.notify.subscriber import Settings
+from vigil.notify.threads import SendThreads
 from vigil.notify.urls import mask_url, url_problems
 from vigil.runtime.clock import SystemClock
-from vigil.testing import FakeClock, ScriptedProbe
+from vigil.testing import FakeClock, ScriptedProbe, settle
 
 SECRET = "hunter2-s3cr3t"
 
@@ -43,10 +45,10 @@ def test_a_json_url_delivers_title_body_and_type(server: tuple[str, Inbox]) -> N
     where, inbox = server
 
     async def scenario() -> None:
-        with notify_pool() as pool:
-            notifier = AppriseNotifier(f"json://ops:{SECRET}@{where}/hook", pool)
-            assert SECRET not in notifier.name
-            await notifier.send(Message("vigil: web is unhealthy", "Status: x", "failure"))
+        threads = SendThreads()
+        notifier = AppriseNotifier(f"json://ops:{SECRET}@{where}/hook", threads)
+        assert SECRET not in notifier.name
+        await notifier.send(Message("vigil: web is unhealthy", "Status: x", "failure"))
 
     asyncio.run(scenario())
     [body] = inbox.wait_for(1)
@@ -60,11 +62,11 @@ def test_a_refusing_destination_raises_notify_error_without_the_secret(
     where, _ = server
 
     async def scenario() -> None:
-        with notify_pool() as pool:
-            notifier = AppriseNotifier(f"json://ops:{SECRET}@{where}/fail", pool)
-            with pytest.raises(NotifyError) as caught:
-                await notifier.send(Message("t", "b"))
-            assert SECRET not in str(caught.value)
+        threads = SendThreads()
+        notifier = AppriseNotifier(f"json://ops:{SECRET}@{where}/fail", threads)
+        with pytest.raises(NotifyError) as caught:
+            await notifier.send(Message("t", "b"))
+        assert SECRET not in str(caught.value)
 
     with caplog.at_level(logging.DEBUG):
         asyncio.run(scenario())
@@ -79,17 +81,17 @@ def test_a_hanging_destination_does_not_delay_another(server: tuple[str, Inbox])
 
     async def scenario() -> None:
         clock = SystemClock()
-        with notify_pool() as pool:
-            dispatcher = Dispatcher(lambda url: AppriseNotifier(url, pool), clock)
-            for title in ("one", "two"):
-                dispatcher.send([f"json://{where}/slow", f"json://{where}/fast"],
-                                Message(title, "b"))
-            fast = await asyncio.to_thread(inbox.wait_for, 2, "/fast")
-            assert [b["title"] for b in fast] == ["one", "two"]
-            assert inbox.bodies("/slow") == []  # still held: it delayed nobody
-            inbox.release.set()
-            assert await dispatcher.drain(int(WAIT_S * SECOND))
-            assert [b["title"] for b in inbox.bodies("/slow")] == ["one", "two"]
+        threads = SendThreads()
+        dispatcher = Dispatcher(lambda url: AppriseNotifier(url, threads), clock)
+        for title in ("one", "two"):
+            dispatcher.send([f"json://{where}/slow", f"json://{where}/fast"],
+                            Message(title, "b"))
+        fast = await asyncio.to_thread(inbox.wait_for, 2, "/fast")
+        assert [b["title"] for b in fast] == ["one", "two"]
+        assert inbox.bodies("/slow") == []  # still held: it delayed nobody
+        inbox.release.set()
+        assert await dispatcher.drain(int(WAIT_S * SECOND))
+        assert [b["title"] for b in inbox.bodies("/slow")] == ["one", "two"]
 
     asyncio.run(scenario())
 
@@ -206,5 +208,38 @@ def test_api_create_refuses_an_unusable_url_masked(tmp_path: Path) -> None:
             assert created.status_code == 201
             shown = await api.get("/services/ok/json")
             assert "127.0.0.1:9" not in shown.text  # not in Docker's inspect shape at all
+
+    asyncio.run(scenario())
+
+
+def test_a_hung_send_holds_one_thread_and_the_next_attempt_waits_for_it() -> None:
+    """An attempt abandoned at its deadline keeps its thread; the retries wait for that thread
+    instead of starting more, so a destination that hangs holds one thread, not the pool."""
+    gate = threading.Event()
+    calls: list[str] = []
+
+    class Stuck(AppriseNotifier):
+        def _send(self, message: Message) -> bool:
+            calls.append(message.title)
+            return gate.wait(WAIT_S)
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        threads = SendThreads(limit=2)
+        notifier = Stuck("json://127.0.0.1:9/x", threads)
+        destination = Destination(notifier, clock, attempts=3, timeout_ns=SECOND)
+        destination.put(Message("a", ""))
+        await clock.run_for(MINUTE)  # three attempts, each past its deadline
+        assert (calls, threads.alive, destination.failed) == (["a"], 1, 1)
+        gate.set()
+        running = notifier.in_flight
+        assert running is not None
+        await asyncio.wait([running], timeout=WAIT_S)
+        destination.put(Message("b", ""))
+        await clock.run_for(MINUTE)
+        while (running := notifier.in_flight) is not None:  # b's thread; returns at once
+            await asyncio.wait([running], timeout=WAIT_S)
+        await settle()
+        assert (calls, destination.sent, threads.alive) == (["a", "b"], 1, 0)
 
     asyncio.run(scenario())

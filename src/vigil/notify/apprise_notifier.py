@@ -1,44 +1,51 @@
-"""The Apprise destination: one URL, sent from a bounded thread pool, never on the loop.
+"""The Apprise destination: one URL, sent on a bounded set of daemon threads, never on the loop.
 
-Apprise's plugins are blocking (requests, smtplib). Each send builds a fresh plugin in a
-worker thread (a send abandoned at its timeout may still run there, so two sends never share
-one), with its connect and read timeouts cut to the send's own timeout: a thread is never
-held much longer than that by a destination that does not answer.
+Apprise's plugins are blocking (requests, smtplib). Each send builds a fresh plugin in its
+thread, with its connect and read timeouts cut to the send's own timeout. One send per
+destination is in flight: when an attempt was abandoned at its deadline and its thread still
+runs (a server that trickles bytes resets the read timeout), the next attempt waits for it,
+so a hung destination holds one thread and delays only its own queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 
 from vigil.exceptions import NotifyError
 from vigil.notify import Message
+from vigil.notify.threads import SendThreads
 from vigil.notify.urls import load_plugin, mask_url
 
-POOL_THREADS = 4  # sends in flight at once, all destinations together
 SEND_TIMEOUT_S = 10.0  # per attempt; the dispatcher's deadline on the clock is the same
-
-
-def notify_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="vigil-notify")
 
 
 class AppriseNotifier:
     """``Notifier`` for one Apprise URL."""
 
-    def __init__(self, url: str, executor: Executor, *, timeout_s: float = SEND_TIMEOUT_S):
+    def __init__(self, url: str, threads: SendThreads, *,
+                 timeout_s: float = SEND_TIMEOUT_S) -> None:
         self._url = url
-        self._executor = executor
+        self._threads = threads
         self._timeout_s = timeout_s
+        self._in_flight: asyncio.Future[bool] | None = None
         self.name = mask_url(url)
 
+    @property
+    def in_flight(self) -> asyncio.Future[bool] | None:
+        """The last attempt's thread, while it runs."""
+        future = self._in_flight
+        return future if future is not None and not future.done() else None
+
     async def send(self, message: Message) -> None:
-        loop = asyncio.get_running_loop()
-        delivered = await loop.run_in_executor(self._executor, self._send, message)
-        if not delivered:
+        if (running := self.in_flight) is not None:
+            await asyncio.wait([running])  # the last attempt's thread still runs
+        self._in_flight = await self._threads.submit(partial(self._send, message))
+        if not await asyncio.shield(self._in_flight):
             raise NotifyError(f"{self.name}: not delivered (see the apprise log lines)")
 
     def _send(self, message: Message) -> bool:
+        """In the thread: the plugin, its timeouts, the send."""
         try:
             plugin = load_plugin(self._url)
         except ValueError as error:

@@ -16,9 +16,10 @@ from vigil.core.events import TargetRef
 from vigil.core.notify import FlapPolicy, merged_urls
 from vigil.exceptions import VigilError
 from vigil.notify import Notifier
-from vigil.notify.apprise_notifier import AppriseNotifier, notify_pool
+from vigil.notify.apprise_notifier import AppriseNotifier
 from vigil.notify.dispatch import Dispatcher
 from vigil.notify.subscriber import Settings, SettingsFor, StatusNotifier
+from vigil.notify.threads import SendThreads
 from vigil.runtime.clock import Clock
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import EventStream
@@ -51,12 +52,10 @@ class Notifications:
     def __init__(self, stream: EventStream, clock: Clock, settings: SettingsFor,
                  make: Callable[[str], Notifier] | None = None) -> None:
         self._clock = clock
-        self._pool = notify_pool() if make is None else None
-        pool = self._pool
+        self.threads = SendThreads()
 
         def apprise(url: str) -> Notifier:
-            assert pool is not None
-            return AppriseNotifier(url, pool)
+            return AppriseNotifier(url, self.threads)
 
         self.dispatcher = Dispatcher(make or apprise, clock)
         self.subscriber = StatusNotifier(stream, clock, self.dispatcher, settings)
@@ -68,9 +67,7 @@ class Notifications:
         """Stop listening, give queued messages ``drain_ns`` to go out, then stop."""
         await self.subscriber.aclose()
         await self.dispatcher.drain(drain_ns)
-        await self.dispatcher.aclose()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        await self.dispatcher.aclose()  # a thread still in a send ends with the process
 
 
 class _Services(Protocol):
