@@ -12,7 +12,7 @@ import pytest
 
 from vigil import Engine, HealthcheckConfig
 from vigil.core.config import ProjectConfig, ServiceConfig
-from vigil.core.events import StatusChanged, TargetRef
+from vigil.core.events import RemediationExhausted, StatusChanged, TargetRef
 from vigil.core.notify import FlapPolicy
 from vigil.core.status import HealthStatus
 from vigil.exceptions import NotifyError
@@ -253,3 +253,24 @@ def test_a_subscriber_that_falls_behind_drops_the_oldest_changes_with_a_warning(
         run(scenario)
     assert "notify: 3 status changes were dropped (the notifier fell 2 behind)" in (
         caplog.messages)
+
+
+def test_remediation_exhausted_is_always_notified() -> None:
+    """``on_unhealthy`` giving up is news even while the service is flapping."""
+    async def scenario() -> None:
+        clock = FakeClock()
+        stream = EventStream()
+        hook = Recorder("hook", clock)
+        notifier = StatusNotifier(stream, clock, Dispatcher(lambda url: hook, clock),
+                                  lambda target: Settings(("x",), FlapPolicy(changes=0)))
+        notifier.start()
+        web = TargetRef("f" * 64, "web")
+        stream.publish(RemediationExhausted(web, clock.now_ns(), "restart", "unhealthy", 5))
+        await settle()
+        [message] = hook.received
+        assert message.title == "vigil: web: restart given up after 5 attempts"
+        assert message.severity == "failure"
+        assert "tried to restart it 5 times (unhealthy)" in message.body
+        await notifier.aclose()
+
+    run(scenario)

@@ -5,6 +5,8 @@ Rule 1, what is news: a change to ``unhealthy`` always; a change to ``healthy`` 
 ``unhealthy`` was announced (a recovery, as Alertmanager's "resolved" follows a "firing");
 ``starting`` never. A first start or a clean restart (``starting → healthy``) says nothing.
 
+A ``remediation_exhausted`` fact (``on_unhealthy`` gave up) is always news, never damped.
+
 Rule 2, flap damping: every ``StatusChanged`` of a service counts as a change. The change that
 makes more than ``changes`` of them within ``window`` sends one ``flapping`` notice; from then
 on nothing is sent for that service. Once no change has come for ``settle``, one ``settled``
@@ -194,6 +196,17 @@ def message_text(
         lines.append(f"Output: {capped(last.result.output)}")
     lines.append(f"Time: {when}")
     return MessageText(f"vigil: {title}", "\n".join(lines), severity)
+
+
+def exhausted_text(service: TargetRef, action: str, reason: str, attempts: int,
+                   time_ns: int) -> MessageText:
+    """``on_unhealthy`` spent its attempts (``RemediationExhausted``): always news, never
+    damped (the remediation window already bounds it)."""
+    lines = [f"Service: {service.name} ({service.id[:12]})",
+             f"vigil tried to {action} it {attempts} times ({reason}) within its window and "
+             "now leaves it as it is.", f"Time: {format_rfc3339nano(time_ns, utc=True)}"]
+    title = f"vigil: {service.name}: {action} given up after {attempts} attempts"
+    return MessageText(title, "\n".join(lines), "failure")
 
 
 def capped(text: str, limit: int = OUTPUT_LIMIT) -> str:

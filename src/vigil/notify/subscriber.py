@@ -2,10 +2,11 @@
 
 Its subscription's filter runs at publish time and costs a probe a dict write: it keeps each
 target's last ``ProbeCompleted`` (for the message's streak and output) and lets only
-``StatusChanged`` and ``TargetRemoved`` into the queue, which is bounded (the oldest change
-is dropped, counted and warned about, if the subscriber ever falls that far behind). What
-to send is decided by ``vigil.core.notify``; the settle timers of flap damping run on the
-injected clock; sending is the dispatcher's, so nothing here waits on a destination.
+``StatusChanged``, ``RemediationExhausted`` and ``TargetRemoved`` into the queue, which is
+bounded (the oldest is dropped, counted and warned about, if the subscriber ever falls that
+far behind). What to send is decided by ``vigil.core.notify``; the settle timers of flap
+damping run on the injected clock; sending is the dispatcher's, so nothing here waits on a
+destination.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vigil.core.events import ProbeCompleted, StatusChanged, TargetEvent, TargetRef, TargetRemoved
+from vigil.core.events import (
+    ProbeCompleted,
+    RemediationExhausted,
+    StatusChanged,
+    TargetEvent,
+    TargetRef,
+    TargetRemoved,
+)
 from vigil.core.notify import (
     FlapPolicy,
     Notice,
     NotifyState,
+    exhausted_text,
     message_text,
     on_settle_check,
     on_status_changed,
@@ -44,7 +53,7 @@ class Settings:
 
 
 SettingsFor = Callable[[TargetRef], Settings | None]
-_Item = tuple[StatusChanged, ProbeCompleted | None] | TargetRemoved
+_Item = tuple[StatusChanged, ProbeCompleted | None] | TargetRemoved | RemediationExhausted
 
 
 class StatusNotifier:
@@ -90,6 +99,8 @@ class StatusNotifier:
         if isinstance(event, TargetRemoved):
             self._last.pop(event.target.id, None)
             return event
+        if isinstance(event, RemediationExhausted):
+            return event
         return None
 
     async def _run(self, subscription: Subscription[_Item]) -> None:
@@ -102,6 +113,8 @@ class StatusNotifier:
             try:
                 if isinstance(item, TargetRemoved):
                     self._forget(item.target.id)
+                elif isinstance(item, RemediationExhausted):
+                    self._exhausted(item)
                 else:
                     self._changed(*item)
             except Exception:  # one bad service must not end notifications for all
@@ -118,6 +131,13 @@ class StatusNotifier:
         if notice is not None:
             self._send(event.target, notice, last, settings)
         self._schedule_settle(event.target, state, settings)
+
+    def _exhausted(self, event: RemediationExhausted) -> None:
+        settings = self._settings(event.target)
+        if settings is not None and settings.urls:
+            text = exhausted_text(event.target, event.action, event.reason, event.attempts,
+                                  event.time_ns)
+            self.dispatcher.send(settings.urls, Message(text.title, text.body, text.severity))
 
     def _schedule_settle(self, target: TargetRef, state: NotifyState, settings: Settings) -> None:
         old = self._timers.pop(target.id, None)
