@@ -15,7 +15,7 @@ from functools import partial
 from vigil.exceptions import NotifyError
 from vigil.notify import Message
 from vigil.notify.threads import SendThreads
-from vigil.notify.urls import load_plugin, mask_url
+from vigil.notify.urls import load_plugin, mask_url, scheme_only
 
 SEND_TIMEOUT_S = 10.0  # per attempt; the dispatcher's deadline on the clock is the same
 
@@ -29,7 +29,9 @@ class AppriseNotifier:
         self._threads = threads
         self._timeout_s = timeout_s
         self._in_flight: asyncio.Future[bool] | None = None
-        self.name = mask_url(url)
+        # Apprise's privacy form once a thread has loaded Apprise (its first import takes
+        # half a second: never on the loop); until then the scheme alone.
+        self.name = scheme_only(url)
 
     @property
     def in_flight(self) -> asyncio.Future[bool] | None:
@@ -46,6 +48,7 @@ class AppriseNotifier:
 
     def _send(self, message: Message) -> bool:
         """In the thread: the plugin, its timeouts, the send."""
+        self.name = mask_url(self._url)
         try:
             plugin = load_plugin(self._url)
         except ValueError as error:

@@ -87,6 +87,11 @@ def mask_url(url: str) -> str:
             plugin = None
     if plugin is not None:
         return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    return scheme_only(url)
+
+
+def scheme_only(url: str) -> str:
+    """The least a URL can be shown as: its scheme (``json://****``)."""
     scheme = _SCHEME.match(url)
     return f"{scheme.group(1).lower()}://****" if scheme else "****"
 
