@@ -5,10 +5,12 @@ from Apprise's own parser, masked, through ``vigil config``, ``vigil up`` and th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from tests.notify.inbox import WAIT_S, Inbox, serve_inbox
 
 from vigil import Engine, HealthcheckConfig
 from vigil.api import create_app
+from vigil.cli import connection
 from vigil.cli.main import cli
 from vigil.core.notify import FlapPolicy
 from vigil.daemon.manager import Manager
@@ -243,3 +246,19 @@ def test_a_hung_send_holds_one_thread_and_the_next_attempt_waits_for_it() -> Non
         assert (calls, destination.sent, threads.alive) == (["a", "b"], 1, 0)
 
     asyncio.run(scenario())
+
+
+def test_vigil_run_sends_notify_urls_in_the_create_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/services/create":
+            bodies.append(json.loads(request.content))
+            return httpx.Response(201, json={"Id": "f" * 64, "Warnings": []})
+        return httpx.Response(204)
+
+    monkeypatch.setattr(connection, "transport", httpx.MockTransport(answer))
+    result = CliRunner().invoke(cli, ["run", "-d", "--name", "web", "--notify", "json://h/a",
+                                      "--notify", "json://h/b", "--", "sleep", "9"])
+    assert result.exit_code == 0, result.output
+    assert bodies == [{"command": ["sleep", "9"], "notify": ["json://h/a", "json://h/b"]}]

@@ -166,4 +166,6 @@ def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
         "restart": options["restart"],
     }
     spec |= {key: value for key, value in optional.items() if value}
+    if options.get("notify"):  # checked by the daemon (Apprise), errors masked
+        spec["notify"] = list(options["notify"])
     return spec

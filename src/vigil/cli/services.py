@@ -329,6 +329,8 @@ def down_command() -> None:
     metavar="POLICY",
     help="Restart policy: no, always, unless-stopped, on-failure[:N].",
 )
+@click.option("--notify", multiple=True, metavar="URL",
+              help="Apprise URL for this service's notifications (repeatable).")
 @click.argument("command", nargs=-1)
 @connection_options
 @_daemon_errors
