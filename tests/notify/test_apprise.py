@@ -137,6 +137,10 @@ def test_url_problems_use_apprise_and_hide_secrets(url: str, problem: str) -> No
 
 
 def test_apprise_reasons_quoting_the_url_are_scrubbed() -> None:
+    """Apprise's reason can echo parts of the URL, decoded: each is cut to first...last."""
+    [problem] = url_problems(["mailto://?from=hunter2%20s3cr3tname%40x"], "notify")
+    assert str(problem) == ("notify.0: mailto://****: Apprise cannot use it: Invalid ~From~ "
+                            "email specified: h...2 s...e@x <>")
     [problem] = url_problems([f"slack://T1JJ3T3L2/{SECRET}/"], "notify")
     assert SECRET not in str(problem)
 

@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from vigil.core.config import ProjectConfig, ServiceConfig
 from vigil.exceptions import ConfigError, ConfigProblem
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 _SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]{0,31})://")
 _PARTS = re.compile(r"[^/:@?&=#,;\s]{3,}")  # the pieces of a URL a message could quote
+_SEGMENTS = re.compile(r"[/?&#]")  # ... and its whole path segments and query items
 
 
 def load_plugin(url: str) -> NotifyBase:
@@ -105,7 +107,9 @@ def _known_scheme(name: str) -> bool:
 def _scrub(message: str, url: str) -> str:
     """Apprise's reason with every piece of ``url`` it quotes shortened to first...last."""
     body = url.split("://", 1)[-1]
-    for part in sorted(set(_PARTS.findall(body)), key=len, reverse=True):
+    parts = {piece for text in (body, unquote(body))
+             for piece in (*_PARTS.findall(text), *_SEGMENTS.split(text)) if len(piece) >= 3}
+    for part in sorted(parts, key=len, reverse=True):
         message = message.replace(part, f"{part[0]}...{part[-1]}")
     return " ".join(message.split())  # one line
 
