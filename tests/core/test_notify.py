@@ -76,6 +76,7 @@ def test_flapping_sends_one_notice_then_a_summary_once_settled() -> None:
     assert flapping is not None
     assert flapping.changes == 4
     assert flapping.since_ns == T0
+    assert flapping.settle_ns == 5 * MINUTE
     last = T0 + 7 * MINUTE
     assert settle_due(state, policy) == last + 5 * MINUTE
     assert on_settle_check(state, policy, last + 5 * MINUTE - 1) == (state, None)
@@ -157,9 +158,11 @@ def test_message_names_service_change_streak_output_and_time() -> None:
 
 
 def test_flapping_and_settled_texts() -> None:
-    flapping = message_text(WEB, Notice(NoticeKind.FLAPPING, U, H, T0 + MINUTE, 6, T0), None)
+    flapping = message_text(
+        WEB, Notice(NoticeKind.FLAPPING, U, H, T0 + MINUTE, 6, T0, settle_ns=MINUTE), None)
     assert flapping.title == "vigil: web is flapping"
-    assert "6 status changes since 2026-01-01T00:00:00Z" in flapping.body
+    assert ("6 status changes since 2026-01-01T00:00:00Z; further changes are not notified "
+            "until it has been stable for 1m0s.") in flapping.body
     settled = message_text(
         WEB, Notice(NoticeKind.SETTLED, H, U, T0 + 9 * MINUTE, 9, T0, T0 + 90 * SECOND), None)
     assert settled.title == "vigil: web has settled: unhealthy"

@@ -86,6 +86,7 @@ class Notice:
     changes: int = 0  # flapping/settled: changes in the episode so far
     since_ns: int = 0  # flapping/settled: when the episode's window began
     until_ns: int = 0  # settled: the episode's last change
+    settle_ns: int = 0  # flapping: the quiet time that ends the episode
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,8 @@ def on_status_changed(
         return state, None
     if limit > 0 and len(recent) > limit:
         state = NotifyState(recent, state.announced, new, time_ns, True, len(recent), recent[0])
-        return state, Notice(NoticeKind.FLAPPING, old, new, time_ns, len(recent), recent[0])
+        return state, Notice(NoticeKind.FLAPPING, old, new, time_ns, len(recent), recent[0],
+                             settle_ns=policy.effective_settle)
     if new is HealthStatus.UNHEALTHY or (
         new is HealthStatus.HEALTHY and state.announced is HealthStatus.UNHEALTHY
     ):
@@ -177,7 +179,8 @@ def message_text(
         title, severity = f"{name} is flapping", "warning"
         lines = [f"{notice.changes} status changes since "
                  f"{format_rfc3339nano(notice.since_ns, utc=True)}; further changes are not "
-                 "notified until it has been stable for a while.", f"Latest: {change}"]
+                 f"notified until it has been stable for {format_duration(notice.settle_ns)}.",
+                 f"Latest: {change}"]
     elif notice.kind is NoticeKind.SETTLED:
         title = f"{name} has settled: {notice.new}"
         severity = "failure" if notice.new is HealthStatus.UNHEALTHY else "success"
@@ -193,7 +196,8 @@ def message_text(
         lines.append(f"Failing streak: {last.failing_streak}")
         lines.append(f"Last probe: exit code {last.result.exit_code} at "
                      f"{format_rfc3339nano(last.result.end, utc=True)}")
-        lines.append(f"Output: {capped(last.result.output)}")
+        if output := capped(last.result.output):
+            lines.append(f"Output: {output}")
     lines.append(f"Time: {when}")
     return MessageText(f"vigil: {title}", "\n".join(lines), severity)
 

@@ -44,15 +44,15 @@ class AppriseNotifier:
             await asyncio.wait([running])  # the last attempt's thread still runs
         self._in_flight = await self._threads.submit(partial(self._send, message))
         if not await asyncio.shield(self._in_flight):
-            raise NotifyError(f"{self.name}: not delivered (see the apprise log lines)")
+            raise NotifyError("not delivered (Apprise's log line above says why)")
 
     def _send(self, message: Message) -> bool:
         """In the thread: the plugin, its timeouts, the send."""
-        self.name = mask_url(self._url)
+        self.name = mask_url(self._url).partition("?")[0]  # Apprise's options: noise here
         try:
             plugin = load_plugin(self._url)
         except ValueError as error:
-            raise NotifyError(f"{self.name}: {error}") from None
+            raise NotifyError(str(error)) from None
         plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, self._timeout_s)
         plugin.socket_read_timeout = min(plugin.socket_read_timeout, self._timeout_s)
         return bool(plugin.notify(body=message.body, title=message.title,
