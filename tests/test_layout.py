@@ -31,15 +31,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "runtime": ("vigil.core", "vigil.go", "vigil.probes", "vigil.targets", "vigil.store",
                 "vigil.linux"),
     "metrics": ("vigil.core", "vigil.go", "vigil.runtime"),
+    "notify": ("vigil.core", "vigil.go", "vigil.runtime"),
     "api": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.daemon.eventlog",
-            "vigil.client", "vigil.metrics"),
+            "vigil.client", "vigil.metrics", "vigil.notify.urls"),
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
                "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api",
-               "vigil.metrics"),
+               "vigil.metrics", "vigil.notify"),
     "cli": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.probes", "vigil.linux", "vigil.client", "vigil.daemon.main", "vigil.api.server",
-            "vigil.api.tls"),
+            "vigil.api.tls", "vigil.notify.urls"),
 }
 PURE = ("go", "core", "compose", "docker")
 IMPURE_MODULES = {"compose/load.py"}  # reads the file; the rest of compose is pure

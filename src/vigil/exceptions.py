@@ -6,6 +6,7 @@
     ├── ConfigError               bad configuration; carries every problem found
     ├── ProbeError                a probe could not be built or started (never for a failing target)
     ├── StoreError                persistence failed (later)
+    ├── NotifyError               a notification was not delivered
     ├── ServiceError              a daemon operation was refused (HTTP status in ``status``)
     │   ├── NotFoundError         404: no such service
     │   ├── ConflictError         409: not in a state that allows it
@@ -61,6 +62,10 @@ class ProbeError(VigilError):
 
 class StoreError(VigilError):
     """Reading or writing persisted state failed."""
+
+
+class NotifyError(VigilError):
+    """A notification was not delivered (the destination refused it, or did not answer)."""
 
 
 class ApiError(VigilError):

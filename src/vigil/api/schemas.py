@@ -209,5 +209,14 @@ SERVICE_ENTRY_SCHEMA: dict[str, Any] = {
                 "timeout": {"type": "string"},
             },
         },
+        "notify": _STRING_LIST,
+        "notify_flap": {
+            "type": "object",
+            "properties": {
+                "changes": {"type": "integer"},
+                "window": {"type": "string"},
+                "settle": {"type": "string"},
+            },
+        },
     },
 }

@@ -39,6 +39,7 @@ from vigil.docker.services import (
 )
 from vigil.exceptions import InvalidParameterError, NotFoundError, ServiceError
 from vigil.go.duration import SECOND, parse_duration
+from vigil.notify.urls import check_service
 from vigil.targets.logs import STDERR, STDOUT
 
 _CREATED = operator.attrgetter("created_ns")
@@ -128,6 +129,8 @@ async def create_service(
         raise InvalidParameterError(problem)
     # Never the daemon's environment: a KEY-only entry was refused above.
     config = parse_service(name, data, path=path, environ={})
+    if config.notify:  # Apprise's parser, off the loop: hostile URLs cost it milliseconds each
+        await asyncio.to_thread(check_service, config, path)
     return {"Id": manager.create(config), "Warnings": []}
 
 

@@ -175,4 +175,6 @@ def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
         "on_unhealthy": on_unhealthy_flag(options.get("on_unhealthy")),
     }
     spec |= {key: value for key, value in optional.items() if value}
+    if options.get("notify"):  # checked by the daemon (Apprise), errors masked
+        spec["notify"] = list(options["notify"])
     return spec

@@ -43,17 +43,22 @@ def _fail_config(error: ConfigError) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="Config file.")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="Output format.")
-def config_command(path: Path, fmt: str) -> None:
+@click.option("--show-secrets", is_flag=True,
+              help="Print notify URLs whole (by default their secrets are masked).")
+def config_command(path: Path, fmt: str, show_secrets: bool) -> None:
     """Validate the config file and print it normalized (like `docker compose config`)."""
     from vigil.compose.load import load_project_file
     from vigil.compose.render import render_project
+    from vigil.notify.urls import check_project, mask_url
 
     try:
         project = load_project_file(path)
+        check_project(project)
     except ConfigError as error:
         _fail_config(error)
         return
-    click.echo(render_project(project, "json" if fmt == "json" else "yaml"), nl=False)
+    mask = None if show_secrets else mask_url
+    click.echo(render_project(project, "json" if fmt == "json" else "yaml", mask), nl=False)
 
 
 @cli.command("check", context_settings={"ignore_unknown_options": False})

@@ -334,6 +334,8 @@ def down_command() -> None:
     metavar="ACTION",
     help="What vigil does when the service turns unhealthy: restart, stop, kill or none.",
 )
+@click.option("--notify", multiple=True, metavar="URL",
+              help="Apprise URL for this service's notifications (repeatable).")
 @click.argument("command", nargs=-1)
 @connection_options
 @_daemon_errors

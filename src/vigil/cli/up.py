@@ -22,14 +22,23 @@ from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 
 READY_FD_ENV = "VIGIL_READY_FD"
+NOTIFY_ENV = "VIGIL_NOTIFY"
 DETACH_TIMEOUT_S = 60.0
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path, notify: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    """The config file with the ``--notify`` URLs added to its daemon-wide ones, every notify
+    URL checked with Apprise; exits 1 naming each problem."""
+    from dataclasses import replace
+
     from vigil.compose.load import load_project_file
+    from vigil.core.notify import merged_urls
+    from vigil.notify.urls import check_project
 
     try:
-        return load_project_file(path)
+        project = load_project_file(path)
+        check_project(project, extra=notify)
+        return replace(project, notify=merged_urls(project.notify, notify))
     except ConfigError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -84,6 +93,14 @@ def _print_event(event: DaemonEvent) -> None:
 )
 @click.option("--tlscert", metavar="PATH", help="TLS certificate chain (PEM) for tcp://.")
 @click.option("--tlskey", metavar="PATH", help="TLS private key (PEM) for tcp://.")
+@click.option(
+    "--notify",
+    metavar="URL",
+    multiple=True,
+    envvar=NOTIFY_ENV,
+    help=f"Apprise URL for every service's notifications; repeatable (else ${NOTIFY_ENV}, "
+    "space-separated, which keeps it out of the process list).",
+)
 def up_command(
     path: Path,
     detach: bool,
@@ -92,6 +109,7 @@ def up_command(
     allow_remote: bool,
     tlscert: str | None,
     tlskey: str | None,
+    notify: tuple[str, ...],
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -108,10 +126,12 @@ def up_command(
     except VigilError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
-    project = _load(path)  # validate before detaching, so errors reach the user
+    os.environ.pop(NOTIFY_ENV, None)  # secrets: not for services' KEY-only variables
+    project = _load(path, notify)  # validate before detaching, so errors reach the user
     state = state_dir or default_state_dir()
     if detach:
-        _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote))
+        _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote),
+                notify)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
@@ -172,10 +192,13 @@ def _detach(
     token_file: Path | None,
     token: str | None,
     tls_args: list[str],
+    notify: tuple[str, ...] = (),
 ) -> None:
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     read_end, write_end = os.pipe()
     env = {**os.environ, READY_FD_ENV: str(write_end), "VIGIL_HOST": host}
+    if notify:  # in the environment, not the command line that ps shows
+        env[NOTIFY_ENV] = " ".join(notify)
     command = [sys.executable, "-m", "vigil", "up", "-f", str(path), "--state-dir", str(state)]
     command += tls_args
     if token_file is not None:

@@ -48,6 +48,7 @@ from vigil.compose.lifecycle import (
     stop_grace_period_field,
     stop_signal_field,
 )
+from vigil.compose.notify import notify_field, notify_flap_field
 from vigil.compose.values import (
     Problems,
     TextFloat,
@@ -76,6 +77,7 @@ from vigil.core.config import (
 from vigil.core.deps import check_dependencies
 from vigil.core.hooks import HooksConfig
 from vigil.core.names import user_problem
+from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.shellwords import split_command
@@ -110,14 +112,21 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         raise ConfigError(ConfigProblem("", "Top-level object must be a mapping"))
     problems: Problems = []
     services: dict[str, ServiceConfig] = {}
+    notify: tuple[str, ...] = ()
+    notify_flap: FlapPolicy | None = None
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
+        elif key == "notify":
+            notify = notify_field(value, "notify", problems)
+        elif key == "notify_flap":
+            notify_flap = notify_flap_field(value, "notify_flap", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
-    return ProjectConfig(services=MappingProxyType(services))
+    return ProjectConfig(services=MappingProxyType(services), notify=notify,
+                         notify_flap=notify_flap)
 
 
 def parse_service(
@@ -199,6 +208,8 @@ def _service(
     depends_on: Mapping[str, Dependency] = MappingProxyType({})
     on_unhealthy = RemediationPolicy()
     hooks = HooksConfig()
+    notify: tuple[str, ...] = ()
+    notify_flap: FlapPolicy | None = None
     for key, value in data.items():
         where = f"{path}.{key}"
         if key == "command":
@@ -225,6 +236,10 @@ def _service(
             on_unhealthy = on_unhealthy_field(value, where, problems)
         elif key == "hooks":
             hooks = hooks_field(value, where, problems)
+        elif key == "notify":
+            notify = notify_field(value, where, problems)
+        elif key == "notify_flap":
+            notify_flap = notify_flap_field(value, where, problems)
         elif not is_extension(key):
             problems.append(ConfigProblem(path, unknown_key(key)))
     if not command and (needs := needs_process_problem(on_unhealthy, f"{path}.on_unhealthy")):
@@ -245,6 +260,8 @@ def _service(
         depends_on=depends_on,
         on_unhealthy=on_unhealthy,
         hooks=hooks,
+        notify=notify,
+        notify_flap=notify_flap,
     )
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.notify import flap_to_dict
 from vigil.core.config import (
     Dependency,
     HealthcheckConfig,
@@ -31,8 +32,11 @@ from vigil.core.config import (
     ServiceConfig,
 )
 from vigil.core.hooks import HooksConfig
+from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
 from vigil.go.duration import format_duration
+
+Mask = Callable[[str], str]  # shows a notify URL without its secrets
 
 # Strings that every YAML reader takes as plain strings: no indicator first, no ':', '#' or
 # space, and not a word YAML 1.1 resolves to a bool or null.
@@ -54,14 +58,28 @@ _ESCAPES = {
 _LONG_KEY = 1000  # YAML allows implicit keys of at most 1024 characters
 
 
-def project_to_dict(project: ProjectConfig) -> dict[str, object]:
-    """The normalized configuration as plain data (the shape of ``vigil.yaml``)."""
-    services = {name: service_to_dict(service) for name, service in project.services.items()}
-    return {"services": services}
+def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[str, object]:
+    """The normalized configuration as plain data (the shape of ``vigil.yaml``); ``mask``
+    hides the secrets of notify URLs (None: shown as written)."""
+    services = {
+        name: service_to_dict(service, mask) for name, service in project.services.items()
+    }
+    data: dict[str, object] = {"services": services}
+    _add_notify(data, project.notify, project.notify_flap, mask)
+    return data
 
 
-def service_to_dict(service: ServiceConfig) -> dict[str, object]:
-    """One service entry, unset fields left out."""
+def _add_notify(
+    entry: dict[str, object], urls: tuple[str, ...], flap: FlapPolicy | None, mask: Mask | None
+) -> None:
+    if urls:
+        entry["notify"] = [mask(url) if mask else url for url in urls]
+    if flap is not None:
+        entry["notify_flap"] = flap_to_dict(flap)
+
+
+def service_to_dict(service: ServiceConfig, mask: Mask | None = None) -> dict[str, object]:
+    """One service entry, unset fields left out; ``mask`` as for ``project_to_dict``."""
     entry: dict[str, object] = {}
     if service.command:
         entry["command"] = list(service.command)
@@ -77,6 +95,7 @@ def service_to_dict(service: ServiceConfig) -> dict[str, object]:
         entry["hooks"] = hooks_to_dict(service.hooks)
     if service.on_unhealthy != RemediationPolicy():
         entry["on_unhealthy"] = on_unhealthy_to_dict(service.on_unhealthy)
+    _add_notify(entry, service.notify, service.notify_flap, mask)
     if service.restart != RestartPolicy():
         entry["restart"] = str(service.restart)
     if service.shell:
@@ -144,9 +163,11 @@ def hooks_to_dict(hooks: HooksConfig) -> dict[str, object]:
     return entry
 
 
-def render_project(project: ProjectConfig, fmt: Literal["yaml", "json"]) -> str:
+def render_project(
+    project: ProjectConfig, fmt: Literal["yaml", "json"], mask: Mask | None = None
+) -> str:
     """The normalized configuration as YAML or JSON text (indent 2), ending in a newline."""
-    data = project_to_dict(project)
+    data = project_to_dict(project, mask)
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "yaml":

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from vigil.core.hooks import HooksConfig
+from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
 from vigil.go.duration import MILLISECOND, SECOND, format_duration
 
@@ -151,6 +152,8 @@ class ServiceConfig:
     depends_on: Mapping[str, Dependency] = field(default_factory=lambda: MappingProxyType({}))
     on_unhealthy: RemediationPolicy = field(default_factory=RemediationPolicy)  # core.remediation
     hooks: HooksConfig = field(default_factory=HooksConfig)  # vigil.core.hooks
+    notify: tuple[str, ...] = ()  # Apprise URLs, added to the daemon-wide ones (secrets)
+    notify_flap: FlapPolicy | None = None  # over the daemon-wide notify_flap, key by key
 
     @property
     def effective_stop_signal(self) -> str:
@@ -170,3 +173,5 @@ class ProjectConfig:
     """A whole ``vigil.yaml``: services by name, in file order."""
 
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    notify: tuple[str, ...] = ()  # daemon-wide Apprise URLs (top-level notify:, up --notify)
+    notify_flap: FlapPolicy | None = None

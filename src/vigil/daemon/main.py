@@ -37,6 +37,7 @@ from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, StoreError, VigilError
 from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
+from vigil.notify.service import start_notifications
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
 from vigil.store import ServiceRecord
@@ -210,6 +211,7 @@ class Daemon:
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
         reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
+        notifications = start_notifications(engine, self.clock, self.project, manager)
         to_start = restore(manager, self.project, records)
         if self._on_event is not None:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
@@ -240,6 +242,7 @@ class Daemon:
                 budget.close()
                 await reactions.aclose()
                 await manager.down()
+                await notifications.aclose()
                 server.result()  # raises the bind error
                 return 1
             _log.info("vigil daemon serving on %s", self.host)
@@ -256,6 +259,7 @@ class Daemon:
             await asyncio.gather(up, reaper, return_exceptions=True)
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
+            await notifications.aclose()  # what is queued gets a few seconds to go out
             events.close()
             budget.close()
             server_stop.set()
