@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.netcheck import healthcheck_extras
 from vigil.core.config import (
     Dependency,
     HealthcheckConfig,
@@ -105,6 +106,7 @@ def healthcheck_to_dict(check: HealthcheckConfig) -> dict[str, object]:
     ):
         if value:
             entry[key] = format_duration(value)
+    entry |= healthcheck_extras(check)  # vigil's HTTP options, after Docker's keys
     return entry
 
 
