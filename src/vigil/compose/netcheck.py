@@ -185,7 +185,10 @@ def body_pattern_problem(pattern: str) -> str | None:
     try:
         re2.compile(pattern, options=_RE2_OPTIONS)
     except re2.error as error:
-        return f"error parsing regexp: {error}"
+        reason = error.args[0] if error.args else ""
+        if isinstance(reason, bytes):  # the C++ library's text
+            reason = reason.decode("utf-8", "replace")
+        return f"error parsing regexp: {reason}"
     return None
 
 

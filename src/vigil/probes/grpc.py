@@ -15,6 +15,7 @@ from typing import Any
 
 from vigil.core.probespec import GrpcSpec
 from vigil.core.results import Outcome, timeout_output
+from vigil.go.strconv import go_quote
 from vigil.probes import ProbeReport
 from vigil.probes.dial import join_host_port
 from vigil.runtime.clock import Clock, Deadline
@@ -77,9 +78,10 @@ class GrpcProbe:
                 response = await stub.Check(request, wait_for_ready=False)
             except aio.AioRpcError as error:
                 code = _camel(error.code().name)
-                return ProbeReport(
-                    Outcome.FAIL, 1, f"rpc error: code = {code} desc = {error.details()}"
-                )
+                details = error.details() or ""
+                if code == "NotFound" and not details:  # the health servicer's answer
+                    details = f"unknown service {go_quote(self._service)}"
+                return ProbeReport(Outcome.FAIL, 1, f"rpc error: code = {code} desc = {details}")
         finally:
             await channel.close()
         status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
