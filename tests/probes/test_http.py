@@ -20,7 +20,7 @@ from vigil.go.duration import MILLISECOND
 from vigil.probes import ProbeReport, build_probe
 from vigil.probes.http import MAX_BODY_BYTES, HttpProbe, close_sessions
 
-from .netservers import (
+from tests.probes.netservers import (
     closed_port,
     http_server,
     never_answer,

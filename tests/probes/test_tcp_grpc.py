@@ -22,7 +22,7 @@ from vigil.probes.grpc import MISSING, GrpcProbe
 from vigil.probes.tcp import TcpProbe
 from vigil.testing import FakeClock
 
-from .netservers import GENEROUS_S, closed_port, run_real
+from tests.probes.netservers import GENEROUS_S, closed_port, run_real
 
 T = TypeVar("T")
 
@@ -146,11 +146,11 @@ def test_grpc_without_a_server_is_unavailable() -> None:
 
 
 def test_grpc_that_never_answers_times_out() -> None:
-    from .netservers import never_answer, raw_server
+    from tests.probes.netservers import never_answer, raw_server
 
     async def scenario() -> ProbeReport:
         async with raw_server(never_answer) as (port, accepted):
-            from .netservers import run_until_held
+            from tests.probes.netservers import run_until_held
 
             report, _ = await run_until_held(
                 GrpcProbe(GrpcSpec("127.0.0.1", port)), accepted, 500 * MILLISECOND)
