@@ -88,7 +88,8 @@ def main() -> None:
     rates = {}
     for name, (done, wall, cpu) in totals.items():
         rates[name] = done / wall
-        print(f"{name:8} {done / wall:8.0f} req/s  {cpu / done * 1e3:.3f} ms CPU/req  ({done} requests)")
+        print(f"{name:8} {done / wall:8.0f} req/s  {cpu / done * 1e3:.3f} ms CPU/req  "
+              f"({done} requests)")
     print(f"aiohttp / httpx: {rates['aiohttp'] / rates['httpx']:.2f}x")
 
 

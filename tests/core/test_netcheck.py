@@ -122,7 +122,8 @@ def test_http_options_are_read() -> None:
 def test_expect_status_may_be_a_single_code_or_range() -> None:
     for value, expected in ((204, ((204, 204),)), ("200-299", ((200, 299),))):
         check = web({"test": ["HTTP", "http://h/"], "expect_status": value}).healthcheck
-        assert check is not None and check.http is not None
+        assert check is not None
+        assert check.http is not None
         assert check.http.expect_status == expected
 
 

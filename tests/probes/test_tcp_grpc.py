@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tests.probes.netservers import GENEROUS_S, closed_port, run_real
 
 from vigil.core.probespec import GrpcSpec, TcpSpec
 from vigil.core.results import Outcome
@@ -21,8 +22,6 @@ from vigil.probes import ProbeReport, build_probe
 from vigil.probes.grpc import MISSING, GrpcProbe
 from vigil.probes.tcp import TcpProbe
 from vigil.testing import FakeClock
-
-from tests.probes.netservers import GENEROUS_S, closed_port, run_real
 
 T = TypeVar("T")
 

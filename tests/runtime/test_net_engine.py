@@ -7,14 +7,13 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
+from tests.probes.netservers import GENEROUS_S, http_server
 
 from vigil import Engine, HealthcheckConfig, HealthStatus, StatusChanged, TargetEvent
 from vigil.core.results import Outcome
 from vigil.go.duration import SECOND
 from vigil.probes.http import close_sessions
 from vigil.testing import EventRecorder, FakeClock, settle
-
-from tests.probes.netservers import GENEROUS_S, http_server
 
 
 class Results:
@@ -58,10 +57,8 @@ def test_http_probe_drives_starting_unhealthy_healthy() -> None:
             engine.add("web", HealthcheckConfig(("HTTP", base + "/health"), interval=5 * SECOND,
                                                 retries=2))
             engine.start("web")
-            count = 0
-            for code in (200, 503, 503, 200):
+            for count, code in enumerate((200, 503, 503, 200), start=1):
                 status["code"] = code
-                count += 1
                 await step(clock, results, count)
             await engine.aclose()
             await close_sessions()
