@@ -1,11 +1,14 @@
 """A small HTTP/1.1 server for the network-probe benchmarks, run as its own process so it
 never shares the event loop being measured. Bench use only.
 
-    python bench/http_server.py PORT_FILE [--workers 1]
+    python bench/http_server.py PORT_FILE [WORKERS]
 
 Listens on 127.0.0.1 (an ephemeral port, written to PORT_FILE), answers every request with
-``200 OK`` and a 2-byte body, and closes the connection when the client asks (probes do);
-exits when its parent closes its stdin (so it never outlives the benchmark).
+``200 OK`` and a 2-byte body, and closes the connection when the client asks (probes do).
+WORKERS processes (default 2) accept on the one socket, so a server starved of CPU by the
+machine's other jobs does not let its accept queue overflow (dropped SYNs come back only
+after a 1 s retransmit). Every worker exits when the parent closes its stdin, so the server
+never outlives the benchmark.
 """
 
 from __future__ import annotations
@@ -48,13 +51,18 @@ async def _serve(sock: socket.socket) -> None:
 
 def main() -> None:
     port_file = sys.argv[1]
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(4096)
     with open(port_file + ".tmp", "w") as file:
         file.write(str(sock.getsockname()[1]))
-    os.rename(port_file + ".tmp", port_file)
+    for _ in range(min(max(workers, 1), 8) - 1):
+        if os.fork() == 0:
+            break  # a worker: the same socket, its own event loop
+    else:
+        os.rename(port_file + ".tmp", port_file)  # the first process, once all are forked
     asyncio.run(_serve(sock))
 
 
