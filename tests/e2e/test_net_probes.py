@@ -68,8 +68,10 @@ services:
     assert created["Id"]
     client.start("missing")
     assert client.wait("missing", "healthy", timeout=LONG)["Met"] is True
-    inspected = client.inspect("missing")["Config"]["Healthcheck"]
-    assert inspected["Test"] == ["HTTP", f"http://127.0.0.1:{port}/nope"]
+    config = client.inspect("missing")["Config"]
+    assert config["Healthcheck"] == {"Test": ["HTTP", f"http://127.0.0.1:{port}/nope"],
+                                     "Interval": 50_000_000}
+    assert config["HealthcheckHTTP"] == {"ExpectStatus": [404]}
 
     # vigil run --health-tcp, through the CLI.
     env = {**os.environ, "VIGIL_HOST": daemon.host}
