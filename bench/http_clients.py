@@ -13,59 +13,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
-import time
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import httpx
-from serverproc import local_http_server
-
-Get = Callable[[], Awaitable[int]]
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-async def _drive(get: Get, seconds: float, concurrency: int) -> tuple[int, float, float]:
-    done = 0
-    stop = time.monotonic() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        while time.monotonic() < stop:
-            status = await get()
-            assert status == 200, status
-            done += 1
-
-    cpu, wall = _cpu(), time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done, time.monotonic() - wall, _cpu() - cpu
+from netbench import drive, local_http_server
 
 
 async def _aiohttp(url: str, seconds: float, concurrency: int) -> tuple[int, float, float]:
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def get() -> int:
+        async def get() -> None:
             async with session.get(url) as response:
                 await response.read()
-                return response.status
+                assert response.status == 200, response.status
 
-        return await _drive(get, seconds, concurrency)
+        return await drive(get, seconds, concurrency)
 
 
 async def _httpx(url: str, seconds: float, concurrency: int) -> tuple[int, float, float]:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     async with httpx.AsyncClient(limits=limits) as client:
 
-        async def get() -> int:
+        async def get() -> None:
             response = await client.get(url, headers={"Connection": "close"})
-            return response.status_code
+            assert response.status_code == 200, response.status_code
 
-        return await _drive(get, seconds, concurrency)
+        return await drive(get, seconds, concurrency)
 
 
 def main() -> None:

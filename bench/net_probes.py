@@ -13,6 +13,8 @@
    services would drift apart; each probe's start is compared with when Docker's monitor
    schedules it (the previous probe's end + interval). Printed: p50/p99/max lateness (goal:
    p99 <= 50 ms) and vigil's CPU per probe (this process only: the server is another one).
+3. **memory**: Python memory (tracemalloc) per HTTP probe in flight, ``--in-flight`` of them
+   waiting on a listener that accepted and never answers.
 
 The server is bench/http_server.py in its own process, so it never shares vigil's loop.
 """
@@ -23,12 +25,13 @@ import argparse
 import asyncio
 import gc
 import os
-import resource
+import socket
 import statistics
 import time
+import tracemalloc
 
 import aiohttp
-from serverproc import local_http_server
+from netbench import cpu_seconds, drive, local_http_server
 
 from vigil import Engine, HealthcheckConfig
 from vigil.core.events import ProbeCompleted, TargetEvent
@@ -39,26 +42,6 @@ from vigil.runtime.clock import SystemClock
 SECOND_NS = 1_000_000_000
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-async def _loops(get: object, seconds: float, concurrency: int) -> tuple[int, float, float]:
-    done = 0
-    stop = time.monotonic() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        while time.monotonic() < stop:
-            await get()  # type: ignore[operator]
-            done += 1
-
-    cpu, wall = _cpu(), time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done, time.monotonic() - wall, _cpu() - cpu
-
-
 async def _baseline(url: str, seconds: float, concurrency: int) -> tuple[int, float, float]:
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -67,7 +50,7 @@ async def _baseline(url: str, seconds: float, concurrency: int) -> tuple[int, fl
             async with session.get(url) as response:
                 assert response.status == 200
 
-        return await _loops(get, seconds, concurrency)
+        return await drive(get, seconds, concurrency)
 
 
 async def _vigil(url: str, seconds: float, concurrency: int) -> tuple[int, float, float]:
@@ -78,7 +61,7 @@ async def _vigil(url: str, seconds: float, concurrency: int) -> tuple[int, float
         assert report.exit_code == 0, report.output
 
     try:
-        return await _loops(get, seconds, concurrency)
+        return await drive(get, seconds, concurrency)
     finally:
         await close_sessions()
 
@@ -133,7 +116,7 @@ async def _lateness(url: str, targets: int, interval_s: float, periods: int) -> 
         engine.add(f"t{i}", check)
     gc.collect()
     gc.freeze()
-    cpu = _cpu()
+    cpu = cpu_seconds()
     spread = interval_s / targets
     started = time.monotonic()
     for i in range(targets):  # evenly over one interval: a steady 1/spread probes per second
@@ -142,10 +125,12 @@ async def _lateness(url: str, targets: int, interval_s: float, periods: int) -> 
         if delay > 0:
             await asyncio.sleep(delay)
     await asyncio.sleep(interval_s * periods)
-    cpu = _cpu() - cpu
+    cpu = cpu_seconds() - cpu
     await engine.aclose()
     await close_sessions()
     late_ms.sort()
+    if not late_ms:
+        raise SystemExit("no second probe of any target: give more --periods")
 
     def pct(p: float) -> float:
         return late_ms[min(len(late_ms) - 1, int(p * len(late_ms)))]
@@ -159,6 +144,31 @@ async def _lateness(url: str, targets: int, interval_s: float, periods: int) -> 
         print(f"   failed probes (the local server fell behind): {failed}")
 
 
+async def _in_flight_memory(count: int) -> None:
+    """Python memory held per probe waiting on a server that accepted and never answers
+    (a listener that never calls accept(): the kernel completes the handshakes)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4096)
+        probe = HttpProbe(HttpSpec(f"http://127.0.0.1:{listener.getsockname()[1]}/"))
+        clock = SystemClock()
+        await probe.run(timeout_ns=SECOND_NS // 10, clock=clock)  # session and imports warm
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        tasks = [asyncio.ensure_future(probe.run(timeout_ns=60 * SECOND_NS, clock=clock))
+                 for _ in range(count)]
+        await asyncio.sleep(2)  # every request sent, every probe waiting for an answer
+        held = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await close_sessions()
+    print(f"3. {count} probes in flight (server accepted, never answers): "
+          f"{held / count / 1024:.1f} KiB of Python memory each")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=16.0, help="rate phase, in total")
@@ -166,7 +176,8 @@ def main() -> None:
     parser.add_argument("--slice-s", type=float, default=1.0, help="one slice of the rate phase")
     parser.add_argument("--targets", type=int, default=10_000)
     parser.add_argument("--interval-s", type=float, default=10.0)
-    parser.add_argument("--periods", type=int, default=4, help="intervals measured after start")
+    parser.add_argument("--periods", type=int, default=4, help="intervals after the start (>= 2)")
+    parser.add_argument("--in-flight", type=int, default=1000, help="probes held at once")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 120.0)
     print("load average (1/5/15 min) at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
@@ -174,7 +185,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/health"
         rate(url, seconds, max(args.concurrency, 1), min(max(args.slice_s, 0.2), 10.0))
         asyncio.run(_lateness(url, max(args.targets, 1), max(args.interval_s, 0.1),
-                              max(min(args.periods, 20), 1)))
+                              max(min(args.periods, 20), 2)))
+    asyncio.run(_in_flight_memory(min(max(args.in_flight, 1), 3000)))
     print("load average (1/5/15 min) at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 
 

@@ -4,7 +4,6 @@ HTTP server that the daemon itself supervises (python -m http.server on loopback
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.probes.netservers import closed_port
 
 pytestmark = pytest.mark.slow
 Daemon = Any
@@ -20,16 +20,10 @@ Factory = Callable[[str], Daemon]
 LONG = "30s"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_http_and_tcp_checks_through_vigil_up_the_api_and_vigil_run(
     daemon_factory: Factory, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port = closed_port()  # free now; the supervised server takes it
     site = tmp_path / "site"
     site.mkdir()
     (site / "ready.txt").write_text("yes\n")

@@ -351,3 +351,20 @@ def test_https_to_a_plain_http_server_says_so() -> None:
     report = run(scenario())
     assert report.exit_code == 1
     assert report.output.endswith("http: server gave HTTP response to HTTPS client")
+
+
+def test_output_is_capped_like_an_exec_probes() -> None:
+    """A server-chosen value (here a Location) cannot make the output longer than 4096 bytes."""
+
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPFound("ftp://elsewhere/" + "a" * 6000)
+
+    async def scenario() -> ProbeReport:
+        async with http_server({"/": away}) as base:
+            return await run_real(probe(base + "/"))
+
+    report = run(scenario())
+    assert report.exit_code == 1
+    assert report.output.startswith('Get "ftp://elsewhere/aaa')
+    assert report.output.endswith("a...")
+    assert len(report.output.encode()) == 4096 + 3

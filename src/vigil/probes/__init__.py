@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from vigil.core.probespec import ExecSpec, GrpcSpec, HttpSpec, ProbeSpec, TcpSpec
-from vigil.core.results import Outcome
+from vigil.core.results import Outcome, OutputBuffer
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.runtime.clock import Clock
 
@@ -23,6 +23,16 @@ class ProbeReport:
     outcome: Outcome
     exit_code: int
     output: str
+
+
+def capped_report(outcome: Outcome, exit_code: int, output: str) -> ProbeReport:
+    """A report whose output is capped like an exec probe's (4096 bytes, then ``...``):
+    network probes quote URLs and server-chosen values (a redirect's Location)."""
+    if len(output) > 1024:  # only long texts can exceed 4096 bytes of UTF-8
+        buffer = OutputBuffer()
+        buffer.write(output.encode("utf-8", "surrogateescape"))
+        output = buffer.text()
+    return ProbeReport(outcome, exit_code, output)
 
 
 @runtime_checkable
@@ -57,4 +67,4 @@ def build_probe(spec: ProbeSpec, *, target_id: str = "") -> Probe:
     raise TypeError(f"no probe for {type(spec).__name__}")  # pragma: no cover - union is closed
 
 
-__all__ = ["Probe", "ProbeReport", "build_probe"]
+__all__ = ["Probe", "ProbeReport", "build_probe", "capped_report"]

@@ -16,7 +16,7 @@ from typing import Any
 from vigil.core.probespec import GrpcSpec
 from vigil.core.results import Outcome, timeout_output
 from vigil.go.strconv import go_quote
-from vigil.probes import ProbeReport
+from vigil.probes import ProbeReport, capped_report
 from vigil.probes.dial import join_host_port
 from vigil.runtime.clock import Clock, Deadline
 
@@ -57,12 +57,12 @@ class GrpcProbe:
     async def run(self, *, timeout_ns: int, clock: Clock) -> ProbeReport:
         modules = grpc_modules()
         if modules is None:
-            return ProbeReport(Outcome.ERROR, -1, MISSING)
+            return capped_report(Outcome.ERROR, -1, MISSING)
         try:
             async with Deadline(clock, timeout_ns):
                 return await self._check(*modules)
         except TimeoutError:
-            return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
+            return capped_report(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
 
     async def _check(self, aio: Any, health_pb2: Any, health_pb2_grpc: Any) -> ProbeReport:
         options = [
@@ -81,10 +81,10 @@ class GrpcProbe:
                 details = error.details() or ""
                 if code == "NotFound" and not details:  # the health servicer's answer
                     details = f"unknown service {go_quote(self._service)}"
-                return ProbeReport(Outcome.FAIL, 1, f"rpc error: code = {code} desc = {details}")
+                return capped_report(Outcome.FAIL, 1, f"rpc error: code = {code} desc = {details}")
         finally:
             await channel.close()
         status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
         if status == "SERVING":
-            return ProbeReport(Outcome.PASS, 0, status)
-        return ProbeReport(Outcome.FAIL, 1, status)
+            return capped_report(Outcome.PASS, 0, status)
+        return capped_report(Outcome.FAIL, 1, status)

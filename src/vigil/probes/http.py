@@ -37,7 +37,7 @@ from vigil.core.probespec import HttpSpec
 from vigil.core.results import Outcome, timeout_output
 from vigil.go.duration import format_duration
 from vigil.go.strconv import go_quote
-from vigil.probes import ProbeReport
+from vigil.probes import ProbeReport, capped_report
 from vigil.probes.dial import join_host_port, os_error_text
 from vigil.runtime.clock import Clock, Deadline
 
@@ -109,7 +109,7 @@ class HttpProbe:
             async with Deadline(clock, timeout_ns):
                 return await self._probe(clock)
         except TimeoutError:
-            return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
+            return capped_report(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
 
     async def _probe(self, clock: Clock) -> ProbeReport:
         start = clock.now_ns()
@@ -140,7 +140,7 @@ class HttpProbe:
                     if _is_https(url) and tls is None:
                         tls = _tls_context(self._options)
         except _CannotRun as error:
-            return ProbeReport(Outcome.ERROR, -1, str(error))
+            return capped_report(Outcome.ERROR, -1, str(error))
         except (aiohttp.ClientError, OSError, ValueError) as error:
             return _fail(f"{_op(method)} {go_quote(url)}: {_client_error_text(error)}")
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
@@ -165,7 +165,7 @@ class HttpProbe:
         limit = options.max_response_time
         if limit and elapsed > limit:
             return _fail(f"{summary}{note}: slower than max_response_time {format_duration(limit)}")
-        return ProbeReport(Outcome.PASS, 0, summary + note)
+        return capped_report(Outcome.PASS, 0, summary + note)
 
     def _body_problem(self, body: str, options: HttpOptions) -> str:
         if self._pattern is not None:
@@ -190,7 +190,7 @@ async def _read_prefix(content: aiohttp.StreamReader) -> bytes:
 
 
 def _fail(message: str) -> ProbeReport:
-    return ProbeReport(Outcome.FAIL, 1, message)
+    return capped_report(Outcome.FAIL, 1, message)
 
 
 def _phrase(status: int) -> str:

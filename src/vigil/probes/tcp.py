@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from vigil.core.probespec import TcpSpec
 from vigil.core.results import Outcome, timeout_output
-from vigil.probes import ProbeReport
+from vigil.probes import ProbeReport, capped_report
 from vigil.probes.dial import DialError, dial, join_host_port
 from vigil.runtime.clock import Clock, Deadline
 
@@ -31,9 +31,9 @@ class TcpProbe:
             async with Deadline(clock, timeout_ns):
                 sock = await dial(self._spec.host, self._spec.port)
         except TimeoutError:
-            return ProbeReport(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
+            return capped_report(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
         except DialError as error:
-            return ProbeReport(Outcome.FAIL, 1, str(error))
+            return capped_report(Outcome.FAIL, 1, str(error))
         try:
             peer = sock.getpeername()
         except OSError:  # reset between accept and now: it did accept
@@ -42,4 +42,4 @@ class TcpProbe:
             sock.close()
         elapsed_ms = (clock.now_ns() - start) // 1_000_000
         where = join_host_port(str(peer[0]), int(peer[1]))
-        return ProbeReport(Outcome.PASS, 0, f"connected to {where} in {elapsed_ms}ms")
+        return capped_report(Outcome.PASS, 0, f"connected to {where} in {elapsed_ms}ms")
