@@ -4,6 +4,7 @@ as Kubernetes follows them, TLS with generated certificates, servers that never 
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Coroutine
 from pathlib import Path
@@ -368,3 +369,15 @@ def test_output_is_capped_like_an_exec_probes() -> None:
     assert report.output.startswith('Get "ftp://elsewhere/aaa')
     assert report.output.endswith("a...")
     assert len(report.output.encode()) == 4096 + 3
+
+
+def test_renewed_certificates_are_read_again(ca: trustme.CA, tmp_path: Path) -> None:
+    """The TLS context is shared while its files are unchanged, rebuilt when one changes."""
+    ca_file = tmp_path / "ca.pem"
+    other = trustme.CA()
+    other.cert_pem.write_to_path(str(ca_file))  # the wrong CA first
+    assert _https(ca, ca_file=str(ca_file)).exit_code == 1
+    ca.cert_pem.write_to_path(str(ca_file))  # "renewed": now the server's CA
+    os.utime(ca_file, ns=(0, 10**18))  # a distinct mtime, whatever the file system's tick
+    report = _https(ca, ca_file=str(ca_file))
+    assert report.exit_code == 0, report.output

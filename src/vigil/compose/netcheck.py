@@ -99,9 +99,9 @@ def http_options(
     if not given:
         return None
     if not (isinstance(test, tuple) and test and test[0] == TEST_HTTP):
-        kind = test[0] if isinstance(test, tuple) and test else "no test"
+        kind = f", not {test[0]}" if isinstance(test, tuple) and test else ""
         for key in given:
-            message = f'only for an HTTP test (test: ["HTTP", URL]), not {kind}'
+            message = f'only for an HTTP test (test: ["HTTP", URL]){kind}'
             problems.append(ConfigProblem(f"{path}.{key}", message))
         return None
     if values.get("client_key") and not values.get("client_cert"):

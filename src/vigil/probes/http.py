@@ -25,6 +25,7 @@ What it does, and why:
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from http import HTTPStatus
 from urllib.parse import urljoin, urlsplit
@@ -35,6 +36,7 @@ import re2  # type: ignore[import-untyped]  # google-re2 ships no type informati
 from vigil.core.netspec import HttpOptions
 from vigil.core.probespec import HttpSpec
 from vigil.core.results import Outcome, timeout_output
+from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import format_duration
 from vigil.go.strconv import go_quote
 from vigil.probes import ProbeReport, capped_report
@@ -99,7 +101,11 @@ class HttpProbe:
                 del headers[key]
         self._headers = (*headers.items(), *spec.options.headers)
         regex = spec.options.body_regex
-        self._pattern = None if regex is None else re2.compile(regex, options=_RE2_OPTIONS)
+        try:
+            self._pattern = None if regex is None else re2.compile(regex, options=_RE2_OPTIONS)
+        except re2.error:  # the loader refuses it first; a library caller may not have
+            problem = ConfigProblem("healthcheck.expect_body", "invalid RE2 pattern")
+            raise ConfigError(problem) from None
 
     def __repr__(self) -> str:
         return f"HttpProbe({self._url!r})"
@@ -223,18 +229,35 @@ def _redirect_method(status: int, method: str) -> str:
     return method
 
 
-_default_tls: ssl.SSLContext | None = None
+_TLS_CACHE_SIZE = 256
+_tls_contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
 
 
 def _tls_context(options: HttpOptions) -> ssl.SSLContext:
-    """The TLS settings of a probe. Built at each probe when files are named, so renewed
-    certificates are picked up; the system's default context is shared."""
-    global _default_tls
-    custom = options.ca_file or options.client_cert or options.tls_skip_verify
-    if not custom:
-        if _default_tls is None:
-            _default_tls = ssl.create_default_context()
-        return _default_tls
+    """The TLS settings of a probe, shared by probes with the same settings. Files are
+    checked (``stat``) at each probe and read again when they changed, so renewed
+    certificates are picked up without reading them every time."""
+    files = (options.ca_file, options.client_cert, options.client_key)
+    try:
+        key = (options.tls_skip_verify, *files, *(_stamp(name) for name in files))
+    except OSError as error:
+        raise _CannotRun(f"TLS configuration: {_tls_file_error(error)}") from None
+    context = _tls_contexts.get(key)
+    if context is None:
+        if len(_tls_contexts) >= _TLS_CACHE_SIZE:
+            _tls_contexts.pop(next(iter(_tls_contexts)))  # the oldest
+        context = _tls_contexts[key] = _new_tls_context(options)
+    return context
+
+
+def _stamp(name: str) -> tuple[int, int, int] | None:
+    if not name:
+        return None
+    status = os.stat(name)
+    return status.st_ino, status.st_mtime_ns, status.st_size  # renewals often rename
+
+
+def _new_tls_context(options: HttpOptions) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=options.ca_file or None)
         if options.client_cert:
