@@ -125,3 +125,17 @@ def test_run_health_flag_errors(given: dict[str, Any], message: str) -> None:
     with pytest.raises(click.UsageError) as error:
         run_spec(_run_options(**given))
     assert message in str(error.value)
+
+
+def test_check_a_files_http_service_with_its_options(server: int, tmp_path: Any) -> None:
+    config = tmp_path / "vigil.yaml"
+    config.write_text(f"""
+services:
+  web:
+    healthcheck:
+      test: ["HTTP", "http://127.0.0.1:{server}/down"]
+      expect_status: [503]
+""")
+    code, out, err = check("-f", str(config), "web")
+    assert code == 0, err
+    assert out["Output"].startswith("HTTP 503 Service Unavailable in ")
