@@ -139,3 +139,19 @@ services:
     code, out, err = check("-f", str(config), "web")
     assert code == 0, err
     assert out["Output"].startswith("HTTP 503 Service Unavailable in ")
+
+
+def test_vigil_config_says_when_grpcio_is_missing(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from vigil.probes.grpc import MISSING
+
+    config = tmp_path / "vigil.yaml"
+    config.write_text('services:\n  cart:\n    healthcheck:\n      test: ["GRPC", "h:1"]\n')
+    assert CliRunner().invoke(cli, ["config", "-f", str(config)]).exit_code == 0
+    monkeypatch.setitem(sys.modules, "grpc_health.v1", None)  # as if not installed
+    result = CliRunner().invoke(cli, ["config", "-f", str(config)])
+    assert result.exit_code == 1
+    assert result.stderr == f"services.cart.healthcheck.test: {MISSING}\n"

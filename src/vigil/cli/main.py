@@ -45,11 +45,15 @@ def _fail_config(error: ConfigError) -> None:
               show_default=True, help="Output format.")
 def config_command(path: Path, fmt: str) -> None:
     """Validate the config file and print it normalized (like `docker compose config`)."""
+    from vigil.cli.netflags import grpc_problems
     from vigil.compose.load import load_project_file
     from vigil.compose.render import render_project
 
     try:
         project = load_project_file(path)
+        missing = grpc_problems(project)
+        if missing:
+            raise ConfigError(missing)
     except ConfigError as error:
         _fail_config(error)
         return

@@ -11,7 +11,9 @@ from __future__ import annotations
 import click
 
 from vigil.cli.flags import go_flag
+from vigil.core.config import ProjectConfig
 from vigil.core.netspec import TEST_GRPC, TEST_HTTP, TEST_TCP, test_problem
+from vigil.exceptions import ConfigProblem
 
 
 def net_test(
@@ -38,3 +40,18 @@ def net_test(
     if problem is not None:
         raise go_flag(flag, value, problem[1])
     return test
+
+
+def grpc_problems(project: ProjectConfig) -> list[ConfigProblem]:
+    """One problem per GRPC test when grpcio is not installed (``vigil config`` says so
+    before the daemon would refuse the service)."""
+    from vigil.probes.grpc import MISSING, grpc_modules
+
+    services = [
+        name
+        for name, service in project.services.items()
+        if service.healthcheck is not None and service.healthcheck.test[:1] == (TEST_GRPC,)
+    ]
+    if not services or grpc_modules() is not None:
+        return []
+    return [ConfigProblem(f"services.{name}.healthcheck.test", MISSING) for name in services]
