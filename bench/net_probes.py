@@ -89,6 +89,28 @@ def rate(url: str, seconds: float, concurrency: int, slice_s: float) -> None:
           f"{' '.join(f'{r:.2f}' for r in sorted(ratios))}  (goal >= 0.8)")
 
 
+class _Stalls:
+    """Where lateness comes from: the loop's own lag (a 10 ms ticker's overshoot) and the
+    longest garbage-collection pass, both in wall time (so CPU starvation shows in both)."""
+
+    def __init__(self) -> None:
+        self.lags_ms: list[float] = []
+        self.gc_ms = 0.0
+        self._gc_start = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_ms = max(self.gc_ms, (time.perf_counter() - self._gc_start) * 1e3)
+
+    async def tick(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.lags_ms.append((time.perf_counter() - before - 0.01) * 1e3)
+
+
 async def _lateness(url: str, targets: int, interval_s: float, periods: int) -> None:
     clock = SystemClock()
     engine = Engine(clock=clock)
@@ -124,7 +146,13 @@ async def _lateness(url: str, targets: int, interval_s: float, periods: int) -> 
         delay = started + (i + 1) * spread - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+    gc.freeze()  # as the daemon does once its services are up (limits.md: GC stalls)
+    stalls = _Stalls()
+    gc.callbacks.append(stalls.on_gc)
+    ticker = asyncio.ensure_future(stalls.tick())
     await asyncio.sleep(interval_s * periods)
+    ticker.cancel()
+    gc.callbacks.remove(stalls.on_gc)
     cpu = cpu_seconds() - cpu
     await engine.aclose()
     await close_sessions()
@@ -140,6 +168,10 @@ async def _lateness(url: str, targets: int, interval_s: float, periods: int) -> 
     print(f"   start lateness p50 {pct(0.5):.1f} ms, p99 {pct(0.99):.1f} ms, max {late_ms[-1]:.1f}"
           " ms  (goal p99 <= 50 ms)")
     print(f"   vigil CPU per probe: {cpu / probes * 1e3:.3f} ms (engine, monitor, events included)")
+    lags = sorted(stalls.lags_ms) or [0.0]
+    lag_p99 = lags[int(0.99 * (len(lags) - 1))]
+    print(f"   event-loop lag p99 {lag_p99:.1f} ms, max {lags[-1]:.1f} ms;"
+          f" longest GC pass {stalls.gc_ms:.1f} ms")
     if failed:
         print(f"   failed probes (the local server fell behind): {failed}")
 
