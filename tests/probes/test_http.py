@@ -381,3 +381,23 @@ def test_renewed_certificates_are_read_again(ca: trustme.CA, tmp_path: Path) -> 
     os.utime(ca_file, ns=(0, 10**18))  # a distinct mtime, whatever the file system's tick
     report = _https(ca, ca_file=str(ca_file))
     assert report.exit_code == 0, report.output
+
+
+def test_a_password_in_the_url_is_sent_but_never_shown() -> None:
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(status=401)
+
+    async def scenario() -> ProbeReport:
+        async with http_server({"/": handler}) as base:
+            report = await run_real(probe(base.replace("//", "//probe:s3cret@") + "/"))
+        return report
+
+    assert run(scenario()).output.startswith("HTTP 401 Unauthorized")
+    assert seen == ["Basic cHJvYmU6czNjcmV0"]
+    port = closed_port()
+    report = run(run_real(probe(f"http://probe:s3cret@127.0.0.1:{port}/")))
+    assert report.output.startswith(f'Get "http://probe:***@127.0.0.1:{port}/": dial tcp')
+    assert "s3cret" not in report.output

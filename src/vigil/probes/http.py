@@ -133,13 +133,13 @@ class HttpProbe:
                     target = urljoin(url, location)
                     parts = urlsplit(target)
                     if parts.scheme not in ("http", "https"):
-                        return _fail(f"{_op(method)} {go_quote(target)}: unsupported protocol "
+                        return _fail(f"{_op(method)} {_shown(target)}: unsupported protocol "
                                      f"scheme {go_quote(parts.scheme)}")
                     if parts.hostname != first_host:  # Kubernetes: judge the 3xx itself
                         note = f" (redirect to {parts.hostname} not followed)"
                         return await self._judge(response, clock, start, note)
                     if hops == MAX_REDIRECTS:
-                        return _fail(f"{_op(method)} {go_quote(target)}: stopped after "
+                        return _fail(f"{_op(method)} {_shown(target)}: stopped after "
                                      f"{MAX_REDIRECTS} redirects")
                     method = _redirect_method(response.status, method)
                     url = target
@@ -148,7 +148,7 @@ class HttpProbe:
         except _CannotRun as error:
             return capped_report(Outcome.ERROR, -1, str(error))
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            return _fail(f"{_op(method)} {go_quote(url)}: {_client_error_text(error)}")
+            return _fail(f"{_op(method)} {_shown(url)}: {_client_error_text(error)}")
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
     async def _judge(
@@ -215,6 +215,16 @@ def _ranges(options: HttpOptions) -> str:
 def _op(method: str) -> str:
     """Go's ``url.Error.Op``: the method with only its first letter upper-case."""
     return method[:1] + method[1:].lower()
+
+
+def _shown(url: str) -> str:
+    """The URL quoted as Go's client errors show it: a password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        url = parts._replace(netloc=f"{user}:***@{host}").geturl()
+    return go_quote(url)
 
 
 def _is_https(url: str) -> bool:
