@@ -207,3 +207,14 @@ def test_vigil_config_renders_network_checks_back_to_an_equal_config(fmt: str) -
     rendered = render_project(project, fmt)  # type: ignore[arg-type]
     assert load_project_text(rendered) == project
     assert "expect_status" in rendered
+
+
+def test_the_daemons_saved_form_reads_back_equal() -> None:
+    """The state directory keeps services as ``service_to_dict``; a restart reads them with
+    ``parse_service``: HTTP options survive a daemon restart."""
+    from vigil.compose.project import parse_service
+    from vigil.compose.render import service_to_dict
+
+    for name, service in load_project_text(YAML).services.items():
+        saved = service_to_dict(service)
+        assert parse_service(name, saved, path=f"services.{name}", environ={}) == service
