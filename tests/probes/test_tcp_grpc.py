@@ -53,10 +53,19 @@ def test_tcp_refused_is_gos_dial_text() -> None:
     assert report.output == f"dial tcp 127.0.0.1:{port}: connect: connection refused"
 
 
-def test_tcp_to_an_unknown_name_is_gos_lookup_text() -> None:
-    report = run(run_real(TcpProbe(TcpSpec("nosuch.invalid", 80))))
-    assert report.exit_code == 1
-    assert report.output.startswith("dial tcp: lookup nosuch.invalid: ")
+def test_tcp_to_an_unknown_name_is_gos_lookup_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resolver's answer is faked: a real lookup would query a DNS server off loopback."""
+
+    async def no_such_host(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def scenario() -> ProbeReport:
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_host)
+        return await run_real(TcpProbe(TcpSpec("db.example", 80)))
+
+    report = run(scenario())
+    assert (report.outcome, report.exit_code) == (Outcome.FAIL, 1)
+    assert report.output == "dial tcp: lookup db.example: no such host"
 
 
 def test_tcp_timeout_against_a_full_backlog() -> None:
