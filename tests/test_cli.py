@@ -161,7 +161,7 @@ services:
     lines = result.stderr.splitlines()
     assert "services.web.healthcheck: Additional property bogus is not allowed" in lines
     assert ('services.web.healthcheck.test: healthcheck.test must start either by "CMD", '
-            '"CMD-SHELL" or "NONE"') in lines
+            '"CMD-SHELL" or "NONE" (vigil also takes "HTTP", "TCP" and "GRPC")') in lines
     assert "services.web.healthcheck.retries: Retries in Healthcheck cannot be negative" in lines
     assert any(line.startswith("services.web.healthcheck.interval: ") for line in lines)
 

@@ -27,8 +27,12 @@ from vigil.core.events import TargetUnpaused as TargetUnpaused
 from vigil.core.health import HealthState as HealthState
 from vigil.core.lifecycle import ProcessState as ProcessState
 from vigil.core.lifecycle import ProcessStatus as ProcessStatus
+from vigil.core.netspec import HttpOptions as HttpOptions
 from vigil.core.probespec import ExecSpec as ExecSpec
+from vigil.core.probespec import GrpcSpec as GrpcSpec
+from vigil.core.probespec import HttpSpec as HttpSpec
 from vigil.core.probespec import ProbeSpec as ProbeSpec
+from vigil.core.probespec import TcpSpec as TcpSpec
 from vigil.core.results import Outcome as Outcome
 from vigil.core.results import ProbeResult as ProbeResult
 from vigil.core.status import HealthStatus as HealthStatus
@@ -61,9 +65,12 @@ __all__ = [
     "Event",
     "ExecProbe",
     "ExecSpec",
+    "GrpcSpec",
     "HealthState",
     "HealthStatus",
     "HealthcheckConfig",
+    "HttpOptions",
+    "HttpSpec",
     "MemoryStore",
     "MonitorStarted",
     "MonitorStopped",
@@ -96,6 +103,7 @@ __all__ = [
     "TargetStarted",
     "TargetStopped",
     "TargetUnpaused",
+    "TcpSpec",
     "VigilError",
     "become_subreaper",
     "build_probe",

@@ -259,7 +259,10 @@ UNDER_1MS = "in Healthcheck cannot be less than 1ms"
 DISABLE_ALONE = (
     'services.web.healthcheck.disable: "disable: true" cannot be combined with other options'
 )
-TEST_START = 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'
+TEST_START = (
+    'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'
+    ' (vigil also takes "HTTP", "TCP" and "GRPC")'
+)
 
 
 def _with_field(field: str, value: object) -> dict[str, object]:
@@ -331,9 +334,9 @@ def test_retries_is_a_non_negative_integer(value: object, message: str) -> None:
 @pytest.mark.parametrize(
     ("test", "message"),
     [
-        (["curl", "x"], 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'),
-        (["cmd", "x"], 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'),
-        (["CMD-EXEC", "x"], 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'),
+        (["curl", "x"], TEST_START),
+        (["cmd", "x"], TEST_START),
+        (["CMD-EXEC", "x"], TEST_START),
         (5, "must be a string or list"),
         (None, "must be a string or list"),
         ({"CMD": "x"}, "must be a string or list"),

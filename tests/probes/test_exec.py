@@ -377,7 +377,7 @@ def test_texts_name_the_target_id_never_the_service_name() -> None:
     assert named == ProbeReport(Outcome.ERROR, -1, message)
 
 
-@pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "x")])
+@pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "http://x/")])
 def test_only_cmd_and_cmd_shell_make_a_probe(test: tuple[str, ...]) -> None:
     with pytest.raises(ProbeError):
         ExecProbe(test)

@@ -286,7 +286,7 @@ def test_a_failing_subscriber_does_not_stop_delivery() -> None:
     run(scenario)
 
 
-@pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("HTTP", "x")])
+@pytest.mark.parametrize("test", [(), ("NONE",), ("cmd", "true"), ("http", "http://x/")])
 def test_no_probe_means_health_none(
     test: tuple[str, ...], caplog: pytest.LogCaptureFixture
 ) -> None:

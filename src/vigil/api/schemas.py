@@ -98,11 +98,26 @@ class HealthcheckShape(Shape):
     Retries: int | None = None
 
 
+class HealthcheckHttpShape(Shape):
+    """vigil's HTTP options of an ``["HTTP", URL]`` test; unset ones are absent."""
+
+    Method: str | None = None
+    Headers: dict[str, str] | None = None
+    ExpectStatus: list[int | str] | None = Field(None, description='codes and "lo-hi" ranges')
+    ExpectBody: str | None = Field(None, description="a substring, or an RE2 regex /.../")
+    MaxResponseTime: int | None = Field(None, description="ns")
+    TLSSkipVerify: bool | None = None
+    CAFile: str | None = None
+    ClientCert: str | None = None
+    ClientKey: str | None = None
+
+
 class ServiceConfigShape(Shape):
     User: str
     Env: list[str]
     Cmd: list[str] | None
     Healthcheck: HealthcheckShape | None = None
+    HealthcheckHTTP: HealthcheckHttpShape | None = None
     WorkingDir: str
     StopSignal: str | None = None
     StopTimeout: int | None = Field(None, description="seconds")
@@ -179,6 +194,17 @@ SERVICE_ENTRY_SCHEMA: dict[str, Any] = {
                 "retries": {"type": "integer"},
                 "disable": {"type": "boolean"},
                 "dockerfile": {"type": "string"},
+                # vigil's HTTP options (README "Network checks"), with an HTTP test only
+                "method": {"type": "string"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "expect_status": {"anyOf": [{"type": "integer"}, {"type": "string"},
+                                            {"type": "array"}]},
+                "expect_body": {"type": "string"},
+                "max_response_time": {"type": "string"},
+                "tls_skip_verify": {"type": "boolean"},
+                "ca_file": {"type": "string"},
+                "client_cert": {"type": "string"},
+                "client_key": {"type": "string"},
             },
         },
         "restart": {"type": "string"},

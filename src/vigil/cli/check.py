@@ -9,6 +9,8 @@ from pathlib import Path
 
 from vigil.core.config import TEST_CMD, TEST_SHELL, HealthcheckConfig, ServiceConfig
 from vigil.core.names import shown_name
+from vigil.core.netspec import NET_TYPES
+from vigil.core.probespec import spec_for_check
 from vigil.core.results import ProbeResult
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import MILLISECOND
@@ -23,9 +25,15 @@ def build_check_service(
     env: Mapping[str, str],
     workdir: str | None,
     user: str | None,
+    net_test: Sequence[str] | None = None,
 ) -> ServiceConfig:
-    """The service to probe, from a config file's service or from docker-run-style flags."""
-    if path is not None:
+    """The service to probe, from a config file's service or from docker-run-style flags
+    (``net_test``: the test of ``--http`` / ``--tcp`` / ``--grpc``)."""
+    if net_test is not None:
+        if path is not None or health_cmd is not None or args:
+            raise ValueError("--http, --tcp and --grpc take no -f, --health-cmd or command")
+        service = ServiceConfig(name="check", healthcheck=HealthcheckConfig(tuple(net_test)))
+    elif path is not None:
         if health_cmd is not None or len(args) != 1:
             raise ValueError("-f FILE takes exactly one SERVICE and no --health-cmd")
         from vigil.compose.load import load_project_file
@@ -83,6 +91,8 @@ async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResu
     from vigil.probes.exec import ExecProbe
 
     assert service.healthcheck is not None
+    if service.healthcheck.test[0] in NET_TYPES:
+        return await run_net_check(service.healthcheck, timeout_ns=timeout_ns)
     become_subreaper()  # so grandchildren a timed-out probe leaves behind are ours to reap
     contain.own_children()
     contain.walk_after_spawn()
@@ -109,3 +119,18 @@ async def run_check(service: ServiceConfig, *, timeout_ns: int = 0) -> ProbeResu
         reap_orphans()
         guardian.close()
     return ProbeResult(start, end, report.exit_code, report.output, report.outcome)
+
+
+async def run_net_check(check: HealthcheckConfig, *, timeout_ns: int = 0) -> ProbeResult:
+    """Run an HTTP / TCP / GRPC check once, in this process (nothing to contain or reap)."""
+    from vigil.probes import build_probe
+    from vigil.probes.http import close_sessions
+
+    clock = SystemClock()
+    probe = build_probe(spec_for_check(check))
+    start = clock.now_ns()
+    try:
+        report = await probe.run(timeout_ns=timeout_ns or check.effective_timeout, clock=clock)
+    finally:
+        await close_sessions()
+    return ProbeResult(start, clock.now_ns(), report.exit_code, report.output, report.outcome)

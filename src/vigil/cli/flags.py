@@ -101,7 +101,12 @@ def user_flag(value: str | None) -> str | None:
 
 
 def build_healthcheck(
-    *, cmd: str | None, durations: dict[str, int], retries: int, disable: bool
+    *,
+    cmd: str | None,
+    durations: dict[str, int],
+    retries: int,
+    disable: bool,
+    net_test: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """docker/cli's health flags → a compose ``healthcheck`` entry (None: no flag given).
 
@@ -109,7 +114,9 @@ def build_healthcheck(
     Without ``--health-cmd`` the entry has no ``test``: Docker would inherit the image's
     check; vigil has no image, so such a service has no check (its other settings are kept).
     """
-    if not (cmd or retries or any(durations.values())):
+    if cmd and net_test:
+        raise click.UsageError("--health-cmd conflicts with --health-http/-tcp/-grpc")
+    if not (cmd or net_test or retries or any(durations.values())):
         return {"disable": True} if disable else None
     if disable:
         raise click.UsageError("--no-healthcheck conflicts with --health-* options")
@@ -124,6 +131,8 @@ def build_healthcheck(
         if value < 0:
             raise click.UsageError(f"{flag} cannot be negative")
     entry: dict[str, Any] = {"test": ["CMD-SHELL", cmd]} if cmd else {}
+    if net_test:
+        entry["test"] = net_test
     entry |= {key: format_duration(ns) for key, ns in durations.items() if ns}
     if retries:
         entry["retries"] = retries
@@ -139,6 +148,7 @@ def on_unhealthy_flag(value: str | None) -> str | None:
 
 def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
     """The service entry of ``vigil run``'s flags, with docker run's checks."""
+    from vigil.cli.netflags import net_test  # it needs go_flag from here
     durations = {  # pflag parses every flag before any check runs
         key: duration_flag(flag, options[flag[2:].replace("-", "_")])
         for flag, key in _HEALTH_DURATIONS
@@ -164,6 +174,12 @@ def run_spec(options: Mapping[str, Any]) -> dict[str, Any]:
         durations=durations,
         retries=retries,
         disable=options["no_healthcheck"],
+        net_test=net_test(
+            http=options.get("health_http"),
+            tcp=options.get("health_tcp"),
+            grpc=options.get("health_grpc"),
+            prefix="--health-",
+        ),
     )
     spec: dict[str, Any] = {"command": list(options["command"])}
     optional = {

@@ -47,6 +47,7 @@ def _fail_config(error: ConfigError) -> None:
               help="Print notify URLs whole (by default their secrets are masked).")
 def config_command(path: Path, fmt: str, show_secrets: bool) -> None:
     """Validate the config file and print it normalized (like `docker compose config`)."""
+    from vigil.cli.netflags import grpc_problems
     from vigil.compose.load import load_project_file
     from vigil.compose.render import render_project
     from vigil.notify.urls import check_project, mask_url
@@ -54,6 +55,9 @@ def config_command(path: Path, fmt: str, show_secrets: bool) -> None:
     try:
         project = load_project_file(path)
         check_project(project)
+        missing = grpc_problems(project)
+        if missing:
+            raise ConfigError(missing)
     except ConfigError as error:
         _fail_config(error)
         return
@@ -66,6 +70,9 @@ def config_command(path: Path, fmt: str, show_secrets: bool) -> None:
               help="Config file; with SERVICE, probe that service's healthcheck.")
 @click.option("--health-cmd", help="Command to run (CMD-SHELL form, as docker run).")
 @click.option("--health-timeout", help="Maximum time the probe may run (default 30s).")
+@click.option("--http", metavar="URL", help="GET URL in process; 200-399 passes.")
+@click.option("--tcp", metavar="HOST:PORT", help="Connect to HOST:PORT; accepted passes.")
+@click.option("--grpc", metavar="HOST:PORT[/SERVICE]", help="grpc.health.v1 Check; SERVING passes.")
 @click.option("-e", "--env", "env", multiple=True, help="Set an environment variable KEY=VAL.")
 @click.option("-w", "--workdir", help="Working directory of the probe.")
 @click.option("-u", "--user", help="User (name or uid[:gid]) to run the probe as (root only).")
@@ -74,6 +81,9 @@ def check_command(
     path: Path | None,
     health_cmd: str | None,
     health_timeout: str | None,
+    http: str | None,
+    tcp: str | None,
+    grpc: str | None,
     env: tuple[str, ...],
     workdir: str | None,
     user: str | None,
@@ -85,9 +95,13 @@ def check_command(
     vigil check -f vigil.yaml SERVICE
     vigil check --health-cmd 'curl -f http://localhost/'
     vigil check -- CMD ARG...
+    vigil check --http http://127.0.0.1:8080/healthz
+    vigil check --tcp 127.0.0.1:5432
+    vigil check --grpc 127.0.0.1:50051/my.Service
     """
     from vigil.cli.check import build_check_service, run_check
     from vigil.cli.flags import duration_flag, environment_flag, user_flag
+    from vigil.cli.netflags import net_test
 
     user = user_flag(user)
     timeout = duration_flag("--health-timeout", health_timeout)
@@ -97,14 +111,18 @@ def check_command(
     try:
         service = build_check_service(
             path=path, health_cmd=health_cmd, args=args, env=environment, workdir=workdir,
-            user=user,
+            user=user, net_test=net_test(http=http, tcp=tcp, grpc=grpc),
         )
     except ConfigError as error:
         _fail_config(error)
         return
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    result = asyncio.run(run_check(service, timeout_ns=timeout))
+    try:
+        result = asyncio.run(run_check(service, timeout_ns=timeout))
+    except ConfigError as error:  # a GRPC check without the grpc extra
+        _fail_config(error)
+        return
     click.echo(_docker_json.dumps(_docker_json.result_json(result)))
     sys.exit(0 if result.exit_code == 0 else 1)
 

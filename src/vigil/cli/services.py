@@ -320,6 +320,11 @@ def down_command() -> None:
     metavar="DURATION",
     help="Time between checks during the start period.",
 )
+@click.option("--health-http", metavar="URL", help="HTTP check: GET URL, 200-399 passes.")
+@click.option("--health-tcp", metavar="HOST:PORT", help="TCP check: a connection passes.")
+@click.option(
+    "--health-grpc", metavar="HOST:PORT[/SERVICE]", help="gRPC check: grpc.health.v1 SERVING."
+)
 @click.option("--no-healthcheck", is_flag=True, help="Disable any healthcheck.")
 @click.option("-e", "--env", multiple=True, metavar="KEY=VAL", help="Set environment variables.")
 @click.option("-w", "--workdir", metavar="DIR", help="Working directory of the command.")
@@ -344,6 +349,7 @@ def run_command(**options: Any) -> None:
 
     \b
     vigil run -d --name web --health-cmd 'curl -f http://localhost/' -- python -m http.server
+    vigil run -d --name web --health-http http://127.0.0.1:8000/ -- python -m http.server
     """
     spec = run_spec(options)
     with open_client() as client:

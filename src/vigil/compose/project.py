@@ -48,6 +48,7 @@ from vigil.compose.lifecycle import (
     stop_grace_period_field,
     stop_signal_field,
 )
+from vigil.compose.netcheck import HTTP_KEYS, http_option, http_options, net_test_problems
 from vigil.compose.notify import notify_field, notify_flap_field
 from vigil.compose.values import (
     Problems,
@@ -77,6 +78,7 @@ from vigil.core.config import (
 from vigil.core.deps import check_dependencies
 from vigil.core.hooks import HooksConfig
 from vigil.core.names import user_problem
+from vigil.core.netspec import NET_TYPES
 from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
 from vigil.exceptions import ConfigError, ConfigProblem
@@ -95,7 +97,10 @@ __all__ = [
 
 _DURATIONS = ("interval", "timeout", "start_period", "start_interval")
 _GO_INT_LIMIT = 1 << 63  # Docker's Retries is a Go int (64 bits)
-_TEST_START = 'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'
+_TEST_START = (
+    'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"'
+    ' (vigil also takes "HTTP", "TCP" and "GRPC")'
+)
 _DISABLE_ALONE = '"disable: true" cannot be combined with other options'
 _START_INTERVAL = "healthcheck.start_interval requires healthcheck.start_period to be set"
 
@@ -374,6 +379,8 @@ def _healthcheck(data: object, path: str, problems: Problems) -> HealthcheckConf
             start_interval_at = len(problems) if key == "start_interval" else start_interval_at
         elif key == "retries":
             values["retries"] = _retries(value, where, problems)
+        elif key in HTTP_KEYS:
+            values[key] = http_option(key, value, where, problems)
         elif key == "disable":
             values["disable"] = disable = boolean_field(value, where, problems)
             if disable and len(keys) > 1:
@@ -391,11 +398,14 @@ def _healthcheck(data: object, path: str, problems: Problems) -> HealthcheckConf
             problems.append(ConfigProblem(f"{path}.dockerfile", _START_INTERVAL))
     elif _start_interval_unusable(values.get("start_interval"), values.get("start_period", 0)):
         problems.insert(start_interval_at, ConfigProblem(f"{path}.start_interval", _START_INTERVAL))
+    test = values.get("test")
+    http = None
+    if not isinstance(check, HealthcheckConfig):
+        http = http_options(values, test, path, problems)
     if len(problems) > before:
         return None
     if isinstance(check, HealthcheckConfig):
         return check
-    test = values.get("test")
     return HealthcheckConfig(
         test=(TEST_NONE,) if values.get("disable") else test if isinstance(test, tuple) else (),
         interval=_int(values.get("interval")),
@@ -403,6 +413,7 @@ def _healthcheck(data: object, path: str, problems: Problems) -> HealthcheckConf
         start_period=_int(values.get("start_period")),
         start_interval=_int(values.get("start_interval")),
         retries=_int(values.get("retries")),
+        http=http,
     )
 
 
@@ -428,7 +439,11 @@ def _test(value: object, where: str, problems: Problems) -> tuple[str, ...] | No
         return None
     before = len(problems)
     test = string_list(value, where, problems, "must be a string or list")
-    if len(problems) == before and test and test[0] not in (TEST_CMD, TEST_SHELL, TEST_NONE):
+    if len(problems) > before or not test:
+        return test
+    if test[0] in NET_TYPES:
+        net_test_problems(test, where, problems)
+    elif test[0] not in (TEST_CMD, TEST_SHELL, TEST_NONE):
         problems.append(ConfigProblem(where, _TEST_START))
     return test
 

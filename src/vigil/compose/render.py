@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.netcheck import healthcheck_extras
 from vigil.compose.notify import flap_to_dict
 from vigil.core.config import (
     Dependency,
@@ -132,6 +133,7 @@ def healthcheck_to_dict(check: HealthcheckConfig) -> dict[str, object]:
     ):
         if value:
             entry[key] = format_duration(value)
+    entry |= healthcheck_extras(check)  # vigil's HTTP options, after Docker's keys
     return entry
 
 

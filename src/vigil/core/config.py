@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from vigil.core.hooks import HooksConfig
+from vigil.core.netspec import NET_TYPES, HttpOptions
 from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
 from vigil.go.duration import MILLISECOND, SECOND, format_duration
@@ -48,12 +49,14 @@ class HealthcheckConfig:
     start_period: int = 0
     start_interval: int = 0
     retries: int = 0
+    http: HttpOptions | None = None  # vigil's HTTP options, only with an HTTP test
 
     @property
     def runs_probe(self) -> bool:
         """True when Docker would start a health monitor (``Test[0]`` is CMD or CMD-SHELL,
-        matched case-sensitively); empty, ``NONE`` and unknown types mean no health at all."""
-        return bool(self.test) and self.test[0] in (TEST_CMD, TEST_SHELL)
+        matched case-sensitively), or vigil a network probe (HTTP, TCP, GRPC); empty,
+        ``NONE`` and unknown types mean no health at all."""
+        return bool(self.test) and self.test[0] in (TEST_CMD, TEST_SHELL, *NET_TYPES)
 
     @property
     def effective_interval(self) -> int:

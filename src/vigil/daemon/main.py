@@ -190,6 +190,9 @@ class Daemon:
         try:
             return await self._run(store)
         finally:
+            http = sys.modules.get("vigil.probes.http")  # loaded by the first HTTP probe
+            if http is not None:
+                await http.close_sessions()
             contain.own_children(False)  # an embedding program's children are its own again
             contain.walk_after_spawn(False)
             sys.setswitchinterval(previous)

@@ -14,6 +14,7 @@ from typing import Any
 
 from vigil.core.config import HealthcheckConfig
 from vigil.core.health import HealthState
+from vigil.core.netspec import HttpOptions, format_status_range
 from vigil.core.results import ProbeResult
 from vigil.go.timefmt import format_rfc3339nano
 
@@ -49,6 +50,23 @@ def health_json(state: HealthState) -> JsonObject:
         "FailingStreak": state.failing_streak,
         "Log": [result_json(r) for r in state.log],
     }
+
+
+def http_options_json(options: HttpOptions) -> JsonObject:
+    """vigil's ``Config.HealthcheckHTTP`` (the HTTP options of an ``HTTP`` test), in the
+    style of Docker's ``Healthcheck``: CamelCase keys, durations in ns, unset ones omitted."""
+    fields: list[tuple[str, object]] = [
+        ("Method", options.method),
+        ("Headers", dict(options.headers)),
+        ("ExpectStatus", [format_status_range(*pair) for pair in options.expect_status]),
+        ("ExpectBody", options.expect_body),
+        ("MaxResponseTime", options.max_response_time),
+        ("TLSSkipVerify", options.tls_skip_verify),
+        ("CAFile", options.ca_file),
+        ("ClientCert", options.client_cert),
+        ("ClientKey", options.client_key),
+    ]
+    return {key: value for key, value in fields if value}
 
 
 def healthcheck_config_json(check: HealthcheckConfig) -> JsonObject:

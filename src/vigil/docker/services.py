@@ -23,6 +23,7 @@ from vigil.docker.health import (
     dumps,
     health_json,
     healthcheck_config_json,
+    http_options_json,
 )
 from vigil.go.duration import HOUR, MINUTE, SECOND
 from vigil.go.strconv import atoi
@@ -199,6 +200,8 @@ def _config_json(config: ServiceConfig) -> JsonObject:
     }
     if config.healthcheck is not None:
         out["Healthcheck"] = healthcheck_config_json(config.healthcheck)
+        if config.healthcheck.http is not None:  # vigil's HTTP options, beside Docker's shape
+            out["HealthcheckHTTP"] = http_options_json(config.healthcheck.http)
     out["WorkingDir"] = config.working_dir or ""
     if config.stop_signal:
         out["StopSignal"] = config.stop_signal

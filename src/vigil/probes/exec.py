@@ -99,7 +99,7 @@ class ExecProbe:
     def from_service(cls, service: ServiceConfig, *, target_id: str = "") -> ExecProbe:
         """The probe Docker would run for ``service``'s health check."""
         spec = spec_for_service(service)
-        if spec is None:
+        if not isinstance(spec, ExecSpec):
             raise ProbeError(f"service {service.name} has no CMD or CMD-SHELL healthcheck")
         return cls.from_spec(spec, target_id=target_id)
 

@@ -41,7 +41,7 @@ from vigil.core.events import (
     TargetUnpaused,
 )
 from vigil.core.health import HealthState
-from vigil.core.probespec import ExecSpec, ProbeSpec, unknown_test_type
+from vigil.core.probespec import ProbeSpec, spec_for_check, unknown_test_type
 from vigil.core.results import ProbeResult
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.probes import Probe, build_probe
@@ -146,8 +146,8 @@ class Engine:
         ref = TargetRef(target_id or secrets.token_hex(32), name)
         if check is None or not check.runs_probe:
             probe = None
-        elif probe is None:  # the check's own CMD / CMD-SHELL, with Docker's environment
-            probe = self._probe_builder(ExecSpec(check.test), ref)
+        elif probe is None:  # the check's own test (CMD with Docker's environment, HTTP...)
+            probe = self._probe_builder(spec_for_check(check), ref)
         elif not isinstance(probe, Probe):
             probe = self._probe_builder(probe, ref)
         target = _Target(ref, check, probe, _NO_HEALTH, self._publish, self._probe_starting)
