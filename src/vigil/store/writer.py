@@ -124,12 +124,12 @@ class BatchWriter(Generic[T]):
             try:
                 while self._pending:
                     self._commit_one_batch()
-                if self._failure is not None:
-                    _log.warning("store %s: writes work again", self._name)
-                    self._failure = None
                 delay = self._interval_s
                 if self._maintain is not None and not closing:
                     self._maintain()
+                if self._failure is not None:  # a failed retention pass went through
+                    _log.warning("store %s: writes work again", self._name)
+                    self._failure = None
             except Exception as exc:  # any driver error: keep the rows, say so, retry
                 if self._failure is None:
                     _log.error("store %s: cannot write history: %s; retrying, nothing is "
@@ -152,6 +152,9 @@ class BatchWriter(Generic[T]):
             pending.extendleft(reversed(rows))  # back in front, in order, for the retry
             raise
         self.transactions += 1
+        if self._failure is not None:  # before waking flush(): it reports a healthy store
+            _log.warning("store %s: writes work again", self._name)
+            self._failure = None
         with self._done:
             self._written += count
             self._done.notify_all()
