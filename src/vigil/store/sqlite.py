@@ -41,7 +41,8 @@ _log = logging.getLogger("vigil")
 
 DB_FILE = "vigil.db"
 PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
-PRUNE_BUDGET = 10_000  # rows one retention pass may delete (the writer's pause stays short)
+PRUNE_BUDGET = 10_000
+CLOSE_TIMEOUT_S = 60.0  # how long a daemon's shutdown waits for the last commits  # rows one retention pass may delete (the writer's pause stays short)
 _LOW, _HIGH = -(1 << 63), (1 << 63) - 1
 _RESULTS = ", ".join(RESULT_COLUMNS)
 _EVENTS = ", ".join(EVENT_COLUMNS)
@@ -142,7 +143,12 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        self._writer.close()
+        self._writer.close(CLOSE_TIMEOUT_S)
+        if self._writer.alive:  # a write hangs (a dead network disk): leave it, say so
+            _log.error("store %s: the writer did not finish within %g s; the database is "
+                       "left to SQLite's recovery on the next start", self.location,
+                       CLOSE_TIMEOUT_S)
+            return
         with self._write_lock, self._read_lock:
             self._reader.close()
             self._db.close()
