@@ -41,8 +41,8 @@ _log = logging.getLogger("vigil")
 
 DB_FILE = "vigil.db"
 PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
-PRUNE_BUDGET = 10_000
-CLOSE_TIMEOUT_S = 60.0  # how long a daemon's shutdown waits for the last commits  # rows one retention pass may delete (the writer's pause stays short)
+PRUNE_BUDGET = 10_000  # rows one retention pass may delete (the writer's pause stays short)
+CLOSE_TIMEOUT_S = 60.0  # how long a daemon's shutdown waits for the last commits
 _LOW, _HIGH = -(1 << 63), (1 << 63) - 1
 _RESULTS = ", ".join(RESULT_COLUMNS)
 _EVENTS = ", ".join(EVENT_COLUMNS)
