@@ -239,7 +239,8 @@ class SqliteStore:
         deleted = 0
         with self._write_lock:
             default_keep = self._default.effective_keep
-            own_keep = {i: h.keep for i, h in self._retention.items() if h.keep is not None}
+            retention = dict(self._retention)  # one C-level copy: the loop may change it
+            own_keep = {i: h.keep for i, h in retention.items() if h.keep is not None}
             if default_keep:
                 deleted += self._delete(
                     "results", "time_ns < ? AND target_id NOT IN "
@@ -257,7 +258,8 @@ class SqliteStore:
 
     def _prune_counts(self, budget: int) -> int:
         """Cut targets to their newest ``max_results``, a few targets per pass (round robin)."""
-        ids = sorted(self._targets)
+        ids = sorted(list(self._targets))  # copied in one step: the loop may change it
+        retention = dict(self._retention)
         deleted = 0
         for _ in range(min(len(ids), 50)):
             if deleted >= budget:
@@ -265,7 +267,7 @@ class SqliteStore:
             self._prune_cursor %= len(ids)
             target_id = ids[self._prune_cursor]
             self._prune_cursor += 1
-            history = self._retention.get(target_id, HistoryConfig()).over(self._default)
+            history = retention.get(target_id, HistoryConfig()).over(self._default)
             keep = history.effective_max_results
             if not keep:
                 continue
