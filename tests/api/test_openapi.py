@@ -49,6 +49,8 @@ CONTRACT = {
     ("POST", "/down"),
     ("GET", "/openapi.json"),
     ("GET", "/metrics"),
+    ("GET", "/services/{ref}/history"),
+    ("GET", "/info"),
 }
 PARAMETERS = {
     ("GET", "/services/json"): {"all", "filters"},
@@ -60,6 +62,7 @@ PARAMETERS = {
     ("GET", "/services/{ref}/logs"): {"ref", "follow", "tail", "timestamps", "stdout", "stderr"},
     ("POST", "/services/{ref}/wait"): {"ref", "condition", "timeout"},
     ("GET", "/events"): {"since", "until", "filters"},
+    ("GET", "/services/{ref}/history"): {"ref", "since", "until", "limit"},
 }
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from vigil import __version__
+from vigil.api import history, info, services, system
 from vigil.api import metrics as metrics_routes
-from vigil.api import services, system
 from vigil.api.budget import ApiBudget, Budgeted
 from vigil.api.errors import add_error_handlers
 from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
@@ -50,6 +50,8 @@ def create_app(
     app.include_router(system.router)
     app.include_router(services.router)
     app.include_router(metrics_routes.router)
+    app.include_router(history.router)
+    app.include_router(info.router)
     return app
 
 

@@ -23,6 +23,7 @@ from vigil.exceptions import ConfigError, VigilError
 
 READY_FD_ENV = "VIGIL_READY_FD"
 NOTIFY_ENV = "VIGIL_NOTIFY"
+STORE_ENV = "VIGIL_STORE"
 DETACH_TIMEOUT_S = 60.0
 
 
@@ -101,6 +102,14 @@ def _print_event(event: DaemonEvent) -> None:
     help=f"Apprise URL for every service's notifications; repeatable (else ${NOTIFY_ENV}, "
     "space-separated, which keeps it out of the process list).",
 )
+@click.option(
+    "--store",
+    metavar="URL",
+    envvar=STORE_ENV,
+    help="Where history is kept: a SQLite path, sqlite:///PATH or postgresql://... "
+    f"(else vigil.yaml's store:, else <state dir>/vigil.db; also ${STORE_ENV}).",
+)
+@click.option("--ephemeral", is_flag=True, help="Keep history in memory only (lost on exit).")
 def up_command(
     path: Path,
     detach: bool,
@@ -110,6 +119,8 @@ def up_command(
     tlscert: str | None,
     tlskey: str | None,
     notify: tuple[str, ...],
+    store: str | None,
+    ephemeral: bool,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -129,7 +140,13 @@ def up_command(
     os.environ.pop(NOTIFY_ENV, None)  # secrets: not for services' KEY-only variables
     project = _load(path, notify)  # validate before detaching, so errors reach the user
     state = state_dir or default_state_dir()
+    if ephemeral and store:
+        click.echo("Error: --ephemeral and --store cannot be combined", err=True)
+        sys.exit(1)
+    store = "memory" if ephemeral else store
     if detach:
+        if store:  # through the environment: a URL with a password stays out of ps
+            os.environ[STORE_ENV] = store
         _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote),
                 notify)
         return
@@ -145,6 +162,7 @@ def up_command(
             token=token,
             tls=tls,
             allow_remote=allow_remote,
+            store=store,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:

@@ -42,6 +42,7 @@ from types import MappingProxyType
 
 from vigil.compose.dockerfile import parse_healthcheck_instruction
 from vigil.compose.heal import hooks_field, needs_process_problem, on_unhealthy_field
+from vigil.compose.history import history_field, store_field
 from vigil.compose.lifecycle import (
     depends_on_field,
     restart_field,
@@ -70,6 +71,7 @@ from vigil.core.config import (
     TEST_SHELL,
     Dependency,
     HealthcheckConfig,
+    HistoryConfig,
     ProjectConfig,
     RestartPolicy,
     ServiceConfig,
@@ -119,6 +121,8 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
     services: dict[str, ServiceConfig] = {}
     notify: tuple[str, ...] = ()
     notify_flap: FlapPolicy | None = None
+    history = HistoryConfig()
+    store = ""
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
@@ -126,12 +130,16 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
             notify = notify_field(value, "notify", problems)
         elif key == "notify_flap":
             notify_flap = notify_flap_field(value, "notify_flap", problems)
+        elif key == "history":
+            history = history_field(value, "history", problems)
+        elif key == "store":
+            store = store_field(value, "store", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
     return ProjectConfig(services=MappingProxyType(services), notify=notify,
-                         notify_flap=notify_flap)
+                         notify_flap=notify_flap, history=history, store=store)
 
 
 def parse_service(
@@ -215,6 +223,7 @@ def _service(
     hooks = HooksConfig()
     notify: tuple[str, ...] = ()
     notify_flap: FlapPolicy | None = None
+    history: HistoryConfig | None = None
     for key, value in data.items():
         where = f"{path}.{key}"
         if key == "command":
@@ -245,6 +254,8 @@ def _service(
             notify = notify_field(value, where, problems)
         elif key == "notify_flap":
             notify_flap = notify_flap_field(value, where, problems)
+        elif key == "history":
+            history = history_field(value, where, problems)
         elif not is_extension(key):
             problems.append(ConfigProblem(path, unknown_key(key)))
     if not command and (needs := needs_process_problem(on_unhealthy, f"{path}.on_unhealthy")):
@@ -267,6 +278,7 @@ def _service(
         hooks=hooks,
         notify=notify,
         notify_flap=notify_flap,
+        history=history,
     )
 
 

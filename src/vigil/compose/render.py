@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.history import history_to_dict
 from vigil.compose.netcheck import healthcheck_extras
 from vigil.compose.notify import flap_to_dict
 from vigil.core.config import (
@@ -67,6 +68,10 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
     }
     data: dict[str, object] = {"services": services}
     _add_notify(data, project.notify, project.notify_flap, mask)
+    if history := history_to_dict(project.history):
+        data["history"] = history
+    if project.store:
+        data["store"] = project.store
     return data
 
 
@@ -97,6 +102,8 @@ def service_to_dict(service: ServiceConfig, mask: Mask | None = None) -> dict[st
     if service.on_unhealthy != RemediationPolicy():
         entry["on_unhealthy"] = on_unhealthy_to_dict(service.on_unhealthy)
     _add_notify(entry, service.notify, service.notify_flap, mask)
+    if service.history is not None:
+        entry["history"] = history_to_dict(service.history)
     if service.restart != RestartPolicy():
         entry["restart"] = str(service.restart)
     if service.shell:
