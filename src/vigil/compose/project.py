@@ -61,6 +61,7 @@ from vigil.compose.values import (
     text_field,
     unknown_key,
 )
+from vigil.compose.web import web_field
 from vigil.core.config import (
     TEST_CMD,
     TEST_NONE,
@@ -107,14 +108,17 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         raise ConfigError(ConfigProblem("", "Top-level object must be a mapping"))
     problems: Problems = []
     services: dict[str, ServiceConfig] = {}
+    web: str | None = None
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
+        elif key == "web":
+            web = web_field(value, "web", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
-    return ProjectConfig(services=MappingProxyType(services))
+    return ProjectConfig(services=MappingProxyType(services), web=web)
 
 
 def parse_service(

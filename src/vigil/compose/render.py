@@ -53,7 +53,10 @@ _LONG_KEY = 1000  # YAML allows implicit keys of at most 1024 characters
 def project_to_dict(project: ProjectConfig) -> dict[str, object]:
     """The normalized configuration as plain data (the shape of ``vigil.yaml``)."""
     services = {name: service_to_dict(service) for name, service in project.services.items()}
-    return {"services": services}
+    rendered: dict[str, object] = {"services": services}
+    if project.web is not None:
+        rendered["web"] = project.web
+    return rendered
 
 
 def service_to_dict(service: ServiceConfig) -> dict[str, object]:

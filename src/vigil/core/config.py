@@ -166,3 +166,4 @@ class ProjectConfig:
     """A whole ``vigil.yaml``: services by name, in file order."""
 
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    web: str | None = None  # the status page's HOST:PORT (``web:``), None: no page
