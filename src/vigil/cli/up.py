@@ -14,12 +14,17 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vigil.cli.connection import TOKEN_ENV, configured_host, current, host_option, read_token_file
+from vigil.compose.web import parse_web_address
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
+
+if TYPE_CHECKING:
+    from vigil.api.server import HostAddress
 
 READY_FD_ENV = "VIGIL_READY_FD"
 DETACH_TIMEOUT_S = 60.0
@@ -84,6 +89,11 @@ def _print_event(event: DaemonEvent) -> None:
 )
 @click.option("--tlscert", metavar="PATH", help="TLS certificate chain (PEM) for tcp://.")
 @click.option("--tlskey", metavar="PATH", help="TLS private key (PEM) for tcp://.")
+@click.option(
+    "--web",
+    metavar="HOST:PORT",
+    help="Serve the live status page there, e.g. 127.0.0.1:8380 (overrides web: in the file).",
+)
 def up_command(
     path: Path,
     detach: bool,
@@ -92,6 +102,7 @@ def up_command(
     allow_remote: bool,
     tlscert: str | None,
     tlskey: str | None,
+    web: str | None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -104,14 +115,21 @@ def up_command(
         token = api_token(host, *_token_text(token_file))
         if host == default_host():  # a directory vigil chose must be the user's own
             check_socket_dir(os.path.dirname(host.removeprefix("unix://")), create=True)
-        tls = tls_files(parse_host(host), tlscert, tlskey, allow_remote=allow_remote)
     except VigilError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     project = _load(path)  # validate before detaching, so errors reach the user
+    web = web or project.web
+    try:
+        tls = tls_files(_tls_endpoint(parse_host(host), web), tlscert, tlskey,
+                        allow_remote=allow_remote)
+    except VigilError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
     state = state_dir or default_state_dir()
     if detach:
-        _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote))
+        extra = _tls_args(tlscert, tlskey, allow_remote) + (["--web", web] if web else [])
+        _detach(path, host, state, token_file, token, extra)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
@@ -125,6 +143,7 @@ def up_command(
             token=token,
             tls=tls,
             allow_remote=allow_remote,
+            web=web,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -153,6 +172,18 @@ def _token_text(token_file: Path | None) -> tuple[str | None, str]:
             err=True,
         )
     return text, source
+
+
+def _tls_endpoint(api: HostAddress, web: str | None) -> HostAddress:
+    """What TLS and --allow-remote are for: the API's TCP address, else the status page's
+    (the API on its unix socket needs neither)."""
+    if web is None:
+        return api
+    try:
+        address = parse_web_address(web)  # checked before detaching: the user sees it
+    except ValueError as exc:
+        raise ConfigError(f"--web {web!r}: {exc}") from None
+    return api if api[0] == "tcp" else ("tcp", address)
 
 
 def _tls_args(cert: str | None, key: str | None, allow_remote: bool) -> list[str]:

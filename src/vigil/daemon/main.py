@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -141,6 +142,7 @@ class Daemon:
         token: str | None = None,
         tls: TLSFiles | None = None,
         allow_remote: bool = False,
+        web: str | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -158,6 +160,8 @@ class Daemon:
         self._on_event = on_event
         self.stopping = asyncio.Event()
         self._bound_inode: int | None = None  # our unix socket file, once bound
+        self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
+        self.web_url: str | None = None  # where it serves, once it does
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -178,6 +182,7 @@ class Daemon:
         from vigil.api.budget import ApiBudget
         from vigil.api.server import serve
 
+        web_socket = self._bind_web()  # a bad --web fails here, before anything is touched
         become_subreaper()  # orphans of services and probes become ours to reap
         contain.own_children()  # ... and every child not started by vigil is a leftover
         contain.walk_after_spawn()  # escapes forked before placement are jailed too
@@ -212,6 +217,8 @@ class Daemon:
             ready_or_dead = asyncio.ensure_future(ready.wait())
             await asyncio.wait([ready_or_dead, server], return_when=asyncio.FIRST_COMPLETED)
             if server.done():
+                if web_socket is not None:
+                    web_socket.close()
                 ready_or_dead.cancel()
                 budget.close()
                 await manager.down()
@@ -219,6 +226,8 @@ class Daemon:
                 return 1
             _log.info("vigil daemon serving on %s", self.host)
             self._bound_inode = self._socket_inode()
+            web_stop = asyncio.Event()
+            web_server = await self._serve_web(manager, web_socket, web_stop)
             if self._on_ready is not None:
                 self._on_ready()
             up = asyncio.get_running_loop().create_task(self._up(manager, to_start))
@@ -233,8 +242,11 @@ class Daemon:
             events.close()
             budget.close()
             server_stop.set()
+            web_stop.set()
             try:
                 await server
+                if web_server is not None:
+                    await web_server
             except VigilError:
                 status = 1
             if self._on_event is not None:
@@ -243,6 +255,39 @@ class Daemon:
             contain.sweep()
             reap_orphans()
         return status
+
+    def _bind_web(self) -> socket.socket | None:
+        if self.web is None:
+            return None
+        from vigil.web.serve import bind
+
+        return bind(self.web, allow_remote=self._allow_remote)
+
+    async def _serve_web(
+        self, manager: Manager, sock: socket.socket | None, stop: asyncio.Event
+    ) -> asyncio.Task[None] | None:
+        """Serve the status page on ``sock``; returns once it accepts connections."""
+        if sock is None:
+            return None
+        from vigil.web import create_web_app
+        from vigil.web.serve import serve_web, url
+        from vigil.web.token import action_token
+
+        token, where = action_token(self.state_dir, self._token)
+        host = sock.getsockname()[0]
+        app = create_web_app(manager, token=token, hosts=None if self._allow_remote else [host])
+        ready = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            serve_web(app, sock, tls=self._tls, ready=ready.set, stop=stop))
+        waiting = asyncio.ensure_future(ready.wait())
+        await asyncio.wait([waiting, task], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if task.done():  # it could not start: the daemon goes on without its page
+            _log.error("the status page could not start: %s", task.exception())
+            return None
+        self.web_url = url(sock, tls=self._tls is not None)
+        _log.info("status page on %s (its actions need %s)", self.web_url, where)
+        return task
 
     async def _up(self, manager: Manager, names: list[str]) -> None:
         for error in await manager.up(names):

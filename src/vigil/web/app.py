@@ -159,8 +159,10 @@ def _actions(manager: Manager) -> FastAPI:
     return actions
 
 
-def close_live(app: object) -> None:
-    """End every open live stream of an app made by ``create_web_app`` (server shutdown)."""
+def close_live(app: object, *, closing: bool = True) -> None:
+    """End every open live stream of an app made by ``create_web_app`` (server shutdown);
+    with ``closing`` False, accept new ones again (served anew: a listener restarted)."""
     streams = getattr(getattr(app, "state", None), "streams", None)
     if isinstance(streams, OpenStreams):
         streams.close_all()
+        streams.closing = closing

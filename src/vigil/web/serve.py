@@ -45,6 +45,7 @@ async def serve_web(
 ) -> None:
     """Serve ``app`` on ``sock`` until ``stop`` is set (open live streams are ended first,
     so shutdown does not wait for them); ``ready()`` once it accepts connections."""
+    close_live(app, closing=False)  # an app served before accepts live streams again
     server = uvicorn_server(app, ready, tls)
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     stopping = asyncio.ensure_future(stop.wait())

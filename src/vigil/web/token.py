@@ -63,4 +63,9 @@ def action_token(state_dir: Path, api_token: str | None) -> tuple[str, str]:
         return api_token, "the API token"
     path = state_dir / TOKEN_FILE
     token = _read(path)
-    return (token if token is not None else _write(path)), str(path)
+    if token is not None:
+        return token, f"the token in {path}"
+    try:
+        return _write(path), f"the token in {path}"
+    except OSError as exc:  # no page actions then, rather than no daemon
+        return secrets.token_urlsafe(32), f"a token that could not be stored ({exc}): none"

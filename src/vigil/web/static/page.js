@@ -148,7 +148,9 @@
 
   // ---- one service ------------------------------------------------------------------------
   function chart(detail) {
-    const W = 800, H = 240, L = 56, R = 10, T = 12, B = 28;
+    // Drawn at the width it is shown at, so its text stays readable on a phone.
+    const W = Math.round(Math.max(300, Math.min(1000, main.clientWidth - 40))), H = 240;
+    const L = 56, R = 10, T = 12, B = 28;
     const points = detail.points;
     // From the first result when the history is shorter than the range: the points fill it.
     const to = Math.max(detail.now, ...points.map((p) => p.start));
@@ -194,7 +196,12 @@
     return el("li", {}, el("span", { className: "meta" }, when(event.time)), " ",
       el("strong", {}, event.action), attributes ? ` ${attributes}` : "");
   }
-  function actionsPanel(service) {
+  let actions = null;  // made once: what the user typed and the last answer stay put
+  function actionsPanel() {
+    if (!actions) actions = makeActionsPanel();
+    return actions;
+  }
+  function makeActionsPanel() {
     const token = el("input", {
       type: "password", id: "token", autocomplete: "off", placeholder: "token (needed for actions)",
       value: sessionStorage.getItem("vigil-token") || "", "aria-label": "action token",
@@ -268,19 +275,18 @@
       el("a", { href: "/" }, "← all services"),
       el("h1", {}, `${service.name} `, badge(service)),
       el("section", { className: "panel" }, facts),
-      actionsPanel(service),
+      actionsPanel(),
       el("section", { className: "panel" }, el("h2", {}, "Probe duration"), ranges, chart(detail)),
       el("section", { className: "panel" }, el("h2", {}, "Events"),
         detail.events.length ? el("ul", { className: "events" }, ...detail.events.map(eventItem))
           : el("p", { className: "muted" }, "No events in this range.")),
-      el("section", { className: "panel" }, el("h2", {}, "Recent results"), table)));
+      el("section", { className: "panel" }, el("h2", {}, "Recent results"),
+        el("div", { className: "scroll" }, table))));
     totals.textContent = service.name;
     document.title = `${service.name}: ${shown(service)} · vigil`;
   }
   function applyDetail(update) {
     const detail = state.detail;
-    const token = document.getElementById("token");
-    const typed = token ? token.value : null;  // keep what the user typed across renders
     for (const summary of update.services) {
       Object.assign(detail.service, summary);
     }
@@ -305,8 +311,6 @@
       return;
     }
     renderDetail();
-    const again = document.getElementById("token");
-    if (again && typed !== null) again.value = typed;
   }
 
   // ---- the live stream --------------------------------------------------------------------
@@ -318,6 +322,7 @@
     connection.textContent = what;
   }
   function count() {
+    setConnection("live");  // a message proves it, whatever events came before
     state.messages += 1;
     document.body.dataset.messages = String(state.messages);
   }
