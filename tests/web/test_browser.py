@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.web.harness import ARTIFACTS, CHROMIUM, TOKEN, WebDaemon, chromium_problem
 
 from vigil.go.duration import MILLISECOND
 from vigil.testing import ProbeStep
-
-from .conftest import ARTIFACTS, CHROMIUM, TOKEN, WebDaemon, chromium_problem
 
 pytestmark = pytest.mark.slow
 WAIT_MS = 30_000  # a busy 2-core machine is slow, never this slow
