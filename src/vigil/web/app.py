@@ -18,7 +18,8 @@ security headers (``vigil.web.headers``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable
 from importlib import resources
 from typing import Annotated, Literal
 
@@ -56,6 +57,29 @@ def _span(value: str) -> str:
     return value
 
 
+class LiveStream(Stream):
+    """A stream that ends as soon as its client leaves. Starlette stops listening for the
+    disconnect under ASGI 2.4 (uvicorn's), so a closed tab on a quiet daemon would hold its
+    place (``MAX_LIVE``) until the next event fails to be written."""
+
+    def __init__(self, source: AsyncGenerator[bytes, None], *, media_type: str,
+                 cleanup: Callable[[], None], on_disconnect: Callable[[], None]) -> None:
+        super().__init__(source, media_type=media_type, cleanup=cleanup)
+        self._on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self._on_disconnect()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            watcher.cancel()
+
+
 class _Metrics:
     """``/metrics``: the exposition given, or 404 until there is one."""
 
@@ -85,6 +109,7 @@ def create_web_app(
     streams = OpenStreams()
     app.state.streams = streams
     pages: set[object] = set()  # open live streams, to bound them
+    app.state.pages = pages
     add_error_handlers(app)
     page = _page()
 
@@ -126,8 +151,9 @@ def create_web_app(
             streams.discard(closer)
             pages.discard(closer)
 
-        answer = Stream(live(manager, subscription, snapshot, output=service is not None),
-                        media_type=EVENT_STREAM, cleanup=cleanup)
+        answer = LiveStream(live(manager, subscription, snapshot, output=service is not None),
+                            media_type=EVENT_STREAM, cleanup=cleanup,
+                            on_disconnect=lambda: subscription.close("the page left"))
         answer.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not hold events
         return answer
 
