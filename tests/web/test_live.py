@@ -70,8 +70,9 @@ async def _all_left(web: WebDaemon) -> None:
     later), bounded."""
 
     async def gone() -> None:
-        while web.app.state.pages:  # a plain set: nothing to wait on but itself
-            await asyncio.sleep(0.01)  # noqa: ASYNC110
+        # a plain set: nothing to wait on but itself
+        while web.app.state.pages:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
     await asyncio.wait_for(gone(), 20)
 
