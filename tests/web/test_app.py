@@ -16,6 +16,7 @@ from vigil.core.config import HealthcheckConfig, ServiceConfig
 from vigil.daemon.manager import Manager
 from vigil.go.duration import MILLISECOND, SECOND
 from vigil.runtime.engine import Engine
+from vigil.store.memory import MemoryStore
 from vigil.testing import FakeClock, ProbeStep, ScriptedProbe
 from vigil.web import create_web_app
 from vigil.web.data import overview
@@ -256,3 +257,42 @@ def test_metrics_is_a_mount_point_answering_404_until_served(tmp_path: Path) -> 
         assert answer.json() == {"message": "metrics are not served by this daemon"}
 
     scenario(tmp_path, body)
+
+
+class _DurableLike:
+    """A store that is not a MemoryStore (as SQLite's will not be): its reads go to a
+    worker thread, one query per service. Delegates to a ring it fills on the loop."""
+
+    def __init__(self) -> None:
+        self.ring = MemoryStore()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ring, name)
+
+
+def test_a_durable_store_is_read_per_service_in_a_thread_with_the_same_answer(
+    tmp_path: Path,
+) -> None:
+    """The overview from per-service queries (a durable store, off the loop) equals the one
+    read in a single pass over the memory ring."""
+
+    async def main() -> None:
+        clock = FakeClock()
+        durable = _DurableLike()
+        engine = Engine(clock=clock, store=durable,  # type: ignore[arg-type]
+                        probe_builder=lambda spec, ref: ScriptedProbe([0, 1, 0, 0, 1]))
+        manager = Manager(clock=clock, engine=engine, log_dir=tmp_path)
+        check = HealthcheckConfig(test=("CMD", "true"), interval=SECOND, retries=3)
+        for name in ("a", "b"):
+            manager.create(ServiceConfig(name, healthcheck=check))
+            await manager.start(name)
+        await clock.run_for(40 * SECOND)
+        threaded = await overview(manager)
+        engine.store = durable.ring
+        assert await overview(manager) == threaded
+        assert threaded["services"][0]["uptime"]["day"] == [3, 40]  # 0 1 0 0, then 1s
+        assert len(threaded["services"][0]["recent"]) == 30
+        await manager.down()
+        await engine.aclose()
+
+    asyncio.run(main())
