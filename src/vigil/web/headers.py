@@ -33,21 +33,25 @@ class SecurityHeaders:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        cached = str(scope.get("path", "")).startswith("/static/")
+        if scope["type"] == "http":
+            send = _adding_headers(send, cached=str(scope["path"]).startswith("/static/"))
+        await self._app(scope, receive, send)
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
-                headers.extend(_ALWAYS)
-                if not cached:
-                    headers.append(_NO_STORE)
-                message["headers"] = headers
-            await send(message)
 
-        await self._app(scope, receive, with_headers)
+def _adding_headers(send: Send, *, cached: bool) -> Send:
+    """``send`` with the page's headers put into the answer's start (replacing any that an
+    inner app set)."""
+
+    async def with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
+            headers.extend(_ALWAYS)
+            if not cached:
+                headers.append(_NO_STORE)
+            message["headers"] = headers
+        await send(message)
+
+    return with_headers
 
 
 _NAMES = frozenset(name for name, _ in (*_ALWAYS, _NO_STORE))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp
 
-from vigil.api.server import TLSFiles, bind_tcp, uvicorn_server
+from vigil.api.server import ListenError, TLSFiles, bind_tcp, uvicorn_server
 from vigil.compose.web import parse_web_address
 from vigil.exceptions import ConfigError
 from vigil.web.app import close_live
@@ -25,7 +25,10 @@ def bind(address: str, *, allow_remote: bool) -> socket.socket:
         host, port = parse_web_address(address)
     except ValueError as exc:
         raise ConfigError(f"--web {address!r}: {exc}") from None
-    return bind_tcp(host, port, allow_remote=allow_remote)
+    try:
+        return bind_tcp(host, port, allow_remote=allow_remote)
+    except ListenError as exc:
+        raise ListenError(f"--web {address}: {exc}") from None
 
 
 def url(sock: socket.socket, *, tls: bool) -> str:
