@@ -196,15 +196,19 @@ def test_phone_and_dark_mode_render(web: WebDaemon, browser: Browser) -> None:
         assert box["width"] > 300  # one card per row: the columns stacked
     finally:
         context.close()
-    light = browser.new_context(color_scheme="light")
-    try:
-        desktop = light.new_page()
-        desktop.goto(web.url + "/")
-        expect(desktop.locator("article.service").first).to_be_visible(timeout=WAIT_MS)
-        assert desktop.evaluate("getComputedStyle(document.body).backgroundColor") == (
-            "rgb(246, 247, 249)")
-    finally:
-        light.close()
+    for scheme, background in (("dark", "rgb(15, 18, 22)"), ("light", "rgb(246, 247, 249)")):
+        desktop_context = browser.new_context(color_scheme=scheme,
+                                              viewport={"width": 1100, "height": 800})
+        try:
+            desktop = desktop_context.new_page()
+            desktop.goto(web.url + "/")
+            expect(desktop.locator("article.service").first).to_be_visible(timeout=WAIT_MS)
+            assert desktop.evaluate("getComputedStyle(document.body).backgroundColor") == (
+                background)
+            if scheme == "dark":
+                screenshot(desktop, "dark-overview")
+        finally:
+            desktop_context.close()
 
 
 def test_the_page_reconnects_after_the_daemon_restarts(web: WebDaemon, page: Page) -> None:
@@ -222,5 +226,5 @@ def test_the_page_reconnects_after_the_daemon_restarts(web: WebDaemon, page: Pag
     web.start_server()
     expect(row(page, "api")).to_have_attribute("data-health", "unhealthy", timeout=WAIT_MS)
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    assert page.evaluate("document.body.dataset.snapshots") == "2"
+    assert int(page.evaluate("document.body.dataset.snapshots")) >= 2  # one more, at least
     assert loaded == [web.url + "/"]
