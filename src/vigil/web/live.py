@@ -50,7 +50,7 @@ def subscribe(manager: Manager, target_id: str | None) -> Subscription[TargetEve
 def update(manager: Manager, events: list[TargetEvent], *, output: bool) -> Json:
     """What a batch of events changed: summaries of the services they touched (as they are
     now), services removed, new results (with their output for a service page) and events."""
-    touched: dict[str, None] = {}
+    touched: dict[str, str] = {}  # ID -> name (looking up by name is one dict access)
     removed: list[str] = []
     results: list[Json] = []
     shown: list[Json] = []
@@ -64,11 +64,13 @@ def update(manager: Manager, events: list[TargetEvent], *, output: bool) -> Json
             removed.append(ref.id)
             touched.pop(ref.id, None)
         else:
-            touched[ref.id] = None
+            touched[ref.id] = ref.name
     services = []
-    for target_id in touched:
+    for target_id, name in touched.items():
         with contextlib.suppress(NotFoundError):  # being removed: TargetRemoved follows
-            services.append(summary(manager.view(target_id)))
+            view = manager.view(name)
+            if view.id == target_id:  # not a new service under the old name
+                services.append(summary(view))
     return {"services": services, "removed": removed, "results": results, "events": shown}
 
 
