@@ -23,14 +23,13 @@ HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</scrip
 SECRET_ENV = "s3cr3t-env-value-not-for-browsers"
 SECRET_TEST = "Authorization: Bearer probe-secret"
 
-if (problem := chromium_problem()) is None:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+if (problem := chromium_problem()) is not None:
+    pytest.skip(problem, allow_module_level=True)  # one line for the whole module
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if problem is not None:
-        pytest.skip(problem)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
