@@ -19,7 +19,7 @@ from vigil.runtime.engine import Engine
 from vigil.store.memory import MemoryStore
 from vigil.testing import FakeClock, ProbeStep, ScriptedProbe
 from vigil.web import create_web_app
-from vigil.web.data import overview
+from vigil.web.data import overview, service_history
 from vigil.web.headers import CONTENT_SECURITY_POLICY
 from vigil.web.live import live, sse, subscribe
 
@@ -292,6 +292,31 @@ def test_a_durable_store_is_read_per_service_in_a_thread_with_the_same_answer(
         assert await overview(manager) == threaded
         assert threaded["services"][0]["uptime"]["day"] == [3, 40]  # 0 1 0 0, then 1s
         assert len(threaded["services"][0]["recent"]) == 30
+        await manager.down()
+        await engine.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_week_of_history_lists_the_last_day_of_events(tmp_path: Path) -> None:
+    """Over 7 d the chart has every result kept, the events list the last 24 h (the store
+    has no per-service event query: a week of every service's events is too much to read)."""
+
+    async def main() -> None:
+        clock = FakeClock()
+        engine = Engine(clock=clock, probe_builder=lambda spec, ref: ScriptedProbe([0]))
+        manager = Manager(clock=clock, engine=engine, log_dir=tmp_path)
+        check = HealthcheckConfig(test=("CMD", "true"), interval=3600 * SECOND)
+        manager.create(ServiceConfig("slow", healthcheck=check))
+        await manager.start("slow")
+        await clock.run_for(30 * 3600 * SECOND)
+        await manager.pause("slow")
+        data = await service_history(manager, "slow", "7d")
+        assert len(data["points"]) == 30
+        assert [e["action"] for e in data["events"]] == ["pause"]
+        assert data["events_since"] == data["now"] - 24 * 3600 * 1000
+        day = await service_history(manager, "slow", "1h")
+        assert day["events_since"] == day["since"]
         await manager.down()
         await engine.aclose()
 

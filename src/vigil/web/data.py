@@ -37,6 +37,9 @@ STRIP_RESULTS = 30  # results in an overview row's strip
 CHART_POINTS = 2000  # newest results drawn on a service's chart
 TABLE_RESULTS = 50  # newest results listed with their output
 EVENT_ROWS = 200  # newest events listed on a service page
+# StateStore has no per-target event query: the events listed are read from every target's
+# events over at most a day (a week of a thousand services probed each second is 600M rows).
+EVENT_SPAN_NS = DAY_NS
 _MS = 1_000_000
 
 
@@ -154,7 +157,7 @@ def _history(store: StateStore, view: ServiceView, since_ns: int, now_ns: int) -
     table = [result_json(e.result) for e in found[-TABLE_RESULTS:]]
     events = [
         shown
-        for event in store.events(since_ns, now_ns)
+        for event in store.events(max(since_ns, now_ns - EVENT_SPAN_NS), now_ns)
         if event.target.id == view.id and not isinstance(event, ProbeCompleted)
         and (shown := event_json(event)) is not None
     ]
@@ -172,4 +175,5 @@ async def service_history(manager: Manager, ref: str, span: str) -> Json:
     detail["uptime"] = await in_store(store, _uptime, store, view.id, now_ns)
     history = await in_store(store, _history, store, view, since_ns, now_ns)
     return {"now": now_ns // _MS, "range": span, "since": since_ns // _MS,
+            "events_since": max(since_ns, now_ns - EVENT_SPAN_NS) // _MS,
             "service": detail, **history}

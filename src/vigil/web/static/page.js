@@ -277,7 +277,8 @@
       el("section", { className: "panel" }, facts),
       actionsPanel(),
       el("section", { className: "panel" }, el("h2", {}, "Probe duration"), ranges, chart(detail)),
-      el("section", { className: "panel" }, el("h2", {}, "Events"),
+      el("section", { className: "panel" },
+        el("h2", {}, detail.events_since > detail.since ? "Events (last 24 h)" : "Events"),
         detail.events.length ? el("ul", { className: "events" }, ...detail.events.map(eventItem))
           : el("p", { className: "muted" }, "No events in this range.")),
       el("section", { className: "panel" }, el("h2", {}, "Recent results"),
