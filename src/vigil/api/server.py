@@ -247,7 +247,7 @@ async def serve(
                 ready()
 
         servers = [
-            _uvicorn_server(listener, started, tls if sock.family != socket.AF_UNIX else None)
+            uvicorn_server(listener, started, tls if sock.family != socket.AF_UNIX else None)
             for listener, sock in listeners
         ]
         serving = [
@@ -272,7 +272,7 @@ async def serve(
             _remove_if_ours(unix_path, inode)
 
 
-def _uvicorn_server(
+def uvicorn_server(
     app: ASGIApp, started: Callable[[], None], tls: TLSFiles | None
 ) -> uvicorn.Server:
     import uvicorn  # here: only the daemon pays for importing the server

@@ -14,12 +14,17 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vigil.cli.connection import TOKEN_ENV, configured_host, current, host_option, read_token_file
+from vigil.compose.web import parse_web_address
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
+
+if TYPE_CHECKING:
+    from vigil.api.server import HostAddress
 
 READY_FD_ENV = "VIGIL_READY_FD"
 NOTIFY_ENV = "VIGIL_NOTIFY"
@@ -110,6 +115,11 @@ def _print_event(event: DaemonEvent) -> None:
     f"(else vigil.yaml's store:, else <state dir>/vigil.db; also ${STORE_ENV}).",
 )
 @click.option("--ephemeral", is_flag=True, help="Keep history in memory only (lost on exit).")
+@click.option(
+    "--web",
+    metavar="HOST:PORT",
+    help="Serve the live status page there, e.g. 127.0.0.1:8380 (overrides web: in the file).",
+)
 def up_command(
     path: Path,
     detach: bool,
@@ -121,6 +131,7 @@ def up_command(
     notify: tuple[str, ...],
     store: str | None,
     ephemeral: bool,
+    web: str | None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -133,12 +144,19 @@ def up_command(
         token = api_token(host, *_token_text(token_file))
         if host == default_host():  # a directory vigil chose must be the user's own
             check_socket_dir(os.path.dirname(host.removeprefix("unix://")), create=True)
-        tls = tls_files(parse_host(host), tlscert, tlskey, allow_remote=allow_remote)
     except VigilError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
-    os.environ.pop(NOTIFY_ENV, None)  # secrets: not for services' KEY-only variables
+    for secret in (NOTIFY_ENV, STORE_ENV):  # not for services' KEY-only variables
+        os.environ.pop(secret, None)
     project = _load(path, notify)  # validate before detaching, so errors reach the user
+    web = web or project.web
+    try:
+        tls = tls_files(_tls_endpoint(parse_host(host), web), tlscert, tlskey,
+                        allow_remote=allow_remote)
+    except VigilError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
     state = state_dir or default_state_dir()
     if ephemeral and store:
         click.echo("Error: --ephemeral and --store cannot be combined", err=True)
@@ -147,8 +165,8 @@ def up_command(
     if detach:
         if store:  # through the environment: a URL with a password stays out of ps
             os.environ[STORE_ENV] = store
-        _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote),
-                notify)
+        extra = _tls_args(tlscert, tlskey, allow_remote) + (["--web", web] if web else [])
+        _detach(path, host, state, token_file, token, extra, notify)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
@@ -163,6 +181,7 @@ def up_command(
             tls=tls,
             allow_remote=allow_remote,
             store=store,
+            web=web,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -191,6 +210,18 @@ def _token_text(token_file: Path | None) -> tuple[str | None, str]:
             err=True,
         )
     return text, source
+
+
+def _tls_endpoint(api: HostAddress, web: str | None) -> HostAddress:
+    """What TLS and --allow-remote are for: the API's TCP address, else the status page's
+    (the API on its unix socket needs neither)."""
+    if web is None:
+        return api
+    try:
+        address = parse_web_address(web)  # checked before detaching: the user sees it
+    except ValueError as exc:
+        raise ConfigError(f"--web {web!r}: {exc}") from None
+    return api if api[0] == "tcp" else ("tcp", address)
 
 
 def _tls_args(cert: str | None, key: str | None, allow_remote: bool) -> list[str]:

@@ -65,6 +65,7 @@ from vigil.compose.values import (
     text_field,
     unknown_key,
 )
+from vigil.compose.web import web_field
 from vigil.core.config import (
     TEST_CMD,
     TEST_NONE,
@@ -123,6 +124,7 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
     notify_flap: FlapPolicy | None = None
     history = HistoryConfig()
     store = ""
+    web: str | None = None
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
@@ -134,12 +136,14 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
             history = history_field(value, "history", problems)
         elif key == "store":
             store = store_field(value, "store", problems)
+        elif key == "web":
+            web = web_field(value, "web", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
     return ProjectConfig(services=MappingProxyType(services), notify=notify,
-                         notify_flap=notify_flap, history=history, store=store)
+                         notify_flap=notify_flap, history=history, store=store, web=web)
 
 
 def parse_service(

@@ -72,6 +72,8 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
         data["history"] = history
     if project.store:
         data["store"] = project.store
+    if project.web is not None:
+        data["web"] = project.web
     return data
 
 

@@ -212,3 +212,4 @@ class ProjectConfig:
     history: HistoryConfig = HistoryConfig()  # daemon-wide retention (``history:``)
     store: str = ""  # ``store:``: where history is kept; empty: SQLite in the state dir
 
+    web: str | None = None  # the status page's HOST:PORT (``web:``), None: no page

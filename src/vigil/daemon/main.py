@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -46,6 +47,7 @@ from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
+    from vigil.metrics import EngineMetrics
 
 _log = logging.getLogger("vigil")
 REAP_INTERVAL_NS = 1_000_000_000  # orphans adopted as subreaper are reaped (or killed) this often
@@ -165,6 +167,7 @@ class Daemon:
         tls: TLSFiles | None = None,
         allow_remote: bool = False,
         store: str | None = None,
+        web: str | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -185,6 +188,8 @@ class Daemon:
         # where history lives: --store, else vigil.yaml's store:, else <state dir>/vigil.db
         self.store_url = store or project.store
         self.history: StateStore | None = None
+        self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
+        self.web_url: str | None = None  # where it serves, once it does
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -216,6 +221,7 @@ class Daemon:
         from vigil.api.server import serve
         from vigil.metrics import EngineMetrics
 
+        web_socket = self._bind_web()  # a bad --web fails here, before anything is touched
         become_subreaper()  # orphans of services and probes become ours to reap
         contain.own_children()  # ... and every child not started by vigil is a leftover
         contain.walk_after_spawn()  # escapes forked before placement are jailed too
@@ -259,6 +265,8 @@ class Daemon:
             ready_or_dead = asyncio.ensure_future(ready.wait())
             await asyncio.wait([ready_or_dead, server], return_when=asyncio.FIRST_COMPLETED)
             if server.done():
+                if web_socket is not None:
+                    web_socket.close()
                 ready_or_dead.cancel()
                 budget.close()
                 await reactions.aclose()
@@ -268,6 +276,8 @@ class Daemon:
                 return 1
             _log.info("vigil daemon serving on %s", self.host)
             self._bound_inode = self._socket_inode()
+            web_stop = asyncio.Event()
+            web_server = await self._serve_web(manager, metrics, web_socket, web_stop)
             if self._on_ready is not None:
                 self._on_ready()
             up = asyncio.get_running_loop().create_task(self._up(manager, to_start))
@@ -284,8 +294,11 @@ class Daemon:
             events.close()
             budget.close()
             server_stop.set()
+            web_stop.set()
             try:
                 await server
+                if web_server is not None:
+                    await web_server
             except VigilError:
                 status = 1
             if self._on_event is not None:
@@ -294,6 +307,45 @@ class Daemon:
             contain.sweep()
             reap_orphans()
         return status
+
+    def _bind_web(self) -> socket.socket | None:
+        if self.web is None:
+            return None
+        from vigil.web.serve import bind
+
+        return bind(self.web, allow_remote=self._allow_remote)
+
+    async def _serve_web(
+        self,
+        manager: Manager,
+        metrics: EngineMetrics,
+        sock: socket.socket | None,
+        stop: asyncio.Event,
+    ) -> asyncio.Task[None] | None:
+        """Serve the status page on ``sock``; returns once it accepts connections."""
+        if sock is None:
+            return None
+        from vigil.metrics import asgi_app
+        from vigil.web import create_web_app
+        from vigil.web.serve import serve_web, url
+        from vigil.web.token import action_token
+
+        token, where = action_token(self.state_dir, self._token)
+        host = sock.getsockname()[0]
+        app = create_web_app(manager, token=token, hosts=None if self._allow_remote else [host],
+                             metrics=asgi_app(metrics))
+        ready = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            serve_web(app, sock, tls=self._tls, ready=ready.set, stop=stop))
+        waiting = asyncio.ensure_future(ready.wait())
+        await asyncio.wait([waiting, task], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if task.done():  # it could not start: the daemon goes on without its page
+            _log.error("the status page could not start: %s", task.exception())
+            return None
+        self.web_url = url(sock, tls=self._tls is not None)
+        _log.info("status page on %s (its actions need %s)", self.web_url, where)
+        return task
 
     async def _up(self, manager: Manager, names: list[str]) -> None:
         for error in await manager.up(names):
