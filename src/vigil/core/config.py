@@ -96,6 +96,36 @@ def _frozen_env(env: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(env))
 
 
+DEFAULT_HISTORY_KEEP = 30 * 24 * 3600 * SECOND  # issue 9: a month of history by default
+DEFAULT_HISTORY_MAX_RESULTS = 100_000  # per service: about a day at one result per second
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """Retention of kept history (``history: {keep: 30d, max_results: 100000}``): results and
+    events older than ``keep`` (ns) go, and a service keeps at most its newest
+    ``max_results`` results. None means "not set here": a service's value overrides the
+    daemon's, which overrides the defaults. 0 for either means "no limit"."""
+
+    keep: int | None = None
+    max_results: int | None = None
+
+    def over(self, base: HistoryConfig) -> HistoryConfig:
+        """This config's values where set, ``base``'s elsewhere."""
+        return HistoryConfig(
+            base.keep if self.keep is None else self.keep,
+            base.max_results if self.max_results is None else self.max_results,
+        )
+
+    @property
+    def effective_keep(self) -> int:
+        return DEFAULT_HISTORY_KEEP if self.keep is None else self.keep
+
+    @property
+    def effective_max_results(self) -> int:
+        return DEFAULT_HISTORY_MAX_RESULTS if self.max_results is None else self.max_results
+
+
 RESTART_NO = "no"
 RESTART_ALWAYS = "always"
 RESTART_ON_FAILURE = "on-failure"
@@ -147,6 +177,7 @@ class ServiceConfig:
     stop_signal: str = ""  # empty: DEFAULT_STOP_SIGNAL
     stop_grace_period: int = 0  # ns; 0: DEFAULT_STOP_GRACE_PERIOD
     depends_on: Mapping[str, Dependency] = field(default_factory=lambda: MappingProxyType({}))
+    history: HistoryConfig | None = None  # retention of its results; None: the daemon's
 
     @property
     def effective_stop_signal(self) -> str:
@@ -166,3 +197,6 @@ class ProjectConfig:
     """A whole ``vigil.yaml``: services by name, in file order."""
 
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    history: HistoryConfig = HistoryConfig()  # daemon-wide retention (``history:``)
+    store: str = ""  # ``store:``: where history is kept; empty: SQLite in the state dir
+
