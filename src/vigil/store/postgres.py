@@ -1,0 +1,525 @@
+"""The PostgreSQL store: a ``DurableStore`` on psycopg 3 and psycopg-pool.
+
+The same tables as SQLite (``vigil.store.schema``) in a schema of their own (``vigil`` unless
+the URL says ``schema=NAME`` or sets a ``search_path``), migrated on start
+(``vigil.store.pgschema``). The loop only queues rows; the one writer thread
+(``vigil.store.writer``) COPYs each batch in one transaction, at least every 200 ms.
+
+When the database goes away the rows stay queued (bounded; what does not fit is counted and
+shown in ``problem``), the outage is logged once and its end too, and the writer retries with
+back-off and catches up. A query the database does not answer within ``io_timeout`` (a dead
+host, a black hole: libpq has no query timeout) is ended by shutting its socket down. A row
+the database refuses (a value out of range) is logged and counted, and the rest of its batch
+is written. PostgreSQL's text holds no NUL: a NUL in probe output is kept as U+FFFD.
+
+The URL is libpq's, so every libpq parameter works (``sslmode=verify-full``, ``sslrootcert``,
+``passfile``, ``service``, ``connect_timeout``, ...), plus vigil's ``schema``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, LiteralString
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from vigil.core.config import HistoryConfig
+from vigil.core.events import ProbeCompleted, TargetEvent, TargetRef
+from vigil.exceptions import StoreError
+from vigil.store import TargetRecord, redact
+from vigil.store.codec import (
+    EVENT_COLUMNS,
+    RESULT_COLUMNS,
+    event_row,
+    from_event_row,
+    from_result_row,
+    result_row,
+)
+from vigil.store.pgschema import check_schema, chosen_schema, migrate
+from vigil.store.writer import FLUSH_INTERVAL_S, PENDING_LIMIT, BatchWriter
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+_log = logging.getLogger("vigil")
+
+PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
+PRUNE_BUDGET = 10_000  # rows one retention pass may delete
+IO_TIMEOUT_S = 10.0
+_LOW, _HIGH = -(1 << 63), (1 << 63) - 1
+_RESULT_TYPES = ["int8", "text", "text", "int8", "int8", "int8", "int8", "text", "text",
+                 "text", "int8"]
+_EVENT_TYPES = ["int8", "text", "text", "int8", "text", "text"]
+
+# What the loop hands the writer: an event with its position, or a change of targets.
+_Row = tuple[int, TargetEvent] | tuple[int, TargetRecord] | tuple[int, str]
+
+
+def _driver() -> tuple[Any, Any]:
+    """psycopg and psycopg_pool, imported only when a PostgreSQL store is opened."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as e:
+        raise StoreError(f"the PostgreSQL store needs psycopg 3 and psycopg-pool ({e}): "
+                         "pip install 'vigil[postgresql]'") from None
+    return psycopg, psycopg_pool
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """libpq's URL without vigil's ``schema`` parameter (libpq refuses unknown ones), and
+    that parameter."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise StoreError(f"store {redact(url)}: the scheme must be postgresql://")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    if len(schemas) > 1:
+        raise StoreError(f"store {redact(url)}: schema is given {len(schemas)} times")
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[0] if schemas else None
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Remove ``schema`` and everything in it (test teardown)."""
+    psycopg, _ = _driver()
+    from psycopg import sql
+
+    conninfo, _ = split_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+class PostgresStore:
+    """See the module docstring. ``now_ns`` is the clock background retention reads (None:
+    retention runs only when ``prune`` is called). StoreError when the database cannot be
+    reached or its schema is not vigil's."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        now_ns: Callable[[], int] | None = None,
+        schema: str | None = None,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+        pending_limit: int = PENDING_LIMIT,
+        io_timeout: float = IO_TIMEOUT_S,
+    ) -> None:
+        psycopg, pool_mod = _driver()
+        self._errors = psycopg
+        conninfo, url_schema = split_url(url)
+        where = redact(conninfo)
+        for name in (schema, url_schema):
+            if name is not None:
+                check_schema(name)
+        self._io_timeout = io_timeout
+        connect_timeout = max(2, int(io_timeout))
+        try:
+            with psycopg.connect(conninfo, connect_timeout=connect_timeout) as conn:
+                self.schema = schema or url_schema or chosen_schema(conn)
+                migrate(conn, self.schema)
+                self._q = _queries(self.schema, conn)
+                self._targets = {
+                    row[0]: TargetRecord(TargetRef(row[0], row[1]), row[2])
+                    for row in conn.execute(self._q.targets)}
+                row = conn.execute(self._q.max_seq).fetchone()
+                self._seq: int = int(row[0]) if row else 0
+        except psycopg.Error as e:
+            raise StoreError(f"store {where}: {_message(e)}") from None
+        self.location = f"{where} (schema {self.schema})"
+        self._pool: ConnectionPool[Any] = pool_mod.ConnectionPool(
+            conninfo, min_size=1, max_size=4, open=False, name="vigil-store",
+            timeout=io_timeout, kwargs={"connect_timeout": connect_timeout})
+        # No ``check``: it would query a connection outside ``_deadline``; a dead one fails
+        # its first use inside it, the pool drops it, and the writer retries.
+        self._pool.open(wait=False)
+        self._now_ns = now_ns
+        self._default = HistoryConfig()
+        self._retention: dict[str, HistoryConfig] = {}
+        self._last_prune = _LOW
+        self._more_to_prune = False
+        self._prune_cursor = 0
+        self._retrying = False  # the last write failed: it may have committed all the same
+        self.refused = 0  # rows the database would not take
+        self._closed = False
+        self._writer: BatchWriter[_Row] = BatchWriter(
+            self._write_rows, name=self.location, maintain=self._maintain,
+            interval_s=flush_interval_s, limit=pending_limit)
+
+    # -- writing (the loop) ---------------------------------------------------------------
+
+    def append_event(self, event: TargetEvent) -> None:
+        self._seq += 1
+        self._writer.put((self._seq, event))
+
+    def save_target(self, record: TargetRecord) -> None:
+        self._targets[record.ref.id] = record
+        self._writer.put((0, record))
+
+    def remove_target(self, target_id: str) -> None:
+        self._targets.pop(target_id, None)
+        self._retention.pop(target_id, None)
+        self._writer.put((0, target_id))
+
+    def targets(self) -> list[TargetRecord]:
+        return sorted(self._targets.values(), key=lambda r: (r.created_ns, r.ref.id))
+
+    def position(self) -> int:
+        return self._seq
+
+    @property
+    def problem(self) -> str | None:
+        parts = [self._writer.problem or ""]
+        if self.refused:
+            parts.append(f"{self.refused} rows were refused by the database (see the log)")
+        return "; ".join(p for p in parts if p) or None
+
+    @property
+    def writer(self) -> BatchWriter[_Row]:
+        """The writer (tests and the benchmark read its counters)."""
+        return self._writer
+
+    def set_retention(self, target_id: str | None, history: HistoryConfig | None) -> None:
+        if target_id is None:
+            self._default = history or HistoryConfig()
+        elif history is None:
+            self._retention.pop(target_id, None)
+        else:
+            self._retention[target_id] = history
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        return self._writer.flush(timeout_s)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        self._pool.close()
+
+    # -- reading (threads) ----------------------------------------------------------------
+
+    def events(
+        self, since_ns: int | None = None, until_ns: int | None = None
+    ) -> list[TargetEvent]:
+        found: list[TargetEvent] = []
+        after: tuple[int, int] | None = None
+        upto = self._seq
+        while page := self.events_page(upto=upto, since_ns=since_ns, until_ns=until_ns,
+                                       after=after, limit=10_000):
+            found.extend(event for _, event in page)
+            after = page[-1][0]
+        return found
+
+    def events_page(
+        self,
+        *,
+        upto: int,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        after: tuple[int, int] | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[tuple[int, int], TargetEvent]]:
+        self.flush()
+        at_time, at_seq = after if after is not None else (_LOW, -1)
+        low = max(_LOW if since_ns is None else since_ns, at_time)
+        args = (upto, low, _HIGH if until_ns is None else until_ns, at_time, at_seq, limit)
+        with self._reading() as conn:
+            results = conn.execute(self._q.results_page, args).fetchall()
+            others = conn.execute(self._q.events_page, args).fetchall()
+        page: list[tuple[tuple[int, int], TargetEvent]] = [
+            ((row[3], row[0]), from_result_row(row)) for row in results]
+        for row in others:
+            event = from_event_row(row)
+            if event is not None:
+                page.append(((row[3], row[0]), event))
+        page.sort(key=lambda item: item[0])
+        return page[:limit]
+
+    def results(
+        self,
+        target_id: str,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        limit: int | None = None,
+    ) -> list[ProbeCompleted]:
+        if limit is not None and limit <= 0:
+            return []
+        self.flush()
+        args = (target_id, _LOW if since_ns is None else since_ns,
+                _HIGH if until_ns is None else until_ns, _HIGH if limit is None else limit)
+        with self._reading() as conn:
+            rows = conn.execute(self._q.results, args).fetchall()
+        rows.reverse()
+        return [from_result_row(row) for row in rows]
+
+    def result_counts(
+        self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
+    ) -> tuple[int, int]:
+        self.flush()
+        args = (target_id, _LOW if since_ns is None else since_ns,
+                _HIGH if until_ns is None else until_ns)
+        with self._reading() as conn:
+            row = conn.execute(self._q.counts, args).fetchone()
+        assert row is not None
+        return int(row[1]), int(row[0])
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._closed:
+            raise StoreError(f"store {self.location} is closed")
+        try:
+            with self._pool.connection() as conn, self._deadline(conn):
+                yield conn
+        except self._errors.Error as e:
+            raise StoreError(f"store {self.location}: {_message(e)}") from None
+
+    # -- retention (the writer thread, or a test) -------------------------------------------
+
+    def prune(self, now_ns: int, budget: int = PRUNE_BUDGET) -> int:
+        deleted = 0
+        with self._pool.connection() as conn, self._deadline(conn):
+            default_keep = self._default.effective_keep
+            own_keep = {i: h.keep for i, h in self._retention.items() if h.keep is not None}
+            if default_keep:
+                deleted += _delete(conn, self._q.prune_results_default,
+                                   (now_ns - default_keep, list(own_keep)), budget - deleted)
+                deleted += _delete(conn, self._q.prune_events, (now_ns - default_keep,),
+                                   budget - deleted)
+            for target_id, keep in own_keep.items():
+                if keep and deleted < budget:
+                    deleted += _delete(conn, self._q.prune_results_own,
+                                       (target_id, now_ns - keep), budget - deleted)
+            deleted += self._prune_counts(conn, budget - deleted)
+        self._more_to_prune = deleted >= budget
+        return deleted
+
+    def _prune_counts(self, conn: psycopg.Connection[Any], budget: int) -> int:
+        """Cut targets to their newest ``max_results``, a few targets per pass (round robin)."""
+        ids = sorted(self._targets)
+        deleted = 0
+        for _ in range(min(len(ids), 50)):
+            if deleted >= budget:
+                break
+            self._prune_cursor %= len(ids)
+            target_id = ids[self._prune_cursor]
+            self._prune_cursor += 1
+            history = self._retention.get(target_id, HistoryConfig()).over(self._default)
+            keep = history.effective_max_results
+            if not keep:
+                continue
+            edge = conn.execute(self._q.count_edge, (target_id, keep)).fetchone()
+            if edge is not None:
+                deleted += _delete(conn, self._q.prune_results_count, (target_id, *edge),
+                                   budget - deleted)
+        return deleted
+
+    def _maintain(self) -> None:
+        if self._now_ns is None:
+            return
+        now = self._now_ns()
+        if self._more_to_prune or now - self._last_prune >= PRUNE_INTERVAL_NS:
+            self._last_prune = now
+            self.prune(now)
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _write_rows(self, rows: list[_Row]) -> None:
+        results, events = [], []
+        changes: list[TargetRecord | str] = []
+        for seq, item in rows:
+            if isinstance(item, ProbeCompleted):
+                results.append(_storable_result(result_row(seq, item)))
+            elif isinstance(item, TargetRecord | str):
+                changes.append(item)
+            else:
+                events.append(_storable_event(event_row(seq, item)))
+        errors = self._errors
+        try:
+            self._write(results, events, changes, copy=not self._retrying)
+        except (errors.OperationalError, errors.InterfaceError):
+            self._retrying = True  # the commit may have landed before the line broke
+            raise
+        except (errors.Error, ValueError) as e:  # some row is refused: find which
+            _log.error("store %s: a batch was refused (%s); writing its rows one by one",
+                       self.location, _message(e))
+            self._write(results, events, changes, copy=False, one_by_one=True)
+        self._retrying = False
+
+    def _write(self, results: list[tuple[Any, ...]], events: list[tuple[Any, ...]],
+               changes: list[TargetRecord | str], *, copy: bool,
+               one_by_one: bool = False) -> None:
+        q = self._q
+        with (self._pool.connection() as conn, self._deadline(conn), conn.transaction(),
+              conn.cursor() as cur):
+            for rows, copy_sql, insert_sql, types in (
+                    (results, q.copy_results, q.insert_result, _RESULT_TYPES),
+                    (events, q.copy_events, q.insert_event, _EVENT_TYPES)):
+                if not rows:
+                    continue
+                if one_by_one:
+                    for row in rows:
+                        self._insert_or_refuse(conn, insert_sql, row)
+                elif copy:
+                    with cur.copy(copy_sql) as out:
+                        out.set_types(types)
+                        for row in rows:
+                            out.write_row(row)
+                else:  # idempotent: rows a lost commit kept are skipped
+                    cur.executemany(insert_sql, rows)
+            for change in changes:
+                if isinstance(change, TargetRecord):
+                    cur.execute(q.save_target, (change.ref.id, change.ref.name,
+                                                change.created_ns))
+                else:  # removed: like ``docker rm``, its results go; events age out
+                    cur.execute(q.remove_target, (change,))
+                    cur.execute(q.remove_results, (change,))
+
+    def _insert_or_refuse(self, conn: psycopg.Connection[Any], insert_sql: bytes,
+                          row: tuple[Any, ...]) -> None:
+        errors = self._errors
+        try:
+            with conn.transaction():  # a savepoint: a refused row leaves the others
+                conn.execute(insert_sql, row)
+        except (errors.DataError, errors.IntegrityError, errors.ProgrammingError,
+                ValueError) as e:
+            self.refused += 1
+            _log.error("store %s: refused the row at position %s of %r at %s: %s",
+                       self.location, row[0], row[2], row[3], _message(e))
+
+    @contextmanager
+    def _deadline(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """End ``conn`` if what it does takes longer than ``io_timeout``."""
+        timer = threading.Timer(self._io_timeout, _sever, (conn, self.location))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+
+def _sever(conn: psycopg.Connection[Any], location: str) -> None:
+    """Shut the connection's socket down: the blocked call fails as a lost connection."""
+    try:
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except Exception:  # already closed: nothing is stuck on it
+        return
+    _log.error("store %s: no answer in time; connection ended", location)
+
+
+def _delete(conn: psycopg.Connection[Any], query: bytes, args: tuple[Any, ...],
+            budget: int) -> int:
+    if budget <= 0:
+        return 0
+    with conn.transaction():
+        cursor = conn.execute(query, (*args, budget))
+    return max(cursor.rowcount, 0)
+
+
+def _storable_result(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    output: str = row[7]
+    if "\x00" in output:
+        row = (*row[:7], output.replace("\x00", "\ufffd"), *row[8:])
+    return row
+
+
+def _storable_event(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    data: str = row[5]
+    if not data.isascii():  # a lone surrogate (a file name) has no UTF-8: escape it
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            row = (*row[:5], json.dumps(json.loads(data), separators=(",", ":")))
+    return row
+
+
+def _message(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class _Queries:
+    max_seq: bytes
+    targets: bytes
+    results_page: bytes
+    events_page: bytes
+    results: bytes
+    counts: bytes
+    copy_results: bytes
+    copy_events: bytes
+    insert_result: bytes
+    insert_event: bytes
+    save_target: bytes
+    remove_target: bytes
+    remove_results: bytes
+    prune_results_default: bytes
+    prune_results_own: bytes
+    prune_events: bytes
+    count_edge: bytes
+    prune_results_count: bytes
+
+
+def _queries(schema: str, conn: psycopg.Connection[Any]) -> _Queries:
+    """Every statement, with the schema quoted in, composed once."""
+    from psycopg import sql
+
+    def q(text: LiteralString) -> bytes:
+        return sql.SQL(text).format(
+            results=sql.Identifier(schema, "results"), events=sql.Identifier(schema, "events"),
+            targets=sql.Identifier(schema, "targets"),
+            rcols=sql.SQL(", ").join(map(sql.Identifier, RESULT_COLUMNS)),
+            ecols=sql.SQL(", ").join(map(sql.Identifier, EVENT_COLUMNS)),
+            rargs=sql.SQL(", ").join([sql.Placeholder()] * len(RESULT_COLUMNS)),
+            eargs=sql.SQL(", ").join([sql.Placeholder()] * len(EVENT_COLUMNS)),
+        ).as_bytes(conn)
+
+    page: LiteralString = (
+        "WHERE seq <= %s AND time_ns >= %s AND time_ns <= %s AND (time_ns, seq) > (%s, %s) "
+        "ORDER BY time_ns, seq LIMIT %s")
+    in_range: LiteralString = "WHERE target_id = %s AND time_ns >= %s AND time_ns <= %s"
+    limited: LiteralString = " WHERE seq IN (SELECT seq FROM "
+    return _Queries(
+        max_seq=q("SELECT greatest((SELECT coalesce(max(seq), 0) FROM {results}), "
+                  "(SELECT coalesce(max(seq), 0) FROM {events}))"),
+        targets=q("SELECT id, name, created_ns FROM {targets} ORDER BY created_ns, id"),
+        results_page=q("SELECT {rcols} FROM {results} " + page),
+        events_page=q("SELECT {ecols} FROM {events} " + page),
+        results=q("SELECT {rcols} FROM {results} " + in_range
+                  + " ORDER BY time_ns DESC, seq DESC LIMIT %s"),
+        counts=q("SELECT count(*), count(*) FILTER (WHERE exit_code = 0) FROM {results} "
+                 + in_range),
+        copy_results=q("COPY {results} ({rcols}) FROM STDIN (FORMAT BINARY)"),
+        copy_events=q("COPY {events} ({ecols}) FROM STDIN (FORMAT BINARY)"),
+        insert_result=q("INSERT INTO {results} ({rcols}) VALUES ({rargs}) "
+                        "ON CONFLICT (seq) DO NOTHING"),
+        insert_event=q("INSERT INTO {events} ({ecols}) VALUES ({eargs}) "
+                       "ON CONFLICT (seq) DO NOTHING"),
+        save_target=q("INSERT INTO {targets} (id, name, created_ns) VALUES (%s, %s, %s) "
+                      "ON CONFLICT (id) DO UPDATE "
+                      "SET name = excluded.name, created_ns = excluded.created_ns"),
+        remove_target=q("DELETE FROM {targets} WHERE id = %s"),
+        remove_results=q("DELETE FROM {results} WHERE target_id = %s"),
+        prune_results_default=q(
+            "DELETE FROM {results}" + limited + "{results} WHERE time_ns < %s "
+            "AND target_id <> ALL(%s) LIMIT %s)"),
+        prune_results_own=q("DELETE FROM {results}" + limited + "{results} "
+                            "WHERE target_id = %s AND time_ns < %s LIMIT %s)"),
+        prune_events=q("DELETE FROM {events}" + limited + "{events} WHERE time_ns < %s "
+                       "LIMIT %s)"),
+        count_edge=q("SELECT time_ns, seq FROM {results} WHERE target_id = %s "
+                     "ORDER BY time_ns DESC, seq DESC LIMIT 1 OFFSET %s"),
+        prune_results_count=q("DELETE FROM {results}" + limited + "{results} "
+                              "WHERE target_id = %s AND (time_ns, seq) <= (%s, %s) LIMIT %s)"),
+    )
+
+
+__all__ = ["PostgresStore", "drop_schema", "split_url"]
