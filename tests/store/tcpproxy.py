@@ -4,6 +4,7 @@ nothing answers) and ``restore``. Every thread stops with ``close``; waits are b
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import struct
@@ -16,10 +17,8 @@ _TICK_S = 0.05  # how often idle threads look at the mode
 
 def _reset(sock: socket.socket) -> None:
     """Close with RST, as a crashed server's kernel would."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
     sock.close()
 
 
@@ -91,6 +90,10 @@ class TcpProxy:
                 _reset(client)
                 continue
             with self._lock:
+                if self.mode == CUT:  # cut while this one was connecting
+                    _reset(client)
+                    _reset(server)
+                    continue
                 self._pairs.append((client, server))
             self._spawn(self._pump, client, server)
             self._spawn(self._pump, server, client)

@@ -53,10 +53,14 @@ _log = logging.getLogger("vigil")
 PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
 PRUNE_BUDGET = 10_000  # rows one retention pass may delete
 IO_TIMEOUT_S = 10.0
+# The pool's own reconnection backs off without bound (1 s, 2 s, 4 s, ...); it gives up after
+# this, and the next write or read starts over at 1 s: back within seconds of an outage's end.
+RECONNECT_S = 5.0
 _LOW, _HIGH = -(1 << 63), (1 << 63) - 1
 _RESULT_TYPES = ["int8", "text", "text", "int8", "int8", "int8", "int8", "text", "text",
                  "text", "int8"]
 _EVENT_TYPES = ["int8", "text", "text", "int8", "text", "text"]
+_VALUE_ERRORS = (ValueError, OverflowError, TypeError)  # what adapting a value can raise
 
 # What the loop hands the writer: an event with its position, or a change of targets.
 _Row = tuple[int, TargetEvent] | tuple[int, TargetRecord] | tuple[int, str]
@@ -136,9 +140,8 @@ class PostgresStore:
         self.location = f"{where} (schema {self.schema})"
         self._pool: ConnectionPool[Any] = pool_mod.ConnectionPool(
             conninfo, min_size=1, max_size=4, open=False, name="vigil-store",
-            timeout=io_timeout, kwargs={"connect_timeout": connect_timeout})
-        # No ``check``: it would query a connection outside ``_deadline``; a dead one fails
-        # its first use inside it, the pool drops it, and the writer retries.
+            timeout=io_timeout, kwargs={"connect_timeout": connect_timeout},
+            check=self._check, reconnect_timeout=RECONNECT_S)
         self._pool.open(wait=False)
         self._now_ns = now_ns
         self._default = HistoryConfig()
@@ -347,7 +350,7 @@ class PostgresStore:
         except (errors.OperationalError, errors.InterfaceError):
             self._retrying = True  # the commit may have landed before the line broke
             raise
-        except (errors.Error, ValueError) as e:  # some row is refused: find which
+        except (errors.Error, *_VALUE_ERRORS) as e:  # some row is refused: find which
             _log.error("store %s: a batch was refused (%s); writing its rows one by one",
                        self.location, _message(e))
             self._write(results, events, changes, copy=False, one_by_one=True)
@@ -389,10 +392,16 @@ class PostgresStore:
             with conn.transaction():  # a savepoint: a refused row leaves the others
                 conn.execute(insert_sql, row)
         except (errors.DataError, errors.IntegrityError, errors.ProgrammingError,
-                ValueError) as e:
+                *_VALUE_ERRORS) as e:
             self.refused += 1
             _log.error("store %s: refused the row at position %s of %r at %s: %s",
                        self.location, row[0], row[2], row[3], _message(e))
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's test of a connection before handing it out: one that died while idle
+        (a server restart, an outage) is replaced instead of failing the next write."""
+        with self._deadline(conn):
+            conn.execute("")
 
     @contextmanager
     def _deadline(self, conn: psycopg.Connection[Any]) -> Iterator[None]:

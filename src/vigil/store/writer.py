@@ -124,9 +124,6 @@ class BatchWriter(Generic[T]):
             try:
                 while self._pending:
                     self._commit_one_batch()
-                if self._failure is not None:
-                    _log.warning("store %s: writes work again", self._name)
-                    self._failure = None
                 delay = self._interval_s
                 if self._maintain is not None and not closing:
                     self._maintain()
@@ -152,6 +149,9 @@ class BatchWriter(Generic[T]):
             pending.extendleft(reversed(rows))  # back in front, in order, for the retry
             raise
         self.transactions += 1
+        if self._failure is not None:  # before a flush waiting on these rows returns
+            _log.warning("store %s: writes work again", self._name)
+            self._failure = None
         with self._done:
             self._written += count
             self._done.notify_all()
