@@ -471,6 +471,20 @@ class Client:
                     raise ApiError(response.status_code, f"invalid event JSON: {line!r}") from None
                 yield event
 
+    def history(
+        self,
+        ref: str,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+    ) -> list[JsonObject]:
+        """``GET /services/{ref}/history``: kept probe results, oldest first."""
+        params = {"since": since, "until": until,
+                  "limit": None if limit is None else str(limit)}
+        result: list[JsonObject] = self._json(
+            self._request("GET", self._service(ref, "/history"), params))
+        return result
+
     def wait(self, ref: str, condition: str = "exited", timeout: str | None = None) -> JsonObject:
         """``POST /services/{ref}/wait``; ``timeout`` is a Go duration (``30s``).
         Answers ``{"Met": bool, "Error": str | None, "ExitCode": int}``."""

@@ -48,6 +48,7 @@ CONTRACT = {
     ("POST", "/up"),
     ("POST", "/down"),
     ("GET", "/openapi.json"),
+    ("GET", "/services/{ref}/history"),
 }
 PARAMETERS = {
     ("GET", "/services/json"): {"all", "filters"},
@@ -59,6 +60,7 @@ PARAMETERS = {
     ("GET", "/services/{ref}/logs"): {"ref", "follow", "tail", "timestamps", "stdout", "stderr"},
     ("POST", "/services/{ref}/wait"): {"ref", "condition", "timeout"},
     ("GET", "/events"): {"since", "until", "filters"},
+    ("GET", "/services/{ref}/history"): {"ref", "since", "until", "limit"},
 }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import services, system
+from vigil.api import history, services, system
 from vigil.api.budget import ApiBudget, Budgeted
 from vigil.api.errors import add_error_handlers
 from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
@@ -44,6 +44,7 @@ def create_app(
     app.add_middleware(LastResort)
     app.include_router(system.router)
     app.include_router(services.router)
+    app.include_router(history.router)
     return app
 
 

@@ -5,7 +5,7 @@ OpenAPI document itself."""
 
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -15,7 +15,7 @@ from vigil import __version__
 from vigil.api import schemas
 from vigil.api.budget import PER_EVENT_NS, spend
 from vigil.api.errors import DockerJSONResponse, error_responses
-from vigil.api.params import BackendDep, Filters, ManagerDep, Timestamp
+from vigil.api.params import Backend, BackendDep, Filters, ManagerDep, Timestamp
 from vigil.api.streams import NDJSON, NDJSONResponse, Stream, close_at, event_lines
 from vigil.docker.events import EventFilter, parse_since_until
 from vigil.exceptions import InvalidParameterError
@@ -86,6 +86,8 @@ async def events(
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
     log = backend.manager.events
+    if log.durable() is not None and (since_ns is not None or until_ns is not None):
+        return _durable_replay(request, backend, check, since_ns, until_ns, now)
     if since_ns is not None or until_ns is not None:  # a replay waits its turn before the
         await spend(request.app.state, log.stored(since_ns, until_ns) * PER_EVENT_NS)
     subscription = log.subscribe(check, since_ns, until_ns, now_ns=now)  # live queue fills
@@ -102,6 +104,42 @@ async def events(
             timer.cancel()
 
     return Stream(event_lines(subscription, log.line), media_type=NDJSON, cleanup=cleanup)
+
+
+def _durable_replay(
+    request: Request,
+    backend: Backend,
+    check: EventFilter,
+    since_ns: int | None,
+    until_ns: int | None,
+    now: int,
+) -> Response:
+    """``/events`` with a replay from a durable store: live events are subscribed first, at
+    a store position; the replay up to that position is read page by page in threads (each
+    page paying its share of the budget), then the live events follow."""
+    log = backend.manager.events
+    subscription, upto = log.subscribe_live(check, until_ns, now_ns=now)
+    clock = backend.manager.clock
+    timer = None
+    if until_ns is not None and not subscription.closed:
+        timer = close_at(clock, subscription, until_ns)
+    open_streams = backend.streams
+    open_streams.add(subscription.close)
+
+    async def lines() -> AsyncGenerator[bytes, None]:
+        async for chunk, count in log.replay_lines(upto, since_ns, until_ns, check):
+            await spend(request.app.state, count * PER_EVENT_NS)
+            yield chunk
+        async for chunk in event_lines(subscription, log.line):
+            yield chunk
+
+    def cleanup() -> None:
+        subscription.close()
+        open_streams.discard(subscription.close)
+        if timer is not None:
+            timer.cancel()
+
+    return Stream(lines(), media_type=NDJSON, cleanup=cleanup)
 
 
 @router.post(

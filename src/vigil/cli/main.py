@@ -104,11 +104,13 @@ def check_command(
     sys.exit(0 if result.exit_code == 0 else 1)
 
 
+from vigil.cli.history import history_command as _history_command  # noqa: E402
 from vigil.cli.services import register as _register_daemon_commands  # noqa: E402
 from vigil.cli.up import up_command as _up_command  # noqa: E402
 
 _register_daemon_commands(cli)
 cli.add_command(_up_command)
+cli.add_command(_history_command)
 
 
 def main() -> None:

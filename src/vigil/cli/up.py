@@ -22,6 +22,7 @@ from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 
 READY_FD_ENV = "VIGIL_READY_FD"
+STORE_ENV = "VIGIL_STORE"
 DETACH_TIMEOUT_S = 60.0
 
 
@@ -84,6 +85,14 @@ def _print_event(event: DaemonEvent) -> None:
 )
 @click.option("--tlscert", metavar="PATH", help="TLS certificate chain (PEM) for tcp://.")
 @click.option("--tlskey", metavar="PATH", help="TLS private key (PEM) for tcp://.")
+@click.option(
+    "--store",
+    metavar="URL",
+    envvar=STORE_ENV,
+    help="Where history is kept: a SQLite path, sqlite:///PATH or postgresql://... "
+    f"(else vigil.yaml's store:, else <state dir>/vigil.db; also ${STORE_ENV}).",
+)
+@click.option("--ephemeral", is_flag=True, help="Keep history in memory only (lost on exit).")
 def up_command(
     path: Path,
     detach: bool,
@@ -92,6 +101,8 @@ def up_command(
     allow_remote: bool,
     tlscert: str | None,
     tlskey: str | None,
+    store: str | None,
+    ephemeral: bool,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -110,7 +121,13 @@ def up_command(
         sys.exit(1)
     project = _load(path)  # validate before detaching, so errors reach the user
     state = state_dir or default_state_dir()
+    if ephemeral and store:
+        click.echo("Error: --ephemeral and --store cannot be combined", err=True)
+        sys.exit(1)
+    store = "memory" if ephemeral else store
     if detach:
+        if store:  # through the environment: a URL with a password stays out of ps
+            os.environ[STORE_ENV] = store
         _detach(path, host, state, token_file, token, _tls_args(tlscert, tlskey, allow_remote))
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
@@ -125,6 +142,7 @@ def up_command(
             token=token,
             tls=tls,
             allow_remote=allow_remote,
+            store=store,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:

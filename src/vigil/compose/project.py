@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from vigil.compose.dockerfile import parse_healthcheck_instruction
+from vigil.compose.history import history_field, store_field
 from vigil.compose.lifecycle import (
     depends_on_field,
     restart_field,
@@ -67,6 +68,7 @@ from vigil.core.config import (
     TEST_SHELL,
     Dependency,
     HealthcheckConfig,
+    HistoryConfig,
     ProjectConfig,
     RestartPolicy,
     ServiceConfig,
@@ -107,14 +109,20 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         raise ConfigError(ConfigProblem("", "Top-level object must be a mapping"))
     problems: Problems = []
     services: dict[str, ServiceConfig] = {}
+    history = HistoryConfig()
+    store = ""
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
+        elif key == "history":
+            history = history_field(value, "history", problems)
+        elif key == "store":
+            store = store_field(value, "store", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
-    return ProjectConfig(services=MappingProxyType(services))
+    return ProjectConfig(services=MappingProxyType(services), history=history, store=store)
 
 
 def parse_service(
@@ -194,6 +202,7 @@ def _service(
     stop_signal = ""
     stop_grace_period = 0
     depends_on: Mapping[str, Dependency] = MappingProxyType({})
+    history: HistoryConfig | None = None
     for key, value in data.items():
         where = f"{path}.{key}"
         if key == "command":
@@ -216,6 +225,8 @@ def _service(
             stop_grace_period = stop_grace_period_field(value, where, problems)
         elif key == "depends_on":
             depends_on = MappingProxyType(depends_on_field(value, where, problems))
+        elif key == "history":
+            history = history_field(value, where, problems)
         elif not is_extension(key):
             problems.append(ConfigProblem(path, unknown_key(key)))
     if len(problems) > before:
@@ -232,6 +243,7 @@ def _service(
         stop_signal=stop_signal,
         stop_grace_period=stop_grace_period,
         depends_on=depends_on,
+        history=history,
     )
 
 

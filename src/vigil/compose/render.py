@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.history import history_to_dict
 from vigil.core.config import (
     Dependency,
     HealthcheckConfig,
@@ -53,7 +54,12 @@ _LONG_KEY = 1000  # YAML allows implicit keys of at most 1024 characters
 def project_to_dict(project: ProjectConfig) -> dict[str, object]:
     """The normalized configuration as plain data (the shape of ``vigil.yaml``)."""
     services = {name: service_to_dict(service) for name, service in project.services.items()}
-    return {"services": services}
+    data: dict[str, object] = {"services": services}
+    if history := history_to_dict(project.history):
+        data["history"] = history
+    if project.store:
+        data["store"] = project.store
+    return data
 
 
 def service_to_dict(service: ServiceConfig) -> dict[str, object]:
@@ -69,6 +75,8 @@ def service_to_dict(service: ServiceConfig) -> dict[str, object]:
         entry["environment"] = dict(service.environment)
     if service.healthcheck is not None:
         entry["healthcheck"] = healthcheck_to_dict(service.healthcheck)
+    if service.history is not None:
+        entry["history"] = history_to_dict(service.history)
     if service.restart != RestartPolicy():
         entry["restart"] = str(service.restart)
     if service.shell:

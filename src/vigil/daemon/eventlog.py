@@ -5,6 +5,11 @@ bounded subscription to its stream, each target event projected to Docker's mess
 (``vigil.docker.events.project``) and filtered on the way. A reader that falls
 ``queue_limit`` events behind is cut off with a reason, never allowed to grow memory.
 
+A durable store (``vigil.store.DurableStore``) may block: its replay is read in pages, each
+in a thread (``replay_lines``), up to the store position taken in the same step as the live
+subscription opens, so replay then live has no gap and no duplicate; pages are projected
+and encoded without the caches (they would push out the live events' entries).
+
 Each target event is projected and encoded once, however many streams and replays read it:
 both are kept for the newest ``CACHE_LIMIT`` events (the replay ring and what live readers
 still have queued), so a replay of the whole ring is a join of cached lines.
@@ -12,17 +17,24 @@ still have queued), so a replay of the whole ring is a join of cached lines.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 
 from vigil.core.events import TargetEvent
 from vigil.docker.events import DaemonEvent, EventFilter, project
 from vigil.docker.health import dumps
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import DEFAULT_QUEUE_LIMIT, Subscription
+from vigil.store import DurableStore
 
-__all__ = ["CACHE_LIMIT", "DockerEventLog", "Subscription"]
+__all__ = ["CACHE_LIMIT", "REPLAY_PAGE", "DockerEventLog", "Subscription"]
 
 CACHE_LIMIT = 12_000  # the store's 10,000-event ring, and live events still queued
+REPLAY_PAGE = 2_000  # events read from a durable store per thread hand-off
+# Live events a stream may hold while its replay is read from a durable store (a long
+# replay: minutes of 1,000 services); bounded, then closed as any slow reader.
+REPLAY_QUEUE_LIMIT = 100_000
 
 
 class DockerEventLog:
@@ -111,6 +123,68 @@ class DockerEventLog:
         if until_ns is not None and now_ns is not None and until_ns < now_ns:
             subscription.close("until reached")
         return subscription
+
+    def durable(self) -> DurableStore | None:
+        """The engine's store when it is durable (replays are then read in threads)."""
+        store = self._engine.store
+        return store if isinstance(store, DurableStore) else None
+
+    def subscribe_live(
+        self,
+        event_filter: EventFilter | None = None,
+        until_ns: int | None = None,
+        *,
+        now_ns: int | None = None,
+    ) -> tuple[Subscription[DaemonEvent], int]:
+        """Live events only (a durable store's replay comes from ``replay_lines``), and the
+        store position they start after, taken in the same step."""
+        store = self.durable()
+        position = store.position() if store is not None else 0
+        check = event_filter or EventFilter()
+
+        def accept(event: TargetEvent) -> DaemonEvent | None:
+            if until_ns is not None and event.time_ns > until_ns:
+                return None
+            docker = self.project(event)
+            return docker if docker is not None and check.matches(docker) else None
+
+        subscription = self._engine.stream.subscribe(
+            accept, maxsize=max(self._queue_limit, REPLAY_QUEUE_LIMIT), overflow="close")
+        self._subscriptions = [s for s in self._subscriptions if not s.closed]
+        self._subscriptions.append(subscription)
+        if until_ns is not None and now_ns is not None and until_ns < now_ns:
+            subscription.close("until reached")
+        return subscription, position
+
+    async def replay_lines(
+        self,
+        upto: int,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        event_filter: EventFilter | None = None,
+    ) -> AsyncIterator[tuple[bytes, int]]:
+        """The durable store's events at positions <= ``upto`` within the bounds that pass
+        the filter, oldest first, as NDJSON chunks with how many events each holds; each
+        page is read in a thread."""
+        store = self.durable()
+        if store is None:
+            return
+        check = event_filter or EventFilter()
+        after: tuple[int, int] | None = None
+        while True:
+            page = await asyncio.to_thread(
+                store.events_page, upto=upto, since_ns=since_ns, until_ns=until_ns,
+                after=after, limit=REPLAY_PAGE)
+            if not page:
+                return
+            after = page[-1][0]
+            lines = [
+                dumps(docker.to_json()) + "\n"
+                for _, event in page
+                if (docker := project(event)) is not None and check.matches(docker)
+            ]
+            if lines:
+                yield "".join(lines).encode("utf-8"), len(lines)
 
     def close(self) -> None:
         """End every stream (daemon shutdown)."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
 from vigil.daemon.eventlog import DockerEventLog
+from vigil.daemon.history import restore_health
 from vigil.daemon.manager import Manager
 from vigil.daemon.restore import EXIT_UNKNOWN, restore
 from vigil.docker.events import DaemonEvent
@@ -36,7 +37,7 @@ from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
-from vigil.store import ServiceRecord
+from vigil.store import DurableStore, ServiceRecord, StateStore, open_store, redact
 from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class Daemon:
         token: str | None = None,
         tls: TLSFiles | None = None,
         allow_remote: bool = False,
+        store: str | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -158,12 +160,21 @@ class Daemon:
         self._on_event = on_event
         self.stopping = asyncio.Event()
         self._bound_inode: int | None = None  # our unix socket file, once bound
+        # where history lives: --store, else vigil.yaml's store:, else <state dir>/vigil.db
+        self.store_url = store or project.store
+        self.history: StateStore | None = None
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
         store = FileServiceStore(self.state_dir)
         store.lock()
         previous = sys.getswitchinterval()
+        try:
+            self.history = open_store(self.store_url, state_dir=self.state_dir,
+                                      now_ns=self.clock.now_ns)
+        except BaseException:
+            store.close()
+            raise
         sys.setswitchinterval(GIL_SWITCH_S)
         try:
             return await self._run(store)
@@ -171,6 +182,7 @@ class Daemon:
             contain.own_children(False)  # an embedding program's children are its own again
             contain.walk_after_spawn(False)
             sys.setswitchinterval(previous)
+            self.history.close()  # after every service stopped: a clean stop loses nothing
             store.close()
 
     async def _run(self, store: FileServiceStore) -> int:
@@ -183,10 +195,16 @@ class Daemon:
         contain.walk_after_spawn()  # escapes forked before placement are jailed too
         records = await _recover(store, self.clock.now_ns())
         await _reclaim_jails(store)
-        engine = Engine(clock=self.clock)
+        history = self.history
+        assert history is not None
+        if isinstance(history, DurableStore):
+            history.set_retention(None, self.project.history)
+            _log.info("history kept in %s", redact(history.location))
+        engine = Engine(clock=self.clock, store=history)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
         to_start = restore(manager, self.project, records)
+        await restore_health(manager, history)
         if self._on_event is not None:
             events_task = asyncio.get_running_loop().create_task(self._forward(events))
         server_stop = asyncio.Event()

@@ -53,7 +53,7 @@ from vigil.exceptions import (
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import Subscription
-from vigil.store import ORIGIN_API, ServiceRecord, ServiceStore, TargetRecord
+from vigil.store import ORIGIN_API, DurableStore, ServiceRecord, ServiceStore, TargetRecord
 from vigil.store.memory import MemoryServiceStore
 from vigil.targets.base import Report, Target
 from vigil.targets.logs import ServiceLog
@@ -219,6 +219,8 @@ class Manager:
             target = WatchedTarget(ref, clock=self.clock, report=report)
         self.engine.add(config.name, config.healthcheck, probe=spec_for_service(config),
                         target_id=ref.id, created_ns=created_ns)
+        if isinstance(self.engine.store, DurableStore):  # its own history: retention
+            self.engine.store.set_retention(ref.id, config.history)
         self._known.pop(config.name, None)
         self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record)
         self._store(record)

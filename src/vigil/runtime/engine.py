@@ -173,6 +173,14 @@ class Engine:
         """The target's health; status ``none`` when it has no probe or never started."""
         return self._target(name).health
 
+    def restore_health(self, name: str, state: HealthState) -> None:
+        """Health an earlier daemon left (from its store), shown until the target starts:
+        a start then makes it ``starting`` with streak 0 and this Log kept, as Docker's
+        restore does. Ignored while the target is probed or when it has no check."""
+        target = self._target(name)
+        if target.probe is not None and target.monitor is None:
+            target.health = state
+
     def has_check(self, name: str) -> bool:
         return self._target(name).probe is not None
 

@@ -127,6 +127,9 @@ class BatchWriter(Generic[T]):
                 delay = self._interval_s
                 if self._maintain is not None and not closing:
                     self._maintain()
+                if self._failure is not None:  # a failed retention pass went through
+                    _log.warning("store %s: writes work again", self._name)
+                    self._failure = None
             except Exception as exc:  # any driver error: keep the rows, say so, retry
                 if self._failure is None:
                     _log.error("store %s: cannot write history: %s; retrying, nothing is "
@@ -149,7 +152,7 @@ class BatchWriter(Generic[T]):
             pending.extendleft(reversed(rows))  # back in front, in order, for the retry
             raise
         self.transactions += 1
-        if self._failure is not None:  # before a flush waiting on these rows returns
+        if self._failure is not None:  # before waking flush(): it reports a healthy store
             _log.warning("store %s: writes work again", self._name)
             self._failure = None
         with self._done:
