@@ -39,6 +39,7 @@ from vigil.store.codec import (
     event_row,
     from_event_row,
     from_result_row,
+    from_result_rows,
     result_row,
 )
 from vigil.store.pgschema import check_schema, chosen_schema, migrate
@@ -261,7 +262,7 @@ class PostgresStore:
         with self._reading() as conn:
             rows = conn.execute(self._q.results, args).fetchall()
         rows.reverse()
-        return [from_result_row(row) for row in rows]
+        return from_result_rows(rows)
 
     def result_counts(
         self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
