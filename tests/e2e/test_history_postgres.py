@@ -4,29 +4,22 @@ service, its Log and its history there. Skips with one line when there is no ser
 
 from __future__ import annotations
 
-import importlib
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests.postgres import URL, require_postgres
 
 pytestmark = pytest.mark.slow
 Daemon = Any  # tests/e2e/conftest.py's Daemon
-URL = "postgresql://postgres@127.0.0.1:5432/test"
 WAIT_S = 30.0
 
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    try:
-        postgres: Any = importlib.import_module("vigil.store.postgres")
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except (ImportError, OSError) as exc:
-        pytest.skip(f"PostgreSQL store tests skipped: no psycopg or no server at "
-                    f"127.0.0.1:5432 ({exc})")
+    postgres = require_postgres()
     name = f"vigil_e2e_{uuid.uuid4().hex[:12]}"
     yield name
     postgres.drop_schema(URL, name)

@@ -9,14 +9,12 @@ saying which. Each PostgreSQL test uses a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import importlib
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.postgres import URL, require_postgres
 
 from vigil.core.config import HistoryConfig
 from vigil.core.events import (
@@ -46,24 +44,11 @@ from vigil.go.duration import HOUR, SECOND
 from vigil.store import DurableStore, StateStore, TargetRecord, open_store
 from vigil.store.memory import MemoryStore
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 A = TargetRef("a" * 64, "a")
 B = TargetRef("b" * 64, "b")
 T0 = 1_700_000_000 * SECOND
 
 Opener = Callable[[], StateStore]
-
-
-def _postgres_missing() -> str | None:
-    try:
-        importlib.import_module("vigil.store.postgres")
-    except ImportError as exc:
-        return f"PostgreSQL store tests skipped: vigil.store.postgres cannot be imported ({exc})"
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError as exc:
-        return f"PostgreSQL store tests skipped: no server at 127.0.0.1:5432 ({exc})"
-    return None
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -72,14 +57,11 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     opened: list[StateStore] = []
     kind = request.param
     if kind == "postgresql":
-        reason = _postgres_missing()
-        if reason is not None:
-            pytest.skip(reason)
-        postgres: Any = importlib.import_module("vigil.store.postgres")
+        postgres = require_postgres()
         schema = f"vigil_test_{uuid.uuid4().hex[:12]}"
 
         def open_one() -> StateStore:
-            store: StateStore = postgres.PostgresStore(PG_URL, schema=schema)
+            store: StateStore = postgres.PostgresStore(URL, schema=schema)
             opened.append(store)
             return store
     elif kind == "sqlite":
@@ -96,7 +78,7 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     for store in opened:
         store.close()
     if kind == "postgresql":
-        postgres.drop_schema(PG_URL, schema)
+        postgres.drop_schema(URL, schema)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ it; without a server or psycopg every test here skips with one line saying why."
 
 from __future__ import annotations
 
-import importlib
 import logging
 import socket
 import sys
@@ -14,8 +13,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from tests.postgres import SERVER, URL, require_postgres
+from tests.store.tcpproxy import TcpProxy
 
 from vigil.core.events import ProbeCompleted, TargetDied, TargetRef, TargetStarted
 from vigil.core.results import Outcome, ProbeResult
@@ -26,33 +28,14 @@ from vigil.store import open_store
 from vigil.store.pgschema import first_schema
 from vigil.store.schema import VERSION
 
-from .tcpproxy import TcpProxy
-
-SERVER = ("127.0.0.1", 5432)
-URL = "postgresql://postgres@127.0.0.1:5432/test"
 A = TargetRef("a" * 64, "a")
 T0 = 1_700_000_000 * SECOND
 DEADLINE_S = 60.0  # only a broken store waits this long
 
 
-def _missing() -> str | None:
-    try:
-        importlib.import_module("vigil.store.postgres")
-    except ImportError as exc:
-        return f"PostgreSQL store tests skipped: psycopg is not installed ({exc})"
-    try:
-        socket.create_connection(SERVER, timeout=2).close()
-    except OSError as exc:
-        return f"PostgreSQL store tests skipped: no server at 127.0.0.1:5432 ({exc})"
-    return None
-
-
 @pytest.fixture
 def pg() -> Any:
-    reason = _missing()
-    if reason is not None:
-        pytest.skip(reason)
-    return importlib.import_module("vigil.store.postgres")
+    return require_postgres()
 
 
 @pytest.fixture
@@ -212,7 +195,8 @@ def test_hostile_values_are_kept_or_refused_and_counted(pg: Any, schema: str) ->
 def _via(proxy: TcpProxy, schema: str, **options: Any) -> Any:
     from vigil.store.postgres import PostgresStore
 
-    url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test?schema={schema}"
+    url = urlunsplit(urlsplit(URL)._replace(netloc=f"postgres@127.0.0.1:{proxy.port}",
+                                            query=f"schema={schema}"))
     return PostgresStore(url, io_timeout=options.pop("io_timeout", 2.0), **options)
 
 
