@@ -471,6 +471,11 @@ class Client:
                     raise ApiError(response.status_code, f"invalid event JSON: {line!r}") from None
                 yield event
 
+    def info(self) -> JsonObject:
+        """``GET /info``: services, the history store and warnings."""
+        result: JsonObject = self._json(self._request("GET", "/info"))
+        return result
+
     def history(
         self,
         ref: str,

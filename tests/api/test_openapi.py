@@ -49,6 +49,7 @@ CONTRACT = {
     ("POST", "/down"),
     ("GET", "/openapi.json"),
     ("GET", "/services/{ref}/history"),
+    ("GET", "/info"),
 }
 PARAMETERS = {
     ("GET", "/services/json"): {"all", "filters"},

@@ -51,11 +51,10 @@ T0 = 1_700_000_000 * SECOND
 Opener = Callable[[], StateStore]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens the backend's store; every call after the first reopens the same one."""
+def _opener(kind: str, tmp_path: Path) -> tuple[Opener, Callable[[], None]]:
+    """Opens the backend's store (every call after the first reopens the same one), and
+    what closes them all."""
     opened: list[StateStore] = []
-    kind = request.param
     if kind == "postgresql":
         postgres = require_postgres()
         schema = f"vigil_test_{uuid.uuid4().hex[:12]}"
@@ -64,32 +63,45 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
             store: StateStore = postgres.PostgresStore(URL, schema=schema)
             opened.append(store)
             return store
-    elif kind == "sqlite":
-        def open_one() -> StateStore:
+
+        def close_all() -> None:
+            for store in opened:
+                store.close()
+            postgres.drop_schema(URL, schema)
+
+        return open_one, close_all
+    if kind == "sqlite":
+        def open_sqlite() -> StateStore:
             opened.append(open_store("", state_dir=tmp_path))
             return opened[-1]
-    else:
-        memory = MemoryStore()
 
-        def open_one() -> StateStore:
-            return memory
+        def close_sqlite() -> None:
+            for store in opened:
+                store.close()
 
+        return open_sqlite, close_sqlite
+    memory = MemoryStore()
+    return (lambda: memory), (lambda: None)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    open_one, close_all = _opener(request.param, tmp_path)
+    yield open_one()
+    close_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    open_one, close_all = _opener(request.param, tmp_path)
     yield open_one
-    for store in opened:
-        store.close()
-    if kind == "postgresql":
-        postgres.drop_schema(URL, schema)
+    close_all()
 
 
 @pytest.fixture
-def store(opener: Opener) -> StateStore:
-    return opener()
-
-
-@pytest.fixture
-def durable(opener: Opener, store: StateStore) -> DurableStore:
-    if not isinstance(store, DurableStore):
-        pytest.skip("a property of durable stores only")
+def durable(opener: Opener) -> DurableStore:
+    store = opener()
+    assert isinstance(store, DurableStore)
     return store
 
 
@@ -245,3 +257,18 @@ def test_a_healthy_store_has_no_problem_and_flushes(durable: DurableStore) -> No
     assert durable.flush(timeout_s=30)
     assert durable.problem is None
     assert "***" not in durable.location
+
+
+def test_the_sqlite_writer_applies_retention_in_the_background(tmp_path: Path) -> None:
+    from vigil.store.sqlite import SqliteStore
+
+    now = [T0 + 10 * HOUR]
+    store = SqliteStore(tmp_path / "vigil.db", now_ns=lambda: now[0], flush_interval_s=3600.0)
+    try:
+        store.set_retention(None, HistoryConfig(keep=5 * HOUR))
+        for hour in range(10):
+            store.append_event(_result(A, T0 + hour * HOUR))
+        assert store.writer.sync(timeout_s=30)  # writes, then a retention pass
+        assert [(e.time_ns - T0) // HOUR for e in store.results(A.id)] == [5, 6, 7, 8, 9]
+    finally:
+        store.close()

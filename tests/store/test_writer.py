@@ -84,3 +84,15 @@ def test_rows_beyond_the_limit_are_counted_and_reported() -> None:
     assert writer.flush(timeout_s=30)
     assert sink.rows == list(range(20))
     writer.close()
+
+
+def test_sync_waits_for_a_whole_pass_with_its_maintenance() -> None:
+    sink = Sink()
+    passes: list[int] = []
+    writer = BatchWriter(sink.write, name="test", interval_s=NEVER_S, batch=10, limit=100,
+                         maintain=lambda: passes.append(len(sink.rows)))
+    writer.put(1)
+    assert writer.sync(timeout_s=30)
+    assert passes
+    assert passes[-1] == 1  # retention ran after the rows were written
+    writer.close()

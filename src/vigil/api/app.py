@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import history, services, system
+from vigil.api import history, info, services, system
 from vigil.api.budget import ApiBudget, Budgeted
 from vigil.api.errors import add_error_handlers
 from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
@@ -45,6 +45,7 @@ def create_app(
     app.include_router(system.router)
     app.include_router(services.router)
     app.include_router(history.router)
+    app.include_router(info.router)
     return app
 
 

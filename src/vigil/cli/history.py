@@ -56,4 +56,20 @@ def history_command(
         click.echo(history_table(entries), nl=False)
 
 
-__all__ = ["history_command", "history_table"]
+@click.command("info")
+@connection_options
+@_daemon_errors
+def info_command() -> None:
+    """Show the daemon's services count, where history is kept, and warnings."""
+    with open_client() as client:
+        answer = client.info()
+    store = answer.get("Store", {})
+    click.echo(f"Services: {answer.get('Services', 0)}")
+    click.echo(f"Store: {store.get('Driver', '')}")
+    if store.get("Location"):
+        click.echo(f" Location: {store['Location']}")
+    for warning in answer.get("Warnings", []):
+        click.echo(f"WARNING: {warning}", err=True)
+
+
+__all__ = ["history_command", "history_table", "info_command"]

@@ -105,12 +105,14 @@ def check_command(
 
 
 from vigil.cli.history import history_command as _history_command  # noqa: E402
+from vigil.cli.history import info_command as _info_command  # noqa: E402
 from vigil.cli.services import register as _register_daemon_commands  # noqa: E402
 from vigil.cli.up import up_command as _up_command  # noqa: E402
 
 _register_daemon_commands(cli)
 cli.add_command(_up_command)
 cli.add_command(_history_command)
+cli.add_command(_info_command)
 
 
 def main() -> None:

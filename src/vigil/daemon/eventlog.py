@@ -109,7 +109,16 @@ class DockerEventLog:
         check = event_filter or EventFilter()
         wanted = since_ns is not None or until_ns is not None
         replay = self.replay(since_ns, until_ns, check) if wanted else []
+        return self._live(check, until_ns, now_ns, self._queue_limit, replay)
 
+    def _live(
+        self,
+        check: EventFilter,
+        until_ns: int | None,
+        now_ns: int | None,
+        maxsize: int,
+        replay: list[DaemonEvent],
+    ) -> Subscription[DaemonEvent]:
         def accept(event: TargetEvent) -> DaemonEvent | None:
             if until_ns is not None and event.time_ns > until_ns:
                 return None
@@ -117,7 +126,7 @@ class DockerEventLog:
             return docker if docker is not None and check.matches(docker) else None
 
         subscription = self._engine.stream.subscribe(
-            accept, maxsize=self._queue_limit, overflow="close", replay=replay)
+            accept, maxsize=maxsize, overflow="close", replay=replay)
         self._subscriptions = [s for s in self._subscriptions if not s.closed]
         self._subscriptions.append(subscription)
         if until_ns is not None and now_ns is not None and until_ns < now_ns:
@@ -141,20 +150,8 @@ class DockerEventLog:
         store = self.durable()
         position = store.position() if store is not None else 0
         check = event_filter or EventFilter()
-
-        def accept(event: TargetEvent) -> DaemonEvent | None:
-            if until_ns is not None and event.time_ns > until_ns:
-                return None
-            docker = self.project(event)
-            return docker if docker is not None and check.matches(docker) else None
-
-        subscription = self._engine.stream.subscribe(
-            accept, maxsize=max(self._queue_limit, REPLAY_QUEUE_LIMIT), overflow="close")
-        self._subscriptions = [s for s in self._subscriptions if not s.closed]
-        self._subscriptions.append(subscription)
-        if until_ns is not None and now_ns is not None and until_ns < now_ns:
-            subscription.close("until reached")
-        return subscription, position
+        maxsize = max(self._queue_limit, REPLAY_QUEUE_LIMIT)
+        return self._live(check, until_ns, now_ns, maxsize, []), position
 
     async def replay_lines(
         self,

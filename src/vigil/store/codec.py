@@ -37,10 +37,15 @@ _KINDS: dict[str, type[Any]] = {
 _HINTS = {name: typing.get_type_hints(cls) for name, cls in _KINDS.items()}
 
 
+_VALUES: dict[enum.Enum, str] = {
+    **{o: o.value for o in Outcome}, **{s: s.value for s in HealthStatus}}  # no enum lookups
+
+
 def result_row(seq: int, event: ProbeCompleted) -> ResultRow:
     result = event.result
-    return (seq, event.target.id, event.target.name, event.time_ns, result.start, result.end,
-            result.exit_code, result.output, result.outcome.value, event.status.value,
+    target = event.target
+    return (seq, target.id, target.name, event.time_ns, result.start, result.end,
+            result.exit_code, result.output, _VALUES[result.outcome], _VALUES[event.status],
             event.failing_streak)
 
 

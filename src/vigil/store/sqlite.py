@@ -201,7 +201,7 @@ class SqliteStore:
         args: tuple[Any, ...] = (target_id, _LOW if since_ns is None else since_ns,
                                  _HIGH if until_ns is None else until_ns)
         query = (f"SELECT {_RESULTS} FROM results WHERE target_id = ? AND time_ns >= ? "
-                 "AND time_ns <= ? ORDER BY time_ns DESC, seq DESC")
+                 "AND time_ns <= ? ORDER BY time_ns DESC")  # one target's times never tie
         if limit is not None:
             query += " LIMIT ?"
             args += (limit,)
@@ -264,11 +264,11 @@ class SqliteStore:
             if not keep:
                 continue
             edge = self._db.execute(
-                "SELECT time_ns, seq FROM results WHERE target_id = ? "
-                "ORDER BY time_ns DESC, seq DESC LIMIT 1 OFFSET ?", (target_id, keep)).fetchone()
+                "SELECT time_ns FROM results WHERE target_id = ? "
+                "ORDER BY time_ns DESC LIMIT 1 OFFSET ?", (target_id, keep)).fetchone()
             if edge is not None:
-                deleted += self._delete("results", "target_id = ? AND (time_ns, seq) <= (?, ?)",
-                                        (target_id, *edge), budget - deleted)
+                deleted += self._delete("results", "target_id = ? AND time_ns <= ?",
+                                        (target_id, edge[0]), budget - deleted)
         return deleted
 
     def _delete(self, table: str, condition: str, args: Sequence[object], budget: int) -> int:
@@ -343,6 +343,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
         raise ValueError("the file system does not support SQLite's WAL mode")
     db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA cache_size = -65536")  # 64 MiB: the indexes' hot pages stay cached
     return db
 
 

@@ -105,6 +105,15 @@ class BatchWriter(Generic[T]):
                 or (self._passes_ended > started and self._failure is not None), timeout_s)
             return self._written >= target
 
+    def sync(self, timeout_s: float | None = None) -> bool:
+        """Wait until a whole pass of the thread (writes, then retention) that started after
+        this call has ended; False if ``timeout_s`` passed first."""
+        started = self._passes_started
+        self._wake.set()
+        with self._done:
+            return self._done.wait_for(
+                lambda: self._passes_ended > started or not self._thread.is_alive(), timeout_s)
+
     def close(self, timeout_s: float | None = None) -> None:
         """Commit what is queued, then stop the thread."""
         self._closing = True
