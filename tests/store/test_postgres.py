@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -192,46 +193,51 @@ def test_hostile_values_are_kept_or_refused_and_counted(pg: Any, schema: str) ->
 # -- outages -----------------------------------------------------------------------------------
 
 
-def _via(proxy: TcpProxy, schema: str, **options: Any) -> Any:
+@contextmanager
+def _via(proxy: TcpProxy, schema: str, **options: Any) -> Iterator[Any]:
+    """A store that reaches the server through ``proxy``, closed after."""
     from vigil.store.postgres import PostgresStore
 
     url = urlunsplit(urlsplit(URL)._replace(netloc=f"postgres@127.0.0.1:{proxy.port}",
                                             query=f"schema={schema}"))
-    return PostgresStore(url, io_timeout=options.pop("io_timeout", 2.0), **options)
+    store = PostgresStore(url, io_timeout=options.pop("io_timeout", 2.0), **options)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _outage(store: Any, begin: Callable[[], None]) -> None:
+    """Write the result at 0, take the server away with ``begin``, append the one at 1 and
+    wait until its write has failed."""
+    store.append_event(_result(0))
+    assert store.flush(DEADLINE_S)
+    begin()
+    store.append_event(_result(1))
+    assert not store.flush(DEADLINE_S)  # a write failed (or was cut off): the rows wait
+    assert "are failing" in store.problem
 
 
 def test_a_cut_buffers_reports_and_catches_up_with_nothing_lost(
         proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture) -> None:
-    store = _via(proxy, schema)
-    try:
-        store.append_event(_result(0))
-        assert store.flush(DEADLINE_S)
-        proxy.cut()
+    with _via(proxy, schema) as store:
         with caplog.at_level(logging.ERROR, logger="vigil"):
-            for t in range(1, 1001):
+            _outage(store, proxy.cut)
+            for t in range(2, 1001):
                 store.append_event(_result(t, t % 3))
-            assert not store.flush(DEADLINE_S)  # a write failed: the rows wait
-            assert "are failing" in store.problem
             assert "rows wait to be written" in store.problem
         assert any("cannot write history" in r.getMessage() for r in caplog.records)
         proxy.restore()
         assert _caught_up(store)
         assert store.problem is None
-        assert store.result_counts(A.id) == (1 + 333, 1001)  # t = 0 and t % 3 == 0 passed
+        assert store.result_counts(A.id) == (2 + 333, 1001)  # 0, 1 and t % 3 == 0 passed
         assert [e.time_ns - T0 for e in store.results(A.id)] == list(range(1001))
-    finally:
-        store.close()
 
 
 def test_past_the_bound_rows_are_counted_as_lost_never_silently(
         proxy: TcpProxy, schema: str) -> None:
-    store = _via(proxy, schema, pending_limit=5000)
-    try:
-        store.append_event(_result(0))
-        assert store.flush(DEADLINE_S)
-        proxy.cut()
-        store.append_event(_result(1))
-        assert not store.flush(DEADLINE_S)
+    with _via(proxy, schema, pending_limit=5000) as store:
+        _outage(store, proxy.cut)
         for t in range(2, 12_001):  # past the bound even with a full batch in flight
             store.append_event(_result(t))
         lost = store.writer.lost
@@ -243,30 +249,19 @@ def test_past_the_bound_rows_are_counted_as_lost_never_silently(
         assert store.result_counts(A.id) == (kept, kept)
         times = [e.time_ns for e in store.results(A.id)]
         assert times == sorted(set(times))  # what was kept, in order, once
-    finally:
-        store.close()
 
 
 def test_a_silent_server_is_cut_off_and_caught_up_after(
         proxy: TcpProxy, schema: str) -> None:
-    store = _via(proxy, schema, io_timeout=1.0)
-    try:
-        store.append_event(_result(0))
-        assert store.flush(DEADLINE_S)
-        proxy.blackhole()
-        store.append_event(_result(1))
-        assert not store.flush(DEADLINE_S)  # the stuck write was ended, not waited on
-        assert "are failing" in store.problem
+    with _via(proxy, schema, io_timeout=1.0) as store:
+        _outage(store, proxy.blackhole)  # returns: the stuck write was ended, not waited on
         proxy.restore()
         assert _caught_up(store)
         assert [e.time_ns - T0 for e in store.results(A.id)] == [0, 1]
-    finally:
-        store.close()
 
 
 def test_reads_during_an_outage_fail_with_a_store_error(proxy: TcpProxy, schema: str) -> None:
-    store = _via(proxy, schema, io_timeout=1.0)
-    try:
+    with _via(proxy, schema, io_timeout=1.0) as store:
         proxy.cut()
         with pytest.raises(StoreError, match=f"127.0.0.1:{proxy.port}"):
             store.result_counts(A.id)
@@ -274,5 +269,27 @@ def test_reads_during_an_outage_fail_with_a_store_error(proxy: TcpProxy, schema:
         store.append_event(_result(0))
         assert _caught_up(store)
         assert store.result_counts(A.id) == (1, 1)
+
+
+def test_closing_during_an_outage_reports_what_was_not_written(
+        proxy: TcpProxy, schema: str, caplog: pytest.LogCaptureFixture) -> None:
+    with _via(proxy, schema, io_timeout=1.0) as store:
+        _outage(store, proxy.cut)
+        with caplog.at_level(logging.ERROR, logger="vigil"):
+            store.close()  # bounded: one more try, then give up and say so
+        assert any("closed with 1 rows not written" in r.getMessage()
+                   for r in caplog.records)
+
+
+def test_a_retry_after_a_lost_commit_does_not_double_rows(pg: Any, schema: str) -> None:
+    store = pg.PostgresStore(URL, schema=schema)
+    try:
+        event = _result(0)
+        store.append_event(event)
+        assert store.flush(DEADLINE_S)
+        store._retrying = True  # as after a connection lost with its COMMIT in flight
+        store._write_rows([(1, event)])
+        assert store.result_counts(A.id) == (1, 1)
+        assert store.problem is None
     finally:
         store.close()

@@ -23,27 +23,21 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, LiteralString
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from vigil.core.config import HistoryConfig
-from vigil.core.events import ProbeCompleted, TargetEvent, TargetRef
+from vigil.core.events import ProbeCompleted, TargetRef
 from vigil.exceptions import StoreError
 from vigil.store import TargetRecord, redact
-from vigil.store.codec import (
-    EVENT_COLUMNS,
-    RESULT_COLUMNS,
-    event_row,
-    from_event_row,
-    from_result_row,
-    from_result_rows,
-    result_row,
-)
+from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS, from_result_rows
+from vigil.store.durable import HIGH as _HIGH
+from vigil.store.durable import LOW as _LOW
+from vigil.store.durable import BatchedStore, Key, Page, Row, merge_page, split_rows
 from vigil.store.pgschema import check_schema, chosen_schema, migrate
-from vigil.store.writer import FLUSH_INTERVAL_S, PENDING_LIMIT, BatchWriter
+from vigil.store.writer import FLUSH_INTERVAL_S, PENDING_LIMIT
 
 if TYPE_CHECKING:
     import psycopg
@@ -51,20 +45,14 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("vigil")
 
-PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
-PRUNE_BUDGET = 10_000  # rows one retention pass may delete
 IO_TIMEOUT_S = 10.0
 # The pool's own reconnection backs off without bound (1 s, 2 s, 4 s, ...); it gives up after
 # this, and the next write or read starts over at 1 s: back within seconds of an outage's end.
 RECONNECT_S = 5.0
-_LOW, _HIGH = -(1 << 63), (1 << 63) - 1
 _RESULT_TYPES = ["int8", "text", "text", "int8", "int8", "int8", "int8", "text", "text",
                  "text", "int8"]
 _EVENT_TYPES = ["int8", "text", "text", "int8", "text", "text"]
 _VALUE_ERRORS = (ValueError, OverflowError, TypeError)  # what adapting a value can raise
-
-# What the loop hands the writer: an event with its position, or a change of targets.
-_Row = tuple[int, TargetEvent] | tuple[int, TargetRecord] | tuple[int, str]
 
 
 def _driver() -> tuple[Any, Any]:
@@ -102,7 +90,7 @@ def drop_schema(url: str, schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-class PostgresStore:
+class PostgresStore(BatchedStore):
     """See the module docstring. ``now_ns`` is the clock background retention reads (None:
     retention runs only when ``prune`` is called). StoreError when the database cannot be
     reached or its schema is not vigil's."""
@@ -131,11 +119,9 @@ class PostgresStore:
                 self.schema = schema or url_schema or chosen_schema(conn)
                 migrate(conn, self.schema)
                 self._q = _queries(self.schema, conn)
-                self._targets = {
-                    row[0]: TargetRecord(TargetRef(row[0], row[1]), row[2])
-                    for row in conn.execute(self._q.targets)}
+                targets = [TargetRecord(TargetRef(row[0], row[1]), row[2])
+                           for row in conn.execute(self._q.targets)]
                 row = conn.execute(self._q.max_seq).fetchone()
-                self._seq: int = int(row[0]) if row else 0
         except psycopg.Error as e:
             raise StoreError(f"store {where}: {_message(e)}") from None
         self.location = f"{where} (schema {self.schema})"
@@ -144,83 +130,23 @@ class PostgresStore:
             timeout=io_timeout, kwargs={"connect_timeout": connect_timeout},
             check=self._check, reconnect_timeout=RECONNECT_S)
         self._pool.open(wait=False)
-        self._now_ns = now_ns
-        self._default = HistoryConfig()
-        self._retention: dict[str, HistoryConfig] = {}
-        self._last_prune = _LOW
-        self._more_to_prune = False
-        self._prune_cursor = 0
         self._retrying = False  # the last write failed: it may have committed all the same
         self.refused = 0  # rows the database would not take
-        self._closed = False
-        self._writer: BatchWriter[_Row] = BatchWriter(
-            self._write_rows, name=self.location, maintain=self._maintain,
-            interval_s=flush_interval_s, limit=pending_limit)
-
-    # -- writing (the loop) ---------------------------------------------------------------
-
-    def append_event(self, event: TargetEvent) -> None:
-        self._seq += 1
-        self._writer.put((self._seq, event))
-
-    def save_target(self, record: TargetRecord) -> None:
-        self._targets[record.ref.id] = record
-        self._writer.put((0, record))
-
-    def remove_target(self, target_id: str) -> None:
-        self._targets.pop(target_id, None)
-        self._retention.pop(target_id, None)
-        self._writer.put((0, target_id))
-
-    def targets(self) -> list[TargetRecord]:
-        return sorted(self._targets.values(), key=lambda r: (r.created_ns, r.ref.id))
-
-    def position(self) -> int:
-        return self._seq
+        self._start(targets=targets, seq=int(row[0]) if row else 0, now_ns=now_ns,
+                    write=self._write_rows, interval_s=flush_interval_s, limit=pending_limit)
 
     @property
     def problem(self) -> str | None:
-        parts = [self._writer.problem or ""]
+        parts = [super().problem or ""]
         if self.refused:
             parts.append(f"{self.refused} rows were refused by the database (see the log)")
         return "; ".join(p for p in parts if p) or None
 
-    @property
-    def writer(self) -> BatchWriter[_Row]:
-        """The writer (tests and the benchmark read its counters)."""
-        return self._writer
-
-    def set_retention(self, target_id: str | None, history: HistoryConfig | None) -> None:
-        if target_id is None:
-            self._default = history or HistoryConfig()
-        elif history is None:
-            self._retention.pop(target_id, None)
-        else:
-            self._retention[target_id] = history
-
-    def flush(self, timeout_s: float | None = None) -> bool:
-        return self._writer.flush(timeout_s)
-
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.close()
-        self._pool.close()
+        if self._close_writer():
+            self._pool.close()
 
     # -- reading (threads) ----------------------------------------------------------------
-
-    def events(
-        self, since_ns: int | None = None, until_ns: int | None = None
-    ) -> list[TargetEvent]:
-        found: list[TargetEvent] = []
-        after: tuple[int, int] | None = None
-        upto = self._seq
-        while page := self.events_page(upto=upto, since_ns=since_ns, until_ns=until_ns,
-                                       after=after, limit=10_000):
-            found.extend(event for _, event in page)
-            after = page[-1][0]
-        return found
 
     def events_page(
         self,
@@ -228,9 +154,9 @@ class PostgresStore:
         upto: int,
         since_ns: int | None = None,
         until_ns: int | None = None,
-        after: tuple[int, int] | None = None,
+        after: Key | None = None,
         limit: int = 1000,
-    ) -> list[tuple[tuple[int, int], TargetEvent]]:
+    ) -> Page:
         self.flush()
         at_time, at_seq = after if after is not None else (_LOW, -1)
         low = max(_LOW if since_ns is None else since_ns, at_time)
@@ -238,14 +164,7 @@ class PostgresStore:
         with self._reading() as conn:
             results = conn.execute(self._q.results_page, args).fetchall()
             others = conn.execute(self._q.events_page, args).fetchall()
-        page: list[tuple[tuple[int, int], TargetEvent]] = [
-            ((row[3], row[0]), from_result_row(row)) for row in results]
-        for row in others:
-            event = from_event_row(row)
-            if event is not None:
-                page.append(((row[3], row[0]), event))
-        page.sort(key=lambda item: item[0])
-        return page[:limit]
+        return merge_page(results, others, limit)
 
     def results(
         self,
@@ -287,64 +206,32 @@ class PostgresStore:
 
     # -- retention (the writer thread, or a test) -------------------------------------------
 
-    def prune(self, now_ns: int, budget: int = PRUNE_BUDGET) -> int:
-        deleted = 0
+    @contextmanager
+    def _pruning(self) -> Iterator[psycopg.Connection[Any]]:
         with self._pool.connection() as conn, self._deadline(conn):
-            default_keep = self._default.effective_keep
-            own_keep = {i: h.keep for i, h in self._retention.items() if h.keep is not None}
-            if default_keep:
-                deleted += _delete(conn, self._q.prune_results_default,
-                                   (now_ns - default_keep, list(own_keep)), budget - deleted)
-                deleted += _delete(conn, self._q.prune_events, (now_ns - default_keep,),
-                                   budget - deleted)
-            for target_id, keep in own_keep.items():
-                if keep and deleted < budget:
-                    deleted += _delete(conn, self._q.prune_results_own,
-                                       (target_id, now_ns - keep), budget - deleted)
-            deleted += self._prune_counts(conn, budget - deleted)
-        self._more_to_prune = deleted >= budget
-        return deleted
+            yield conn
 
-    def _prune_counts(self, conn: psycopg.Connection[Any], budget: int) -> int:
-        """Cut targets to their newest ``max_results``, a few targets per pass (round robin)."""
-        ids = sorted(self._targets)
-        deleted = 0
-        for _ in range(min(len(ids), 50)):
-            if deleted >= budget:
-                break
-            self._prune_cursor %= len(ids)
-            target_id = ids[self._prune_cursor]
-            self._prune_cursor += 1
-            history = self._retention.get(target_id, HistoryConfig()).over(self._default)
-            keep = history.effective_max_results
-            if not keep:
-                continue
-            edge = conn.execute(self._q.count_edge, (target_id, keep)).fetchone()
-            if edge is not None:
-                deleted += _delete(conn, self._q.prune_results_count, (target_id, *edge),
-                                   budget - deleted)
-        return deleted
+    def _delete_results(self, db: psycopg.Connection[Any], budget: int, before_ns: int, *,
+                        target_id: str | None = None, except_ids: Sequence[str] = ()) -> int:
+        if target_id is not None:
+            return _delete(db, self._q.prune_results_own, (target_id, before_ns), budget)
+        return _delete(db, self._q.prune_results_default, (before_ns, list(except_ids)),
+                       budget)
 
-    def _maintain(self) -> None:
-        if self._now_ns is None:
-            return
-        now = self._now_ns()
-        if self._more_to_prune or now - self._last_prune >= PRUNE_INTERVAL_NS:
-            self._last_prune = now
-            self.prune(now)
+    def _delete_events(self, db: psycopg.Connection[Any], budget: int, before_ns: int) -> int:
+        return _delete(db, self._q.prune_events, (before_ns,), budget)
+
+    def _time_of_newest(self, db: psycopg.Connection[Any], target_id: str,
+                        offset: int) -> int | None:
+        row = db.execute(self._q.count_edge, (target_id, offset)).fetchone()
+        return None if row is None else int(row[0])
 
     # -- the writer thread ------------------------------------------------------------------
 
-    def _write_rows(self, rows: list[_Row]) -> None:
-        results, events = [], []
-        changes: list[TargetRecord | str] = []
-        for seq, item in rows:
-            if isinstance(item, ProbeCompleted):
-                results.append(_storable_result(result_row(seq, item)))
-            elif isinstance(item, TargetRecord | str):
-                changes.append(item)
-            else:
-                events.append(_storable_event(event_row(seq, item)))
+    def _write_rows(self, rows: list[Row]) -> None:
+        results, events, changes = split_rows(rows)
+        results = [_storable_result(row) for row in results]
+        events = [_storable_event(row) for row in events]
         errors = self._errors
         try:
             self._write(results, events, changes, copy=not self._retrying)
@@ -475,7 +362,6 @@ class _Queries:
     prune_results_own: bytes
     prune_events: bytes
     count_edge: bytes
-    prune_results_count: bytes
 
 
 def _queries(schema: str, conn: psycopg.Connection[Any]) -> _Queries:
@@ -504,7 +390,7 @@ def _queries(schema: str, conn: psycopg.Connection[Any]) -> _Queries:
         results_page=q("SELECT {rcols} FROM {results} " + page),
         events_page=q("SELECT {ecols} FROM {events} " + page),
         results=q("SELECT {rcols} FROM {results} " + in_range
-                  + " ORDER BY time_ns DESC, seq DESC LIMIT %s"),
+                  + " ORDER BY time_ns DESC LIMIT %s"),  # one target's times never tie
         counts=q("SELECT count(*), count(*) FILTER (WHERE exit_code = 0) FROM {results} "
                  + in_range),
         copy_results=q("COPY {results} ({rcols}) FROM STDIN (FORMAT BINARY)"),
@@ -525,10 +411,8 @@ def _queries(schema: str, conn: psycopg.Connection[Any]) -> _Queries:
                             "WHERE target_id = %s AND time_ns < %s LIMIT %s)"),
         prune_events=q("DELETE FROM {events}" + limited + "{events} WHERE time_ns < %s "
                        "LIMIT %s)"),
-        count_edge=q("SELECT time_ns, seq FROM {results} WHERE target_id = %s "
-                     "ORDER BY time_ns DESC, seq DESC LIMIT 1 OFFSET %s"),
-        prune_results_count=q("DELETE FROM {results}" + limited + "{results} "
-                              "WHERE target_id = %s AND (time_ns, seq) <= (%s, %s) LIMIT %s)"),
+        count_edge=q("SELECT time_ns FROM {results} WHERE target_id = %s "
+                     "ORDER BY time_ns DESC LIMIT 1 OFFSET %s"),
     )
 
 
