@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vigil.core.config import HistoryConfig
 from vigil.core.events import ProbeCompleted, TargetEvent
 from vigil.store import TargetRecord
-from vigil.store.codec import event_row, from_event_row, from_result_row, result_row
+from vigil.store.codec import (
+    event_row,
+    from_event_row,
+    from_result_row,
+    from_result_rows,
+    result_row,
+)
 from vigil.store.writer import BatchWriter
 
 PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
@@ -56,10 +63,21 @@ def merge_page(results: Sequence[Sequence[Any]], others: Sequence[Sequence[Any]]
     return page[:limit]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadQueries:
+    """A backend's reads, in its own SQL: each takes the arguments its name says."""
+
+    results_page: Any  # SELECT RESULT_COLUMNS of a replay page: upto, low, high, at, limit
+    events_page: Any  # the same of EVENT_COLUMNS
+    newest_results: Any  # a target's within [low, high], newest first: id, low, high, limit
+    counts: Any  # (count, passed) of a target's within [low, high]: id, low, high
+
+
 class BatchedStore:
     """The shared half of a ``DurableStore``; a backend calls ``_start`` once open."""
 
     location: str
+    _reads: ReadQueries
 
     def _start(self, *, targets: Iterable[TargetRecord], seq: int,
                now_ns: Callable[[], int] | None, write: Callable[[list[Row]], None],
@@ -142,6 +160,38 @@ class BatchedStore:
     def events_page(self, *, upto: int, since_ns: int | None = None,
                     until_ns: int | None = None, after: Key | None = None,
                     limit: int = 1000) -> Page:
+        self.flush()
+        at_time, at_seq = after if after is not None else (LOW, -1)
+        low = max(LOW if since_ns is None else since_ns, at_time)
+        args = (upto, low, HIGH if until_ns is None else until_ns, at_time, at_seq, limit)
+        with self._reading() as db:
+            results = db.execute(self._reads.results_page, args).fetchall()
+            others = db.execute(self._reads.events_page, args).fetchall()
+        return merge_page(results, others, limit)
+
+    def results(self, target_id: str, since_ns: int | None = None,
+                until_ns: int | None = None, limit: int | None = None) -> list[ProbeCompleted]:
+        if limit is not None and limit <= 0:
+            return []
+        self.flush()
+        args = (target_id, LOW if since_ns is None else since_ns,
+                HIGH if until_ns is None else until_ns, HIGH if limit is None else limit)
+        with self._reading() as db:
+            rows = db.execute(self._reads.newest_results, args).fetchall()
+        rows.reverse()
+        return from_result_rows(rows)
+
+    def result_counts(self, target_id: str, since_ns: int | None = None,
+                      until_ns: int | None = None) -> tuple[int, int]:
+        self.flush()
+        args = (target_id, LOW if since_ns is None else since_ns,
+                HIGH if until_ns is None else until_ns)
+        with self._reading() as db:
+            total, passed = db.execute(self._reads.counts, args).fetchone()
+        return int(passed or 0), int(total)
+
+    def _reading(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection to read with (StoreError when closed or unreachable)."""
         raise NotImplementedError
 
     # -- retention (the writer thread, or a test) -------------------------------------------
@@ -212,5 +262,5 @@ class BatchedStore:
         raise NotImplementedError
 
 
-__all__ = ["HIGH", "LOW", "PRUNE_BUDGET", "BatchedStore", "Key", "Page", "Row", "merge_page",
-           "split_rows"]
+__all__ = ["HIGH", "LOW", "PRUNE_BUDGET", "BatchedStore", "Key", "Page", "ReadQueries", "Row",
+           "merge_page", "split_rows"]

@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, LiteralString
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from vigil.core.events import ProbeCompleted, TargetRef
+from vigil.core.events import TargetRef
 from vigil.exceptions import StoreError
 from vigil.store import TargetRecord, redact
-from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS, from_result_rows
-from vigil.store.durable import HIGH as _HIGH
-from vigil.store.durable import LOW as _LOW
-from vigil.store.durable import BatchedStore, Key, Page, Row, merge_page, split_rows
+from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS
+from vigil.store.durable import BatchedStore, ReadQueries, Row, split_rows
 from vigil.store.pgschema import check_schema, chosen_schema, migrate
 from vigil.store.writer import FLUSH_INTERVAL_S, PENDING_LIMIT
 
@@ -119,6 +117,8 @@ class PostgresStore(BatchedStore):
                 self.schema = schema or url_schema or chosen_schema(conn)
                 migrate(conn, self.schema)
                 self._q = _queries(self.schema, conn)
+                self._reads = ReadQueries(self._q.results_page, self._q.events_page,
+                                          self._q.results, self._q.counts)
                 targets = [TargetRecord(TargetRef(row[0], row[1]), row[2])
                            for row in conn.execute(self._q.targets)]
                 row = conn.execute(self._q.max_seq).fetchone()
@@ -147,52 +147,6 @@ class PostgresStore(BatchedStore):
             self._pool.close()
 
     # -- reading (threads) ----------------------------------------------------------------
-
-    def events_page(
-        self,
-        *,
-        upto: int,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        after: Key | None = None,
-        limit: int = 1000,
-    ) -> Page:
-        self.flush()
-        at_time, at_seq = after if after is not None else (_LOW, -1)
-        low = max(_LOW if since_ns is None else since_ns, at_time)
-        args = (upto, low, _HIGH if until_ns is None else until_ns, at_time, at_seq, limit)
-        with self._reading() as conn:
-            results = conn.execute(self._q.results_page, args).fetchall()
-            others = conn.execute(self._q.events_page, args).fetchall()
-        return merge_page(results, others, limit)
-
-    def results(
-        self,
-        target_id: str,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        limit: int | None = None,
-    ) -> list[ProbeCompleted]:
-        if limit is not None and limit <= 0:
-            return []
-        self.flush()
-        args = (target_id, _LOW if since_ns is None else since_ns,
-                _HIGH if until_ns is None else until_ns, _HIGH if limit is None else limit)
-        with self._reading() as conn:
-            rows = conn.execute(self._q.results, args).fetchall()
-        rows.reverse()
-        return from_result_rows(rows)
-
-    def result_counts(
-        self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
-    ) -> tuple[int, int]:
-        self.flush()
-        args = (target_id, _LOW if since_ns is None else since_ns,
-                _HIGH if until_ns is None else until_ns)
-        with self._reading() as conn:
-            row = conn.execute(self._q.counts, args).fetchone()
-        assert row is not None
-        return int(row[1]), int(row[0])
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:

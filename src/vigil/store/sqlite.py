@@ -20,15 +20,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from vigil.core.events import ProbeCompleted, TargetRef
+from vigil.core.events import TargetRef
 from vigil.exceptions import StoreError
 from vigil.store import TargetRecord
-from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS, from_result_rows
-from vigil.store.durable import HIGH as _HIGH
-from vigil.store.durable import LOW as _LOW
-from vigil.store.durable import BatchedStore, Key, Page, Row, merge_page, split_rows
+from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS
+from vigil.store.durable import BatchedStore, ReadQueries, Row, split_rows
 from vigil.store.schema import VERSION, VERSION_TABLE, pending
 from vigil.store.writer import FLUSH_INTERVAL_S
 
@@ -74,6 +71,16 @@ class SqliteStore(BatchedStore):
             )
         except (OSError, sqlite3.Error, ValueError) as exc:
             raise StoreError(f"store {path}: cannot open: {exc}") from None
+        where = ("WHERE seq <= ? AND time_ns >= ? AND time_ns <= ? AND (time_ns, seq) > (?, ?) "
+                 "ORDER BY time_ns, seq LIMIT ?")
+        in_range = "WHERE target_id = ? AND time_ns >= ? AND time_ns <= ?"
+        self._reads = ReadQueries(
+            results_page=f"SELECT {_RESULTS} FROM results {where}",
+            events_page=f"SELECT {_EVENTS} FROM events {where}",
+            # one target's times never tie
+            newest_results=f"SELECT {_RESULTS} FROM results {in_range} "
+                           "ORDER BY time_ns DESC LIMIT ?",
+            counts=f"SELECT count(*), sum(exit_code = 0) FROM results {in_range}")
         self._start(targets=targets, seq=seq, now_ns=now_ns, write=self._write_rows,
                     interval_s=flush_interval_s)
 
@@ -85,60 +92,6 @@ class SqliteStore(BatchedStore):
             self._db.close()
 
     # -- reading (threads) ----------------------------------------------------------------
-
-    def events_page(
-        self,
-        *,
-        upto: int,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        after: Key | None = None,
-        limit: int = 1000,
-    ) -> Page:
-        self.flush()
-        at_time, at_seq = after if after is not None else (_LOW, -1)
-        low = max(_LOW if since_ns is None else since_ns, at_time)
-        args = (upto, low, _HIGH if until_ns is None else until_ns, at_time, at_seq, limit)
-        where = ("WHERE seq <= ? AND time_ns >= ? AND time_ns <= ? AND (time_ns, seq) > (?, ?) "
-                 "ORDER BY time_ns, seq LIMIT ?")
-        with self._reading() as db:
-            results = db.execute(f"SELECT {_RESULTS} FROM results {where}", args).fetchall()
-            others = db.execute(f"SELECT {_EVENTS} FROM events {where}", args).fetchall()
-        return merge_page(results, others, limit)
-
-    def results(
-        self,
-        target_id: str,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        limit: int | None = None,
-    ) -> list[ProbeCompleted]:
-        if limit is not None and limit <= 0:
-            return []
-        self.flush()
-        args: tuple[Any, ...] = (target_id, _LOW if since_ns is None else since_ns,
-                                 _HIGH if until_ns is None else until_ns)
-        query = (f"SELECT {_RESULTS} FROM results WHERE target_id = ? AND time_ns >= ? "
-                 "AND time_ns <= ? ORDER BY time_ns DESC")  # one target's times never tie
-        if limit is not None:
-            query += " LIMIT ?"
-            args += (limit,)
-        with self._reading() as db:
-            rows = db.execute(query, args).fetchall()
-        rows.reverse()
-        return from_result_rows(rows)
-
-    def result_counts(
-        self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
-    ) -> tuple[int, int]:
-        self.flush()
-        with self._reading() as db:
-            total, passed = db.execute(
-                "SELECT count(*), coalesce(sum(exit_code = 0), 0) FROM results "
-                "WHERE target_id = ? AND time_ns >= ? AND time_ns <= ?",
-                (target_id, _LOW if since_ns is None else since_ns,
-                 _HIGH if until_ns is None else until_ns)).fetchone()
-        return int(passed), int(total)
 
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``ok``, or what is wrong."""
