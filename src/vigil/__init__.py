@@ -4,6 +4,7 @@ The public API; everything else lives in private modules and may change.
 """
 
 from vigil.core.config import HealthcheckConfig as HealthcheckConfig
+from vigil.core.config import HistoryConfig as HistoryConfig
 from vigil.core.config import ProjectConfig as ProjectConfig
 from vigil.core.config import ServiceConfig as ServiceConfig
 from vigil.core.events import Event as Event
@@ -46,8 +47,10 @@ from vigil.runtime.clock import Clock as Clock
 from vigil.runtime.clock import SystemClock as SystemClock
 from vigil.runtime.engine import Engine as Engine
 from vigil.runtime.stream import Subscription as Subscription
+from vigil.store import DurableStore as DurableStore
 from vigil.store import StateStore as StateStore
 from vigil.store import TargetRecord as TargetRecord
+from vigil.store import open_store as open_store
 from vigil.store.memory import MemoryStore as MemoryStore
 from vigil.targets.base import Target as Target
 
@@ -57,6 +60,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "ConfigProblem",
+    "DurableStore",
     "Engine",
     "Event",
     "ExecProbe",
@@ -64,6 +68,7 @@ __all__ = [
     "HealthState",
     "HealthStatus",
     "HealthcheckConfig",
+    "HistoryConfig",
     "MemoryStore",
     "MonitorStarted",
     "MonitorStopped",
@@ -100,5 +105,6 @@ __all__ = [
     "become_subreaper",
     "build_probe",
     "format_duration",
+    "open_store",
     "parse_duration",
 ]

@@ -117,3 +117,20 @@ def test_kill_9_mid_write_never_corrupts_and_loses_at_most_a_second(
         assert last_seen - newest <= LOST_AT_MOST_NS, (kill, (last_seen - newest) / 1e9)
     final = daemon_factory(_config("1h", services=5))  # takes over and stops what is left
     assert len(final.client.history("svc0", limit=10_000)) >= KILLS  # all kept, readable
+
+
+def test_an_ephemeral_daemon_keeps_history_in_memory_only(
+    daemon_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIGIL_STORE", "memory")  # what `vigil up --ephemeral` passes on
+    start = time.time()
+    first = daemon_factory(_config("50ms"))
+    _probes(first, 3, start)
+    assert first.client.info()["Store"] == {"Driver": "memory", "Location": "",
+                                            "Problem": ""}
+    assert first.terminate()
+    first.client.close()
+    second = daemon_factory(_config("1h"))
+    assert second.client.history("svc0") == []
+    assert second.client.inspect("svc0")["State"]["Health"]["Log"] == []
+    assert not (tmp_path / "state" / "vigil.db").exists()

@@ -1,14 +1,16 @@
 """Where vigil keeps what it knows: target identities and the event history behind replay.
 
-``StateStore`` is the seam; ``MemoryStore`` (a bounded ring, nothing on disk) is the default
-and serves tests and ``--ephemeral``. Durable backends (SQLite, PostgreSQL) implement the
+``StateStore`` is the seam; ``MemoryStore`` (a bounded ring, nothing on disk) is the
+``Engine``'s default and serves tests and ``vigil up --ephemeral``. Durable backends
+(``vigil.store.sqlite``, the daemon's default, and ``vigil.store.postgres``) implement the
 same protocol.
 
 ``ServiceStore`` keeps what a daemon restart needs to bring its services back as they were
 (``ServiceRecord``: identity, config, the user's intent, the last exit, the live run) and
 where each service's log files live. ``FileServiceStore`` (``vigil.store.files``) is one
 directory per service ID under the daemon's state directory; ``MemoryServiceStore`` keeps
-records in memory (tests, library use). Issue 9's durable store replaces both.
+records in memory (tests, library use). They stay files beside the history store, as
+Docker keeps ``config.v2.json`` and json-file logs beside its state (README: History).
 
 ``DurableStore`` adds what a store on disk or on a server needs (``vigil.store.sqlite``,
 ``vigil.store.postgres``): a position in the append order so a replay read in a thread meets

@@ -7,6 +7,7 @@ four retention primitives.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,11 @@ from vigil.store.codec import (
 )
 from vigil.store.writer import BatchWriter
 
+_log = logging.getLogger("vigil")
+
 PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
 PRUNE_BUDGET = 10_000  # rows one retention pass may delete (the writer's pause stays short)
+CLOSE_TIMEOUT_S = 60.0  # how long a daemon's shutdown waits for the last commits
 LOW, HIGH = -(1 << 63), (1 << 63) - 1
 Key = tuple[int, int]  # (time_ns, position): the replay's order
 Page = list[tuple[Key, TargetEvent]]
@@ -78,6 +82,7 @@ class BatchedStore:
 
     location: str
     _reads: ReadQueries
+    _left_behind = "what it held is not written"  # said when a write hangs at close
 
     def _start(self, *, targets: Iterable[TargetRecord], seq: int,
                now_ns: Callable[[], int] | None, write: Callable[[list[Row]], None],
@@ -136,11 +141,17 @@ class BatchedStore:
         return self._writer.flush(timeout_s)
 
     def _close_writer(self) -> bool:
-        """Write what is queued and stop the writer; False when already closed."""
+        """Write what is queued and stop the writer: True when the backend may now release
+        its connections; False when already closed, or when a write still hangs (a dead
+        network disk or server) after ``CLOSE_TIMEOUT_S``: that is left, and said."""
         if self._closed:
             return False
         self._closed = True
-        self._writer.close()
+        self._writer.close(CLOSE_TIMEOUT_S)
+        if self._writer.alive:
+            _log.error("store %s: the writer did not finish within %g s; %s", self.location,
+                       CLOSE_TIMEOUT_S, self._left_behind)
+            return False
         return True
 
     # -- reading (threads) ----------------------------------------------------------------
@@ -200,7 +211,8 @@ class BatchedStore:
         deleted = 0
         with self._pruning() as db:
             default_keep = self._default.effective_keep
-            own_keep = {i: h.keep for i, h in self._retention.items() if h.keep is not None}
+            retention = dict(self._retention)  # one C-level copy: the loop may change it
+            own_keep = {i: h.keep for i, h in retention.items() if h.keep is not None}
             if default_keep:
                 deleted += self._delete_results(db, budget - deleted, now_ns - default_keep,
                                                 except_ids=list(own_keep))
@@ -215,7 +227,8 @@ class BatchedStore:
 
     def _prune_counts(self, db: Any, budget: int) -> int:
         """Cut targets to their newest ``max_results``, a few targets per pass (round robin)."""
-        ids = sorted(self._targets)
+        ids = sorted(list(self._targets))  # copied in one step: the loop may change it
+        retention = dict(self._retention)
         deleted = 0
         for _ in range(min(len(ids), 50)):
             if deleted >= budget:
@@ -223,7 +236,7 @@ class BatchedStore:
             self._prune_cursor %= len(ids)
             target_id = ids[self._prune_cursor]
             self._prune_cursor += 1
-            history = self._retention.get(target_id, HistoryConfig()).over(self._default)
+            history = retention.get(target_id, HistoryConfig()).over(self._default)
             keep = history.effective_max_results
             if not keep:
                 continue

@@ -93,6 +93,8 @@ class PostgresStore(BatchedStore):
     retention runs only when ``prune`` is called). StoreError when the database cannot be
     reached or its schema is not vigil's."""
 
+    _left_behind = "the server rolls its open transaction back when the daemon exits"
+
     def __init__(
         self,
         url: str,

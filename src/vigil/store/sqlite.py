@@ -43,6 +43,8 @@ class SqliteStore(BatchedStore):
     ``prune`` is called). StoreError when the file cannot be opened or is not vigil's.
     """
 
+    _left_behind = "the database is left to SQLite's recovery on the next start"
+
     def __init__(
         self,
         path: Path,

@@ -76,6 +76,10 @@ class BatchWriter(Generic[T]):
         return "; ".join(parts) or None
 
     @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
     def waiting(self) -> int:
         return len(self._pending)
 
