@@ -28,6 +28,7 @@ Everything runs in a temporary directory; every loop is bounded in rows or time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sqlite3
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,6 +66,25 @@ def _pg_schema(url: str) -> tuple[str, Callable[[], None]]:
     postgres: Any = importlib.import_module("vigil.store.postgres")
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}schema={schema}", lambda: postgres.drop_schema(url, schema)
+
+
+@contextlib.contextmanager
+def _postgres(url: str) -> Iterator[tuple[DurableStore | None, str]]:
+    """A PostgreSQL store in a fresh schema, closed and dropped after, and its URL; None
+    (and a line saying why) without the module or a server: the run goes on."""
+    try:
+        pg_url, drop = _pg_schema(url)
+        store = open_store(pg_url)
+    except Exception as exc:
+        print(f"  PostgreSQL: skipped ({exc})")
+        yield None, ""
+        return
+    assert isinstance(store, DurableStore)
+    try:
+        yield store, pg_url
+    finally:
+        store.close()
+        drop()
 
 
 def _refs(count: int) -> list[TargetRef]:
@@ -153,18 +173,10 @@ def report_writes(tmp: Path, rows: int, url: str | None) -> None:
           f"{daemon_bench.verdict(rate >= GOAL_ROWS_S)}")
     if url is None:
         return
-    try:
-        pg_url, drop = _pg_schema(url)
-        pg_store = open_store(pg_url)
-    except Exception as exc:  # no module or no server: say so, do not fail the run
-        print(f"  PostgreSQL: skipped ({exc})")
-        return
-    assert isinstance(pg_store, DurableStore)
-    try:
+    with _postgres(url) as (pg_store, _):
+        if pg_store is None:
+            return
         pg_rate, pg_append = writer_rate(pg_store, events)
-    finally:
-        pg_store.close()
-        drop()
     pg_single = postgres_single_rows(url, events)
     print(f"  PostgreSQL, the daemon's writer {pg_rate:10,.0f} rows/s  (the loop spent "
           f"{pg_append:.2f} µs per append)")
@@ -206,14 +218,9 @@ def report_history(tmp: Path, url: str | None) -> None:
         store.close()
     if url is None:
         return
-    try:
-        pg_url, drop = _pg_schema(url)
-        pg_store = open_store(pg_url)
-    except Exception as exc:  # no module or no server: say so, do not fail the run
-        print(f"  PostgreSQL: skipped ({exc})")
-        return
-    assert isinstance(pg_store, DurableStore)
-    try:
+    with _postgres(url) as (pg_store, pg_url):
+        if pg_store is None:
+            return
         loaded = time.perf_counter()
         for n in range(WEEK_S):  # through the store's own writer, within its queue's bound
             pg_store.append_event(_result(ref, start + (n + 1) * SECOND))
@@ -227,9 +234,6 @@ def report_history(tmp: Path, url: str | None) -> None:
             db.execute(f'VACUUM ANALYZE "{pg_url.rpartition("schema=")[2]}".results')
         _history_figures(f"PostgreSQL (loaded in {loaded:.1f} s, then VACUUM ANALYZE)",
                          pg_store, ref, now)
-    finally:
-        pg_store.close()
-        drop()
 
 
 def _history_figures(label: str, store: DurableStore, ref: TargetRef, now: int) -> None:
