@@ -98,8 +98,19 @@ def test_schema_comes_from_the_url_or_search_path_else_vigil(pg: Any, schema: st
     assert first_schema("", False, "u") is None
 
 
+def test_the_url_reaches_libpq_as_written_but_for_schema(pg: Any) -> None:
+    assert pg.split_url("postgresql:///test?host=/var/run/postgresql&schema=a%20b"
+                        "&password=x+y%26z") == (
+        "postgresql:///test?host=/var/run/postgresql&password=x+y%26z", "a b")
+    assert pg.split_url("postgres://u:p@h/db") == ("postgres://u:p@h/db", None)
+
+
 @pytest.mark.parametrize(("url", "message"), [
     ("mysql://x@localhost/db", "the scheme must be postgresql://"),
+    ("postgresql:x", "the scheme must be postgresql://"),
+    ("postgresql://[", "IPv6 host address"),
+    ("postgres://\udcff@127.0.0.1/test", "must be valid Unicode"),
+    (f"{URL}?foo=bar", 'invalid URI query parameter: "foo"'),
     (f"{URL}?schema=a&schema=b", "schema is given 2 times"),
     (f"{URL}?schema=" + "x" * 64, "must be 1 to 63 bytes"),
     (f"{URL}?schema=", "must be 1 to 63 bytes"),

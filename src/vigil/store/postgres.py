@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, LiteralString
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from vigil.core.events import TargetRef
 from vigil.exceptions import StoreError
@@ -66,16 +66,25 @@ def _driver() -> tuple[Any, Any]:
 
 def split_url(url: str) -> tuple[str, str | None]:
     """libpq's URL without vigil's ``schema`` parameter (libpq refuses unknown ones), and
-    that parameter."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
+    that parameter. The rest is passed on as written: libpq, not Python, parses it."""
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(f"store {redact(url)!r}: must be valid Unicode") from None
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
         raise StoreError(f"store {redact(url)}: the scheme must be postgresql://")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
+    base, _, query = url.partition("?")
+    kept, schemas = [], []
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        if unquote(key) == "schema":
+            schemas.append(unquote(value))
+        else:
+            kept.append(item)
     if len(schemas) > 1:
         raise StoreError(f"store {redact(url)}: schema is given {len(schemas)} times")
-    rest = urlencode([(key, value) for key, value in query if key != "schema"])
-    return urlunsplit(parts._replace(query=rest)), schemas[0] if schemas else None
+    return base + ("?" + "&".join(kept) if kept else ""), schemas[0] if schemas else None
 
 
 def drop_schema(url: str, schema: str) -> None:
@@ -113,9 +122,11 @@ class PostgresStore(BatchedStore):
             if name is not None:
                 check_schema(name)
         self._io_timeout = io_timeout
-        connect_timeout = max(2, int(io_timeout))
+        # libpq's connect_timeout bounds a connection attempt; the URL's own wins
+        timeouts = {} if "connect_timeout=" in conninfo else {
+            "connect_timeout": max(2, int(io_timeout))}
         try:
-            with psycopg.connect(conninfo, connect_timeout=connect_timeout) as conn:
+            with psycopg.connect(conninfo, **timeouts) as conn:
                 self.schema = schema or url_schema or chosen_schema(conn)
                 migrate(conn, self.schema)
                 self._q = _queries(self.schema, conn)
@@ -129,7 +140,7 @@ class PostgresStore(BatchedStore):
         self.location = f"{where} (schema {self.schema})"
         self._pool: ConnectionPool[Any] = pool_mod.ConnectionPool(
             conninfo, min_size=1, max_size=4, open=False, name="vigil-store",
-            timeout=io_timeout, kwargs={"connect_timeout": connect_timeout},
+            timeout=io_timeout, kwargs=timeouts,
             check=self._check, reconnect_timeout=RECONNECT_S)
         self._pool.open(wait=False)
         self._retrying = False  # the last write failed: it may have committed all the same
