@@ -79,22 +79,33 @@ def _query(sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_schema_comes_from_the_url_or_search_path_else_vigil(pg: Any, schema: str) -> None:
-    store = open_store(f"{URL}?schema={schema}&application_name=vigil-test")
+    import psycopg
+
+    from vigil.store.pgschema import chosen_schema
+
+    app = f"vigil-test-{schema}"
+    store = open_store(f"{URL}?schema={schema}&application_name={app}")
     try:
         assert store.schema == schema  # type: ignore[attr-defined]
         assert store.location.endswith(f"(schema {schema})")  # type: ignore[attr-defined]
+        store.append_event(TargetStarted(A, T0))
+        assert store.flush(DEADLINE_S)  # its pool's connections carry the other parameters
+        assert _query(f"SELECT count(*) > 0 FROM pg_stat_activity "
+                      f"WHERE application_name = '{app}'") == [(True,)]
     finally:
         store.close()
     store = pg.PostgresStore(f"{URL}?options=-csearch_path%3D{schema}")
     try:
         assert store.schema == schema
+        assert store.events() == [TargetStarted(A, T0)]  # the same tables
     finally:
         store.close()
-    rows = _query("SELECT application_name FROM pg_stat_activity")
-    assert rows is not None  # libpq took the other parameters
+    with psycopg.connect(URL) as conn:  # nothing chosen: vigil's own schema
+        assert chosen_schema(conn) == "vigil"
     assert first_schema('"$user", public', False, "postgres") == "public"
     assert first_schema('"$user", public', True, "postgres") == "postgres"
     assert first_schema('"My ""odd"" one",x', False, "u") == 'My "odd" one'
+    assert first_schema("pg_catalog, Mixed", False, "u") == "mixed"
     assert first_schema("", False, "u") is None
 
 
