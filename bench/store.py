@@ -11,7 +11,9 @@ Every figure is printed with a baseline measured in the same run (the machine is
    committed: the sustained rate of the daemon's writer (one thread, up to 5,000 rows per
    transaction, WAL, ``synchronous=NORMAL``). Baseline: a plain loop of single-row inserts
    with the same driver and settings, one commit each. With ``--url`` (and
-   ``vigil.store.postgres`` importable), the same against PostgreSQL and a psycopg loop.
+   ``vigil.store.postgres`` importable), the same against PostgreSQL and a psycopg loop,
+   and below the history and lateness runs on PostgreSQL too, each in a schema of its own
+   that is dropped afterwards.
 2. **history query**: one service with one result per second for 7 days (604,800 rows,
    bulk-loaded) in SQLite; the time of what ``vigil history --since 7d`` asks (the newest
    1,000 of the week), of its uptime over the week (``result_counts``), and, for scale, of
@@ -26,13 +28,15 @@ Everything runs in a temporary directory; every loop is bounded in rows or time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,6 +58,33 @@ GOAL_QUERY_MS = 200.0
 BASELINE_LIMIT_S = 5.0  # the single-row loop runs at most this long
 _INSERT = (f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) VALUES "
            f"({', '.join('?' * len(RESULT_COLUMNS))})")
+
+
+def _pg_schema(url: str) -> tuple[str, Callable[[], None]]:
+    """``url`` with a fresh schema of its own, and what drops that schema."""
+    schema = f"vigil_bench_{uuid.uuid4().hex[:8]}"
+    postgres: Any = importlib.import_module("vigil.store.postgres")
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}schema={schema}", lambda: postgres.drop_schema(url, schema)
+
+
+@contextlib.contextmanager
+def _postgres(url: str) -> Iterator[tuple[DurableStore | None, str]]:
+    """A PostgreSQL store in a fresh schema, closed and dropped after, and its URL; None
+    (and a line saying why) without the module or a server: the run goes on."""
+    try:
+        pg_url, drop = _pg_schema(url)
+        store = open_store(pg_url)
+    except Exception as exc:
+        print(f"  PostgreSQL: skipped ({exc})")
+        yield None, ""
+        return
+    assert isinstance(store, DurableStore)
+    try:
+        yield store, pg_url
+    finally:
+        store.close()
+        drop()
 
 
 def _refs(count: int) -> list[TargetRef]:
@@ -142,16 +173,10 @@ def report_writes(tmp: Path, rows: int, url: str | None) -> None:
           f"{daemon_bench.verdict(rate >= GOAL_ROWS_S)}")
     if url is None:
         return
-    try:
-        pg_store = open_store(url)
-    except Exception as exc:  # no module or no server: say so, do not fail the run
-        print(f"  PostgreSQL: skipped ({exc})")
-        return
-    assert isinstance(pg_store, DurableStore)
-    try:
+    with _postgres(url) as (pg_store, _):
+        if pg_store is None:
+            return
         pg_rate, pg_append = writer_rate(pg_store, events)
-    finally:
-        pg_store.close()
     pg_single = postgres_single_rows(url, events)
     print(f"  PostgreSQL, the daemon's writer {pg_rate:10,.0f} rows/s  (the loop spent "
           f"{pg_append:.2f} µs per append)")
@@ -168,7 +193,7 @@ def best_ms(call: Callable[[], object], runs: int = 5) -> tuple[float, object]:
     return best, value
 
 
-def report_history(tmp: Path) -> None:
+def report_history(tmp: Path, url: str | None) -> None:
     path = tmp / "week.db"
     SqliteStore(path).close()
     ref = _refs(1)[0]
@@ -185,18 +210,40 @@ def report_history(tmp: Path) -> None:
         db.execute("COMMIT")
     loaded = time.perf_counter() - loaded
     db.close()
+    print(f"\nhistory: one service, one result per second for 7 days ({WEEK_S:,} rows)")
     store = SqliteStore(path)
     try:
-        since = now - WEEK_S * SECOND
-        newest_ms, newest = best_ms(lambda: store.results(ref.id, since, now, 1000))
-        counts_ms, counts = best_ms(lambda: store.result_counts(ref.id, since, now))
-        every_ms, every = best_ms(lambda: store.results(ref.id, since, now), runs=2)
+        _history_figures(f"SQLite (loaded in {loaded:.1f} s)", store, ref, now)
     finally:
         store.close()
+    if url is None:
+        return
+    with _postgres(url) as (pg_store, pg_url):
+        if pg_store is None:
+            return
+        loaded = time.perf_counter()
+        for n in range(WEEK_S):  # through the store's own writer, within its queue's bound
+            pg_store.append_event(_result(ref, start + (n + 1) * SECOND))
+            if n % 100_000 == 99_999 and not pg_store.flush(timeout_s=600):
+                raise RuntimeError(f"the store did not commit: {pg_store.problem}")
+        if not pg_store.flush(timeout_s=600):
+            raise RuntimeError(f"the store did not commit: {pg_store.problem}")
+        loaded = time.perf_counter() - loaded
+        psycopg: Any = importlib.import_module("psycopg")
+        with psycopg.connect(url, autocommit=True) as db:  # what autovacuum does in time
+            db.execute(f'VACUUM ANALYZE "{pg_url.rpartition("schema=")[2]}".results')
+        _history_figures(f"PostgreSQL (loaded in {loaded:.1f} s, then VACUUM ANALYZE)",
+                         pg_store, ref, now)
+
+
+def _history_figures(label: str, store: DurableStore, ref: TargetRef, now: int) -> None:
+    since = now - WEEK_S * SECOND
+    newest_ms, newest = best_ms(lambda: store.results(ref.id, since, now, 1000))
+    counts_ms, counts = best_ms(lambda: store.result_counts(ref.id, since, now))
+    every_ms, every = best_ms(lambda: store.results(ref.id, since, now), runs=2)
     assert isinstance(newest, list)
     assert isinstance(every, list)
-    print(f"\nhistory: one service, one result per second for 7 days ({WEEK_S:,} rows, "
-          f"loaded in {loaded:.1f} s)")
+    print(f"  {label}")
     print(f"  newest 1,000 of the week (vigil history --since 7d)  {newest_ms:8.1f} ms  "
           f"({len(newest)} rows)  goal <= {GOAL_QUERY_MS:g} ms: "
           f"{daemon_bench.verdict(newest_ms <= GOAL_QUERY_MS)}")
@@ -209,7 +256,12 @@ def report_history(tmp: Path) -> None:
 
 def report_lateness(tmp: Path, args: argparse.Namespace) -> None:
     runs = {}
-    for label, store in (("memory", "memory"), ("sqlite", "")):
+    stores = [("memory", "memory"), ("sqlite", "")]
+    drop: Callable[[], None] = lambda: None  # noqa: E731
+    if args.url:
+        pg_url, drop = _pg_schema(args.url)
+        stores.append(("postgresql", pg_url))
+    for label, store in stores:
         options = SimpleNamespace(services=args.services, flippers=1, flip=10.0,
                                   warmup=args.warmup, seconds=args.seconds)
         workdir = tmp / f"late-{label}"
@@ -226,6 +278,7 @@ def report_lateness(tmp: Path, args: argparse.Namespace) -> None:
             runs[label] = daemon_bench.run_probes(workdir, options)
         finally:
             daemon_bench.daemon = original
+    drop()
     memory = daemon_bench.Spread.of_ns(runs["memory"].lateness_ns)
     sqlite = daemon_bench.Spread.of_ns(runs["sqlite"].lateness_ns)
     print(f"\nlateness of probe starts, {args.services} services every 1 s, {args.seconds:g} s "
@@ -234,6 +287,11 @@ def report_lateness(tmp: Path, args: argparse.Namespace) -> None:
           f"{runs['sqlite'].daemon_cpu:.2f} cores")
     print(f"    baseline: memory store  {memory.text()}  daemon CPU "
           f"{runs['memory'].daemon_cpu:.2f} cores")
+    if "postgresql" in runs:
+        postgres = daemon_bench.Spread.of_ns(runs["postgresql"].lateness_ns)
+        print(f"  store: PostgreSQL         {postgres.text()}  daemon CPU "
+              f"{runs['postgresql'].daemon_cpu:.2f} cores  ratio p99 to memory "
+              f"{daemon_bench.ratio(postgres.p99, memory.p99)}")
     met = daemon_bench.verdict(sqlite.p99 <= daemon_bench.GOAL_MS)
     print(f"    ratio p50 {daemon_bench.ratio(sqlite.p50, memory.p50)}  p99 "
           f"{daemon_bench.ratio(sqlite.p99, memory.p99)}   goal p99 <= "
@@ -266,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in ("all", "writes"):
             report_writes(tmp, args.rows, args.url)
         if args.only in ("all", "history"):
-            report_history(tmp)
+            report_history(tmp, args.url)
         if args.only in ("all", "lateness"):
             report_lateness(tmp, args)
     print(f"\n({time.monotonic() - started:.0f} s)")

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from tests.postgres import fold_skip
 
 from vigil.go.duration import HOUR
 from vigil.testing import FakeClock, ProbeStep, ScriptedProbe, settle
@@ -283,3 +284,10 @@ def contain_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield kind
     finally:
         contain.select_backend(None)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: after pytest's own rewrite
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """PostgreSQL tests without a server skip in one summary line (``tests.postgres``)."""
+    outcome = yield
+    fold_skip(outcome.get_result())  # type: ignore[attr-defined]

@@ -9,14 +9,12 @@ saying which. Each PostgreSQL test uses a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import importlib
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.postgres import URL, require_postgres
 
 from vigil.core.config import HistoryConfig
 from vigil.core.events import (
@@ -46,7 +44,6 @@ from vigil.go.duration import HOUR, SECOND
 from vigil.store import DurableStore, StateStore, TargetRecord, open_store
 from vigil.store.memory import MemoryStore
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 A = TargetRef("a" * 64, "a")
 B = TargetRef("b" * 64, "b")
 T0 = 1_700_000_000 * SECOND
@@ -54,40 +51,23 @@ T0 = 1_700_000_000 * SECOND
 Opener = Callable[[], StateStore]
 
 
-def postgres_missing() -> str | None:
-    try:
-        importlib.import_module("vigil.store.postgres")
-    except ImportError as exc:
-        return f"PostgreSQL store tests skipped: vigil.store.postgres cannot be imported ({exc})"
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError as exc:
-        return f"PostgreSQL store tests skipped: no server at 127.0.0.1:5432 ({exc})"
-    return None
-
-
-POSTGRES_MISSING = postgres_missing()
-
-
 def _opener(kind: str, tmp_path: Path) -> tuple[Opener, Callable[[], None]]:
     """Opens the backend's store (every call after the first reopens the same one), and
     what closes them all."""
     opened: list[StateStore] = []
     if kind == "postgresql":
-        if POSTGRES_MISSING is not None:
-            pytest.skip(POSTGRES_MISSING)
-        postgres: Any = importlib.import_module("vigil.store.postgres")
+        postgres = require_postgres()
         schema = f"vigil_test_{uuid.uuid4().hex[:12]}"
 
         def open_one() -> StateStore:
-            store: StateStore = postgres.PostgresStore(PG_URL, schema=schema)
+            store: StateStore = postgres.PostgresStore(URL, schema=schema)
             opened.append(store)
             return store
 
         def close_all() -> None:
             for store in opened:
                 store.close()
-            postgres.drop_schema(PG_URL, schema)
+            postgres.drop_schema(URL, schema)
 
         return open_one, close_all
     if kind == "sqlite":

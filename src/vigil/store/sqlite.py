@@ -20,43 +20,30 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from vigil.core.config import HistoryConfig
-from vigil.core.events import ProbeCompleted, TargetEvent, TargetRef
+from vigil.core.events import TargetRef
 from vigil.exceptions import StoreError
 from vigil.store import TargetRecord
-from vigil.store.codec import (
-    EVENT_COLUMNS,
-    RESULT_COLUMNS,
-    event_row,
-    from_event_row,
-    from_result_row,
-    result_row,
-)
+from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS
+from vigil.store.durable import BatchedStore, ReadQueries, Row, split_rows
 from vigil.store.schema import VERSION, VERSION_TABLE, pending
-from vigil.store.writer import FLUSH_INTERVAL_S, BatchWriter
+from vigil.store.writer import FLUSH_INTERVAL_S
 
 _log = logging.getLogger("vigil")
 
 DB_FILE = "vigil.db"
-PRUNE_INTERVAL_NS = 10 * 1_000_000_000  # retention looks for work this often
-PRUNE_BUDGET = 10_000  # rows one retention pass may delete (the writer's pause stays short)
-CLOSE_TIMEOUT_S = 60.0  # how long a daemon's shutdown waits for the last commits
-_LOW, _HIGH = -(1 << 63), (1 << 63) - 1
 _RESULTS = ", ".join(RESULT_COLUMNS)
 _EVENTS = ", ".join(EVENT_COLUMNS)
 
-# What the loop hands the writer: an event with its position, or a change of targets.
-_Row = tuple[int, TargetEvent] | tuple[int, TargetRecord] | tuple[int, str]
 
-
-class SqliteStore:
+class SqliteStore(BatchedStore):
     """A ``DurableStore`` in the SQLite file ``path`` (created 0600, its directory 0700).
 
     ``now_ns`` is the clock background retention reads (None: retention runs only when
     ``prune`` is called). StoreError when the file cannot be opened or is not vigil's.
     """
+
+    _left_behind = "the database is left to SQLite's recovery on the next start"
 
     def __init__(
         self,
@@ -67,7 +54,6 @@ class SqliteStore:
     ) -> None:
         self.path = path
         self.location = str(path)
-        self._now_ns = now_ns
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
         try:
@@ -76,157 +62,38 @@ class SqliteStore:
             self._db = _connect(path)
             self._migrate()
             self._reader = _connect(path)
-            self._targets = {
-                row[0]: TargetRecord(TargetRef(row[0], row[1]), row[2])
+            targets = [
+                TargetRecord(TargetRef(row[0], row[1]), row[2])
                 for row in self._db.execute(
                     "SELECT id, name, created_ns FROM targets ORDER BY created_ns, id")
-            }
-            self._seq = max(
+            ]
+            seq = max(
                 self._db.execute("SELECT coalesce(max(seq), 0) FROM results").fetchone()[0],
                 self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0],
             )
         except (OSError, sqlite3.Error, ValueError) as exc:
             raise StoreError(f"store {path}: cannot open: {exc}") from None
-        self._default = HistoryConfig()
-        self._retention: dict[str, HistoryConfig] = {}
-        self._last_prune = _LOW
-        self._more_to_prune = False
-        self._prune_cursor = 0
-        self._closed = False
-        self._writer: BatchWriter[_Row] = BatchWriter(
-            self._write_rows, name=str(path), maintain=self._maintain,
-            interval_s=flush_interval_s)
-
-    # -- writing (the loop) ---------------------------------------------------------------
-
-    def append_event(self, event: TargetEvent) -> None:
-        self._seq += 1
-        self._writer.put((self._seq, event))
-
-    def save_target(self, record: TargetRecord) -> None:
-        self._targets[record.ref.id] = record
-        self._writer.put((0, record))
-
-    def remove_target(self, target_id: str) -> None:
-        self._targets.pop(target_id, None)
-        self._retention.pop(target_id, None)
-        self._writer.put((0, target_id))
-
-    def targets(self) -> list[TargetRecord]:
-        return sorted(self._targets.values(), key=lambda r: (r.created_ns, r.ref.id))
-
-    def position(self) -> int:
-        seq: int = self._seq
-        return seq
-
-    @property
-    def problem(self) -> str | None:
-        return self._writer.problem
-
-    @property
-    def writer(self) -> BatchWriter[_Row]:
-        """The writer (tests and the benchmark read its counters)."""
-        return self._writer
-
-    def set_retention(self, target_id: str | None, history: HistoryConfig | None) -> None:
-        if target_id is None:
-            self._default = history or HistoryConfig()
-        elif history is None:
-            self._retention.pop(target_id, None)
-        else:
-            self._retention[target_id] = history
-
-    def flush(self, timeout_s: float | None = None) -> bool:
-        return self._writer.flush(timeout_s)
+        where = ("WHERE seq <= ? AND time_ns >= ? AND time_ns <= ? AND (time_ns, seq) > (?, ?) "
+                 "ORDER BY time_ns, seq LIMIT ?")
+        in_range = "WHERE target_id = ? AND time_ns >= ? AND time_ns <= ?"
+        self._reads = ReadQueries(
+            results_page=f"SELECT {_RESULTS} FROM results {where}",
+            events_page=f"SELECT {_EVENTS} FROM events {where}",
+            # one target's times never tie
+            newest_results=f"SELECT {_RESULTS} FROM results {in_range} "
+                           "ORDER BY time_ns DESC LIMIT ?",
+            counts=f"SELECT count(*), sum(exit_code = 0) FROM results {in_range}")
+        self._start(targets=targets, seq=seq, now_ns=now_ns, write=self._write_rows,
+                    interval_s=flush_interval_s)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.close(CLOSE_TIMEOUT_S)
-        if self._writer.alive:  # a write hangs (a dead network disk): leave it, say so
-            _log.error("store %s: the writer did not finish within %g s; the database is "
-                       "left to SQLite's recovery on the next start", self.location,
-                       CLOSE_TIMEOUT_S)
+        if not self._close_writer():
             return
         with self._write_lock, self._read_lock:
             self._reader.close()
             self._db.close()
 
     # -- reading (threads) ----------------------------------------------------------------
-
-    def events(
-        self, since_ns: int | None = None, until_ns: int | None = None
-    ) -> list[TargetEvent]:
-        found: list[TargetEvent] = []
-        after: tuple[int, int] | None = None
-        upto = self._seq
-        while page := self.events_page(upto=upto, since_ns=since_ns, until_ns=until_ns,
-                                       after=after, limit=10_000):
-            found.extend(event for _, event in page)
-            after = page[-1][0]
-        return found
-
-    def events_page(
-        self,
-        *,
-        upto: int,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        after: tuple[int, int] | None = None,
-        limit: int = 1000,
-    ) -> list[tuple[tuple[int, int], TargetEvent]]:
-        self.flush()
-        at_time, at_seq = after if after is not None else (_LOW, -1)
-        low = max(_LOW if since_ns is None else since_ns, at_time)
-        args = (upto, low, _HIGH if until_ns is None else until_ns, at_time, at_seq, limit)
-        where = ("WHERE seq <= ? AND time_ns >= ? AND time_ns <= ? AND (time_ns, seq) > (?, ?) "
-                 "ORDER BY time_ns, seq LIMIT ?")
-        with self._reading() as db:
-            results = db.execute(f"SELECT {_RESULTS} FROM results {where}", args).fetchall()
-            others = db.execute(f"SELECT {_EVENTS} FROM events {where}", args).fetchall()
-        page: list[tuple[tuple[int, int], TargetEvent]] = [
-            ((row[3], row[0]), from_result_row(row)) for row in results]
-        for row in others:
-            event = from_event_row(row)
-            if event is not None:
-                page.append(((row[3], row[0]), event))
-        page.sort(key=lambda item: item[0])
-        return page[:limit]
-
-    def results(
-        self,
-        target_id: str,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        limit: int | None = None,
-    ) -> list[ProbeCompleted]:
-        if limit is not None and limit <= 0:
-            return []
-        self.flush()
-        args: tuple[Any, ...] = (target_id, _LOW if since_ns is None else since_ns,
-                                 _HIGH if until_ns is None else until_ns)
-        query = (f"SELECT {_RESULTS} FROM results WHERE target_id = ? AND time_ns >= ? "
-                 "AND time_ns <= ? ORDER BY time_ns DESC")  # one target's times never tie
-        if limit is not None:
-            query += " LIMIT ?"
-            args += (limit,)
-        with self._reading() as db:
-            rows = db.execute(query, args).fetchall()
-        rows.reverse()
-        return [from_result_row(row) for row in rows]
-
-    def result_counts(
-        self, target_id: str, since_ns: int | None = None, until_ns: int | None = None
-    ) -> tuple[int, int]:
-        self.flush()
-        with self._reading() as db:
-            total, passed = db.execute(
-                "SELECT count(*), coalesce(sum(exit_code = 0), 0) FROM results "
-                "WHERE target_id = ? AND time_ns >= ? AND time_ns <= ?",
-                (target_id, _LOW if since_ns is None else since_ns,
-                 _HIGH if until_ns is None else until_ns)).fetchone()
-        return int(passed), int(total)
 
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``ok``, or what is wrong."""
@@ -235,49 +102,27 @@ class SqliteStore:
 
     # -- retention (the writer thread, or a test) -------------------------------------------
 
-    def prune(self, now_ns: int, budget: int = PRUNE_BUDGET) -> int:
-        deleted = 0
+    @contextlib.contextmanager
+    def _pruning(self) -> Iterator[sqlite3.Connection]:
         with self._write_lock:
-            default_keep = self._default.effective_keep
-            retention = dict(self._retention)  # one C-level copy: the loop may change it
-            own_keep = {i: h.keep for i, h in retention.items() if h.keep is not None}
-            if default_keep:
-                deleted += self._delete(
-                    "results", "time_ns < ? AND target_id NOT IN "
-                    f"({', '.join('?' * len(own_keep))})",
-                    (now_ns - default_keep, *own_keep), budget - deleted)
-                deleted += self._delete("events", "time_ns < ?", (now_ns - default_keep,),
-                                        budget - deleted)
-            for target_id, keep in own_keep.items():
-                if keep and deleted < budget:
-                    deleted += self._delete("results", "target_id = ? AND time_ns < ?",
-                                            (target_id, now_ns - keep), budget - deleted)
-            deleted += self._prune_counts(budget - deleted)
-        self._more_to_prune = deleted >= budget
-        return deleted
+            yield self._db
 
-    def _prune_counts(self, budget: int) -> int:
-        """Cut targets to their newest ``max_results``, a few targets per pass (round robin)."""
-        ids = sorted(list(self._targets))  # copied in one step: the loop may change it
-        retention = dict(self._retention)
-        deleted = 0
-        for _ in range(min(len(ids), 50)):
-            if deleted >= budget:
-                break
-            self._prune_cursor %= len(ids)
-            target_id = ids[self._prune_cursor]
-            self._prune_cursor += 1
-            history = retention.get(target_id, HistoryConfig()).over(self._default)
-            keep = history.effective_max_results
-            if not keep:
-                continue
-            edge = self._db.execute(
-                "SELECT time_ns FROM results WHERE target_id = ? "
-                "ORDER BY time_ns DESC LIMIT 1 OFFSET ?", (target_id, keep)).fetchone()
-            if edge is not None:
-                deleted += self._delete("results", "target_id = ? AND time_ns <= ?",
-                                        (target_id, edge[0]), budget - deleted)
-        return deleted
+    def _delete_results(self, db: sqlite3.Connection, budget: int, before_ns: int, *,
+                        target_id: str | None = None, except_ids: Sequence[str] = ()) -> int:
+        if target_id is not None:
+            return self._delete("results", "target_id = ? AND time_ns < ?",
+                                (target_id, before_ns), budget)
+        return self._delete(
+            "results", f"time_ns < ? AND target_id NOT IN ({', '.join('?' * len(except_ids))})",
+            (before_ns, *except_ids), budget)
+
+    def _delete_events(self, db: sqlite3.Connection, budget: int, before_ns: int) -> int:
+        return self._delete("events", "time_ns < ?", (before_ns,), budget)
+
+    def _time_of_newest(self, db: sqlite3.Connection, target_id: str, offset: int) -> int | None:
+        row = db.execute("SELECT time_ns FROM results WHERE target_id = ? "
+                         "ORDER BY time_ns DESC LIMIT 1 OFFSET ?", (target_id, offset)).fetchone()
+        return None if row is None else int(row[0])
 
     def _delete(self, table: str, condition: str, args: Sequence[object], budget: int) -> int:
         if budget <= 0:
@@ -288,26 +133,10 @@ class SqliteStore:
                 f"(SELECT seq FROM {table} WHERE {condition} LIMIT ?)", (*args, budget))
         return max(cursor.rowcount, 0)
 
-    def _maintain(self) -> None:
-        if self._now_ns is None:
-            return
-        now = self._now_ns()
-        if self._more_to_prune or now - self._last_prune >= PRUNE_INTERVAL_NS:
-            self._last_prune = now
-            self.prune(now)
-
     # -- internals --------------------------------------------------------------------------
 
-    def _write_rows(self, rows: list[_Row]) -> None:
-        results, events = [], []
-        changes: list[TargetRecord | str] = []
-        for seq, item in rows:
-            if isinstance(item, ProbeCompleted):
-                results.append(result_row(seq, item))
-            elif isinstance(item, TargetRecord | str):
-                changes.append(item)
-            else:
-                events.append(event_row(seq, item))
+    def _write_rows(self, rows: list[Row]) -> None:
+        results, events, changes = split_rows(rows)
         with self._write_lock, _transaction(self._db):
             self._db.executemany(
                 f"INSERT OR REPLACE INTO results ({_RESULTS}) VALUES "
