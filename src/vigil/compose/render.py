@@ -36,6 +36,7 @@ from vigil.core.config import (
 from vigil.core.hooks import HooksConfig
 from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
+from vigil.core.urls import redact_url
 from vigil.go.duration import format_duration
 
 Mask = Callable[[str], str]  # shows a notify URL without its secrets
@@ -71,7 +72,7 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
     if history := history_to_dict(project.history):
         data["history"] = history
     if project.store:
-        data["store"] = project.store
+        data["store"] = redact_url(project.store) if mask else project.store
     if project.web is not None:
         data["web"] = project.web
     return data

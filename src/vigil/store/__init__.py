@@ -35,6 +35,7 @@ from typing import Protocol, runtime_checkable
 
 from vigil.core.config import HistoryConfig
 from vigil.core.events import ProbeCompleted, TargetEvent, TargetRef
+from vigil.core.urls import redact_url
 from vigil.exceptions import StoreError
 
 
@@ -200,14 +201,7 @@ def open_store(
     return SqliteStore(path, now_ns=now_ns)
 
 
-def redact(url: str) -> str:
-    """``url`` without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.partition("/")[0]:
-        return url
-    credentials, _, host = rest.partition("@")
-    user = credentials.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+redact = redact_url  # the name the store and daemon have used
 
 
 ORIGIN_FILE = "file"  # a service of vigil.yaml: ``vigil up`` brings it up

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -71,10 +70,10 @@ def split_url(url: str) -> tuple[str, str | None]:
     try:
         url.encode("utf-8")
     except UnicodeEncodeError:
-        raise StoreError(f"store {_redact(url)!r}: must be valid Unicode") from None
+        raise StoreError(f"store {redact(url)!r}: must be valid Unicode") from None
     scheme, sep, _ = url.partition("://")
     if not sep or scheme.lower() not in ("postgresql", "postgres"):
-        raise StoreError(f"store {_redact(url)}: the scheme must be postgresql://")
+        raise StoreError(f"store {redact(url)}: the scheme must be postgresql://")
     base, _, query = url.partition("?")
     kept, schemas = [], []
     for item in filter(None, query.split("&")):
@@ -84,13 +83,8 @@ def split_url(url: str) -> tuple[str, str | None]:
         else:
             kept.append(item)
     if len(schemas) > 1:
-        raise StoreError(f"store {_redact(url)}: schema is given {len(schemas)} times")
+        raise StoreError(f"store {redact(url)}: schema is given {len(schemas)} times")
     return base + ("?" + "&".join(kept) if kept else ""), schemas[0] if schemas else None
-
-
-def _redact(url: str) -> str:
-    """``redact``, and a ``password=`` among the URL's parameters masked too."""
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", redact(url))
 
 
 def drop_schema(url: str, schema: str) -> None:
@@ -123,7 +117,7 @@ class PostgresStore(BatchedStore):
         psycopg, pool_mod = _driver()
         self._errors = psycopg
         conninfo, url_schema = split_url(url)
-        where = _redact(conninfo)
+        where = redact(conninfo)
         for name in (schema, url_schema):
             if name is not None:
                 check_schema(name)
