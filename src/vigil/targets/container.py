@@ -19,8 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 from vigil.core import lifecycle
-from vigil.core.events import LifecycleEvent, TargetRef
 from vigil.core.config import RestartPolicy
+from vigil.core.events import LifecycleEvent, TargetRef
 from vigil.core.lifecycle import ProcessState, ProcessStatus, RestartDecision, RestartTracker
 from vigil.docker.mirror import process_state
 from vigil.dockerd.client import DockerClient
