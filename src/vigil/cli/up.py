@@ -181,6 +181,7 @@ def up_command(
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Docker API request
     try:
         daemon = Daemon(
             project,
