@@ -194,7 +194,7 @@ def up_command(
             allow_remote=allow_remote,
             store=store,
             web=web,
-            docker=_docker_host(docker),
+            docker=_docker_host(docker) if docker is not None else project.docker,
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -129,7 +129,7 @@ class ContainerTarget:
                 raise service_error(error) from None
 
     async def logs(self, *, follow: bool = False, tail: str = "all", timestamps: bool = False,
-                   stdout: bool = True, stderr: bool = True) -> AsyncIterator[bytes]:
+                   stdout: bool = True, stderr: bool = True) -> AsyncGenerator[bytes, None]:
         """The engine's logs of the container, as ``docker logs`` shows them. An engine
         that fails mid-stream ends it, with one warning."""
         try:
