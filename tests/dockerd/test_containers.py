@@ -143,10 +143,13 @@ def test_verbs_act_on_the_engine(docker_engine: DockerEngine, tmp_path: Path) ->
             await h.manager.kill(name, "SIGKILL")
             await until(lambda: docker_status() == "exited", "killed")
             await until(lambda: h.status(name) is ProcessStatus.EXITED, "vigil saw the kill")
+            docker_engine.docker("rename", "verbs", "verbs2")
+            await until(lambda: h.status("docker/verbs2") is ProcessStatus.EXITED, "renamed")
+            assert h.status(name) is None
     try:
         _run(body)
     finally:
-        docker_engine.docker("rm", "-f", "verbs", check=False)
+        docker_engine.docker("rm", "-f", "verbs", "verbs2", check=False)
 
 
 def test_dockerd_restart_loses_nothing(docker_engine: DockerEngine, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vigil.core.config import ServiceConfig
+from vigil.core.status import HealthStatus
 from vigil.docker.mirror import health_state, new_results, parse_time
 from vigil.dockerd.client import DockerClient
 from vigil.exceptions import DockerEngineError
@@ -176,8 +177,8 @@ class ContainerWatcher:
         if health is None:
             return False
         known = self.engine.health(name)
-        new = new_results(known.log, health.log) if known.log or known.status.value != "none" \
-            else ()  # first sight: taken as it is, nothing announced
+        first_sight = not known.log and known.status is HealthStatus.NONE
+        new = () if first_sight else new_results(known.log, health.log)  # first: as it is
         self.engine.mirror(name, health, new)
         return bool(new)
 
