@@ -62,6 +62,7 @@ class ContainerWatcher:
         self.sessions = 0
         self.failures = 0  # attempts that found no engine
         self._followups: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()  # an exec_die came while its follow-up ran
 
     async def run(self) -> None:
         backoff, reported = BACKOFF_FIRST_NS, False
@@ -183,17 +184,20 @@ class ContainerWatcher:
         return bool(new)
 
     def _follow_up(self, container_id: str) -> None:
-        """After an exec_die: re-read until Docker has written the probe's result."""
-        if container_id in self._followups or container_id not in self.targets:
+        """After an exec_die: re-read until Docker has written the probe's result. One
+        follow-up per container; a die during it makes it look once more when done."""
+        if container_id not in self.targets:
+            return
+        if container_id in self._followups:
+            self._again.add(container_id)
             return
 
         async def follow() -> None:
             try:
-                if await self._refresh(container_id):
-                    return
-                for delay in RESULT_RETRIES_NS:
-                    await self.clock.sleep_ns(delay)
-                    if await self._refresh(container_id):
+                while True:
+                    self._again.discard(container_id)
+                    await self._read_result(container_id)
+                    if container_id not in self._again:
                         return
             except DockerEngineError:
                 return  # the stream notices the engine is gone and resynchronises
@@ -201,6 +205,14 @@ class ContainerWatcher:
                 self._followups.pop(container_id, None)
 
         self._followups[container_id] = asyncio.get_running_loop().create_task(follow())
+
+    async def _read_result(self, container_id: str) -> None:
+        if await self._refresh(container_id):
+            return
+        for delay in RESULT_RETRIES_NS:
+            await self.clock.sleep_ns(delay)
+            if await self._refresh(container_id):
+                return
 
     async def _forget(self, container_id: str) -> None:
         target = self.targets.pop(container_id, None)
