@@ -75,6 +75,8 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
         data["store"] = redact_url(project.store) if mask else project.store
     if project.web is not None:
         data["web"] = project.web
+    if project.docker is not None:
+        data["docker"] = project.docker or True
     return data
 
 

@@ -68,6 +68,7 @@ WAIT_RUNNING = "running"
 WAIT_EXITED = "exited"
 WAIT_CONDITIONS = (WAIT_HEALTHY, WAIT_RUNNING, WAIT_EXITED)
 _LIVE = (ProcessStatus.RUNNING, ProcessStatus.PAUSED, ProcessStatus.RESTARTING)
+ORIGIN_ENGINE = "docker"  # a container of a Docker engine (``vigil up --docker``)
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class _Entry:
     view: ServiceView | None = None  # the last view, reused while nothing in it changed
     view_key: tuple[object, ...] = ()
     interventions: int = 0  # the user's start/stop/restart/kill so far (remediation resets)
+    kept: bool = True  # its record is saved; False: it belongs to another engine (Docker's)
 
     @property
     def id(self) -> str:
@@ -228,6 +230,38 @@ class Manager:
         self._store(record)
         return ref.id
 
+    def adopt(self, config: ServiceConfig, target_id: str, created_ns: int,
+              make_target: Callable[[TargetRef, Report], Target]) -> Target:
+        """Register a service whose target another engine owns (a Docker container): its ID
+        is the container's, its health is mirrored (``Engine.mirror``), and its record is
+        never saved, so a daemon restart does not bring it back (the engine lists it again).
+        Its history is kept like any service's."""
+        if config.name in self._entries:
+            raise ConflictError(f'the service name "/{config.name}" is already in use')
+        ref = TargetRef(target_id, config.name)
+        record = ServiceRecord(TargetRecord(ref, created_ns), service_to_dict(config),
+                               origin=ORIGIN_ENGINE)
+        target = make_target(ref, self._reporter(config.name))
+        self.engine.add(config.name, None, target_id=ref.id, created_ns=created_ns,
+                        mirrored=True)
+        log = ServiceLog(self._services.log_path(ref.id))  # unused: the engine has the logs
+        self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record,
+                                            kept=False)
+        return target
+
+    async def forget(self, name: str) -> None:
+        """The other engine removed the service's target: gone from here too, nothing
+        stopped (there is nothing left to stop)."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        async with entry.lock:
+            entry.removing = True
+            await entry.target.close(0)
+            entry.log.close()
+            await self.engine.remove(name)
+            del self._entries[name]
+
     @asynccontextmanager
     async def _locked(self, ref: str) -> AsyncIterator[_Entry]:
         """The service ``ref``, held against concurrent lifecycle requests; NotFoundError when
@@ -274,7 +308,8 @@ class Manager:
 
     def _save(self, entry: _Entry, **changes: Any) -> None:
         entry.record = replace(entry.record, **changes)
-        self._store(entry.record)
+        if entry.kept:
+            self._store(entry.record)
 
     def _store(self, record: ServiceRecord) -> None:
         """Save, or say in one line why not: a full disk must not break a lifecycle."""
@@ -287,6 +322,10 @@ class Manager:
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""
         async with self._locked(ref) as entry:
+            if not entry.kept:
+                raise ConflictError(
+                    f"cannot remove service \"/{entry.config.name}\": it is a container of "
+                    "the Docker engine; remove the container there (docker rm)")
             if entry.process.status in _LIVE:
                 if not force:
                     raise ConflictError(
@@ -426,7 +465,8 @@ class Manager:
         """Start every created service (or those of ``names`` and what they depend on),
         dependencies first (compose's ``depends_on``), in parallel where the graph allows.
         Returns the errors, one per service that failed."""
-        configs = {name: e.config for name, e in self._entries.items()}
+        configs = {name: e.config for name, e in self._entries.items()
+                   if e.kept or names is not None}  # another engine's only when named
         if names is not None:  # the graph of those only: another's broken one is no matter
             configs = {name: configs[name] for name in _with_dependencies(configs, names)}
         order = start_order(configs)
