@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from tests.docker_engine import docker_engine  # noqa: F401  (the session's real dockerd)
+from tests.docker_engine import fold_skip as fold_docker_skip
 from tests.postgres import fold_skip
 
 from vigil.go.duration import HOUR
@@ -288,6 +290,8 @@ def contain_backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: after pytest's own rewrite
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """PostgreSQL tests without a server skip in one summary line (``tests.postgres``)."""
+    """PostgreSQL tests without a server, Docker tests without an engine, skip in one summary
+    line each (``tests.postgres``, ``tests.docker_engine``)."""
     outcome = yield
     fold_skip(outcome.get_result())  # type: ignore[attr-defined]
+    fold_docker_skip(outcome.get_result())  # type: ignore[attr-defined]

@@ -26,8 +26,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "linux": ("vigil.core", "vigil.go"),
     "runtime.clock": (),
     "store": ("vigil.core", "vigil.go", "vigil.docker"),
-    "probes": ("vigil.core", "vigil.go", "vigil.linux", "vigil.runtime.clock"),
-    "targets": ("vigil.core", "vigil.go", "vigil.linux", "vigil.runtime.clock"),
+    "dockerd": ("vigil.core", "vigil.go", "vigil.docker", "vigil.runtime.clock"),
+    "probes": ("vigil.core", "vigil.go", "vigil.linux", "vigil.runtime.clock",
+               "vigil.docker", "vigil.dockerd"),
+    "targets": ("vigil.core", "vigil.go", "vigil.linux", "vigil.runtime.clock",
+                "vigil.docker", "vigil.dockerd"),
     "runtime": ("vigil.core", "vigil.go", "vigil.probes", "vigil.targets", "vigil.store",
                 "vigil.linux"),
     "metrics": ("vigil.core", "vigil.go", "vigil.runtime"),
@@ -39,10 +42,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.api"),
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
                "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api",
-               "vigil.metrics", "vigil.notify", "vigil.web"),
+               "vigil.metrics", "vigil.notify", "vigil.web", "vigil.dockerd"),
     "cli": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.probes", "vigil.linux", "vigil.client", "vigil.daemon.main", "vigil.api.server",
-            "vigil.api.tls", "vigil.notify.urls"),
+            "vigil.api.tls", "vigil.notify.urls", "vigil.dockerd.host"),
 }
 PURE = ("go", "core", "compose", "docker")
 IMPURE_MODULES = {"compose/load.py"}  # reads the file; the rest of compose is pure

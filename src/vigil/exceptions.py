@@ -12,7 +12,9 @@
     │   ├── ConflictError         409: not in a state that allows it
     │   ├── InvalidParameterError 400: bad parameter
     │   └── NotModifiedError      304: nothing to do
-    └── ApiError                  the daemon API answered with an error (status, message)
+    ├── ApiError                  the daemon API answered with an error (status, message)
+    └── DockerEngineError         a Docker engine refused a request (status, message)
+        └── DockerUnreachableError  ... or could not be reached (status 0)
 
 A failing target is never an exception: probes turn it into a result with a non-zero
 ``ExitCode``. Exceptions of libraries vigil uses are mapped onto this tree where they enter.
@@ -109,3 +111,19 @@ class NotModifiedError(ServiceError):
     """Nothing to do: already started, already stopped (304, as Docker)."""
 
     status = 304
+
+
+class DockerEngineError(VigilError):
+    """A Docker engine answered a request with an error (``status``, its ``message``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+class DockerUnreachableError(DockerEngineError):
+    """The Docker engine could not be reached (no socket, refused, dropped): status 0."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
