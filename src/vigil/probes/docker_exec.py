@@ -41,6 +41,9 @@ from vigil.probes import ProbeReport
 from vigil.runtime.clock import Clock, Deadline
 
 START_TIMEOUT_NS = 30 * SECOND  # moby cmdProbe.run: the limit on starting the exec
+START_POLL_FIRST_NS = 5 * MILLISECOND  # then doubling, up to START_POLL_MAX_NS
+START_POLL_MAX_NS = 100 * MILLISECOND
+MAX_START_POLLS = 400  # bounded: 30 s of the longest pause, and the start limit stands too
 EXIT_POLL_NS = 10 * MILLISECOND  # the exec's stream ended; its exit code comes just after
 MAX_EXIT_POLLS = 500  # bounded: the whole wait is also under the probe's timeout
 
@@ -180,13 +183,17 @@ async def _read(pieces: AsyncIterator[tuple[int, bytes]], output: OutputBuffer) 
 async def _started(api: ExecApi, exec_id: str, reading: asyncio.Task[None], clock: Clock) -> None:
     """Until the engine says the exec runs (or ran): moby's ``execConfig.Started``. The
     time the engine and runc take to start it is not the check's (moby v24+)."""
-    for _ in range(START_TIMEOUT_NS // EXIT_POLL_NS):
+    pause = START_POLL_FIRST_NS  # doubling: runc takes tens of ms, few inspects wanted
+    for _ in range(MAX_START_POLLS):
+        if reading.done():
+            return
+        await clock.sleep_ns(pause)
         if reading.done():
             return
         info = await api.exec_inspect(exec_id)
         if info.get("Running") or info.get("Pid") or info.get("ExitCode") is not None:
             return
-        await clock.sleep_ns(EXIT_POLL_NS)
+        pause = min(pause * 2, START_POLL_MAX_NS)
 
 
 async def _exit_code(api: ExecApi, exec_id: str, clock: Clock) -> int | None:
