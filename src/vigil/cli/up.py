@@ -120,6 +120,15 @@ def _print_event(event: DaemonEvent) -> None:
     metavar="HOST:PORT",
     help="Serve the live status page there, e.g. 127.0.0.1:8380 (overrides web: in the file).",
 )
+@click.option(
+    "--docker",
+    metavar="[URL]",
+    is_flag=False,
+    flag_value="env",
+    default=None,
+    help="Watch a Docker engine's containers as services docker/<name> (URL: unix:///PATH "
+    "or tcp://HOST:PORT; alone: $DOCKER_HOST, else unix:///var/run/docker.sock).",
+)
 def up_command(
     path: Path,
     detach: bool,
@@ -132,6 +141,7 @@ def up_command(
     store: str | None,
     ephemeral: bool,
     web: str | None,
+    docker: str | None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -166,6 +176,7 @@ def up_command(
         if store:  # through the environment: a URL with a password stays out of ps
             os.environ[STORE_ENV] = store
         extra = _tls_args(tlscert, tlskey, allow_remote) + (["--web", web] if web else [])
+        extra += _docker_args(docker)
         _detach(path, host, state, token_file, token, extra, notify)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
@@ -182,6 +193,7 @@ def up_command(
             allow_remote=allow_remote,
             store=store,
             web=web,
+            docker=_docker_host(docker),
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -284,3 +296,16 @@ def _wait_ready(fd: int) -> bool:
         return bool(readable) and os.read(fd, 1) == b"1"
     finally:
         os.close(fd)
+
+
+def _docker_host(docker: str | None) -> str | None:
+    """``--docker`` alone means DOCKER_HOST or the default socket ("": the client decides)."""
+    if docker is None:
+        return None
+    return "" if docker == "env" else docker
+
+
+def _docker_args(docker: str | None) -> list[str]:
+    if docker is None:
+        return []
+    return ["--docker"] if docker == "env" else ["--docker", docker]

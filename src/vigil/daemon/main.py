@@ -22,7 +22,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,6 +168,7 @@ class Daemon:
         allow_remote: bool = False,
         store: str | None = None,
         web: str | None = None,
+        docker: str | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -190,6 +191,7 @@ class Daemon:
         self.history: StateStore | None = None
         self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
         self.web_url: str | None = None  # where it serves, once it does
+        self.docker = docker  # a Docker engine whose containers to watch ("": DOCKER_HOST)
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -282,12 +284,15 @@ class Daemon:
                 self._on_ready()
             up = asyncio.get_running_loop().create_task(self._up(manager, to_start))
             reaper = asyncio.get_running_loop().create_task(self._reap())
+            containers = self._watch_containers(manager)
             gc.freeze()  # start-up objects never need scanning again (limits.md: GC stalls)
             await self.stopping.wait()
             _log.info("vigil daemon stopping")
             for task in (up, reaper):
                 task.cancel()
             await asyncio.gather(up, reaper, return_exceptions=True)
+            if containers is not None:
+                await containers()
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
             await notifications.aclose()  # what is queued gets a few seconds to go out
@@ -307,6 +312,30 @@ class Daemon:
             contain.sweep()
             reap_orphans()
         return status
+
+    def _watch_containers(self, manager: Manager) -> Callable[[], Awaitable[None]] | None:
+        """``--docker``: mirror the engine's containers (vigil.daemon.containers); returns
+        what stops it. A bad URL is one error line; the daemon serves on without it."""
+        if self.docker is None:
+            return None
+        from vigil.daemon.containers import ContainerWatcher
+        from vigil.dockerd.client import DockerClient
+
+        try:
+            client = DockerClient(self.docker or None)
+        except VigilError as error:
+            _log.error("--docker: %s", error)
+            return None
+        watcher = ContainerWatcher(manager, client, clock=self.clock)
+        task = asyncio.get_running_loop().create_task(watcher.run())
+
+        async def stop() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await watcher.aclose()
+            await client.aclose()
+
+        return stop
 
     def _bind_web(self) -> socket.socket | None:
         if self.web is None:

@@ -68,6 +68,7 @@ WAIT_RUNNING = "running"
 WAIT_EXITED = "exited"
 WAIT_CONDITIONS = (WAIT_HEALTHY, WAIT_RUNNING, WAIT_EXITED)
 _LIVE = (ProcessStatus.RUNNING, ProcessStatus.PAUSED, ProcessStatus.RESTARTING)
+ORIGIN_ENGINE = "docker"  # a container of a Docker engine (``vigil up --docker``)
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class _Entry:
     view: ServiceView | None = None  # the last view, reused while nothing in it changed
     view_key: tuple[object, ...] = ()
     interventions: int = 0  # the user's start/stop/restart/kill so far (remediation resets)
+    kept: bool = True  # its record is saved; False: it belongs to another engine (Docker's)
 
     @property
     def id(self) -> str:
@@ -228,6 +230,38 @@ class Manager:
         self._store(record)
         return ref.id
 
+    def adopt(self, config: ServiceConfig, target_id: str, created_ns: int,
+              make_target: Callable[[TargetRef, Report], Target]) -> Target:
+        """Register a service whose target another engine owns (a Docker container): its ID
+        is the container's, its health is mirrored (``Engine.mirror``), and its record is
+        never saved, so a daemon restart does not bring it back (the engine lists it again).
+        Its history is kept like any service's."""
+        if config.name in self._entries:
+            raise ConflictError(f'the service name "/{config.name}" is already in use')
+        ref = TargetRef(target_id, config.name)
+        record = ServiceRecord(TargetRecord(ref, created_ns), service_to_dict(config),
+                               origin=ORIGIN_ENGINE)
+        target = make_target(ref, self._reporter(config.name))
+        self.engine.add(config.name, None, target_id=ref.id, created_ns=created_ns,
+                        mirrored=True)
+        log = ServiceLog(self._services.log_path(ref.id))  # unused: the engine has the logs
+        self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record,
+                                            kept=False)
+        return target
+
+    async def forget(self, name: str) -> None:
+        """The other engine removed the service's target: gone from here too, nothing
+        stopped (there is nothing left to stop)."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        async with entry.lock:
+            entry.removing = True
+            await entry.target.close(0)
+            entry.log.close()
+            await self.engine.remove(name)
+            del self._entries[name]
+
     @asynccontextmanager
     async def _locked(self, ref: str) -> AsyncIterator[_Entry]:
         """The service ``ref``, held against concurrent lifecycle requests; NotFoundError when
@@ -274,7 +308,8 @@ class Manager:
 
     def _save(self, entry: _Entry, **changes: Any) -> None:
         entry.record = replace(entry.record, **changes)
-        self._store(entry.record)
+        if entry.kept:
+            self._store(entry.record)
 
     def _store(self, record: ServiceRecord) -> None:
         """Save, or say in one line why not: a full disk must not break a lifecycle."""

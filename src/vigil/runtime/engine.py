@@ -28,7 +28,9 @@ from vigil.core.events import (
     LifecycleEvent,
     MonitorStarted,
     MonitorStopped,
+    ProbeCompleted,
     RemediationEvent,
+    StatusChanged,
     TargetCreated,
     TargetDied,
     TargetEvent,
@@ -43,6 +45,7 @@ from vigil.core.events import (
 from vigil.core.health import HealthState
 from vigil.core.probespec import ProbeSpec, spec_for_check, unknown_test_type
 from vigil.core.results import ProbeResult
+from vigil.core.status import HealthStatus
 from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.probes import Probe, build_probe
 from vigil.runtime.clock import Clock, SystemClock
@@ -72,6 +75,7 @@ class _Target:
     probe_starting: Callable[[TargetRef], None]
     monitor: asyncio.Task[None] | None = None
     halted: asyncio.Task[None] | None = None  # a cancelled monitor, until it is gone
+    mirrored: bool = False  # health judged elsewhere (a Docker container's): see ``mirror``
 
     # The monitor gets these two as bound methods: less memory per target than closures.
     def read_health(self) -> HealthState:
@@ -135,12 +139,14 @@ class Engine:
         probe: ProbeSpec | Probe | None = None,
         target_id: str | None = None,
         created_ns: int | None = None,
+        mirrored: bool = False,
     ) -> TargetRef:
         """Register a target and publish ``TargetCreated``; returns its identity.
 
         ``probe`` is what to run each interval: a ``ProbeSpec`` (built with
         ``vigil.probes.build_probe``) or any ``Probe``. Without one, nothing is probed
-        (Docker: no check, ``NONE``, or a test type it does not know)."""
+        (Docker: no check, ``NONE``, or a test type it does not know). ``mirrored``: vigil
+        does not probe it; its health comes from ``mirror``."""
         if name in self._targets:
             raise ConfigError(ConfigProblem(f"services.{name}", "already exists"))
         ref = TargetRef(target_id or secrets.token_hex(32), name)
@@ -151,6 +157,8 @@ class Engine:
         elif not isinstance(probe, Probe):
             probe = self._probe_builder(probe, ref)
         target = _Target(ref, check, probe, _NO_HEALTH, self._publish, self._probe_starting)
+        if mirrored:
+            target.probe, target.mirrored = None, True
         self._targets[name] = target
         now = self.clock.now_ns()
         self.store.save_target(TargetRecord(ref, now if created_ns is None else created_ns))
@@ -188,7 +196,22 @@ class Engine:
             target.health = state
 
     def has_check(self, name: str) -> bool:
-        return self._target(name).probe is not None
+        target = self._target(name)
+        return target.probe is not None or target.mirrored
+
+    def mirror(self, name: str, health: HealthState, new: tuple[ProbeResult, ...] = ()) -> None:
+        """Health judged by another engine (Docker's, for a container), taken as it is:
+        each result of ``new`` (in order, never one twice) is published as ``ProbeCompleted``
+        and, when they changed the status, one ``StatusChanged`` follows, as Docker's
+        ``health_status`` event does. Without new results the status changes silently
+        (start, stop and pause change it without an event in Docker too)."""
+        target = self._target(name)
+        old, target.health = target.health.status, health
+        for result in new:
+            self._publish(ProbeCompleted(target.ref, result.end, result, health.status,
+                                         health.failing_streak))
+        if new and health.status is not old:
+            self._publish(StatusChanged(target.ref, new[-1].end, old, health.status))
 
     def probing(self, name: str) -> bool:
         task = self._target(name).monitor
@@ -203,7 +226,9 @@ class Engine:
         target = self._targets.get(event.target.name)  # one dict per target, not two
         if target is None or target.ref.id != event.target.id:
             raise KeyError(f"no such target: {event.target.id}")
-        if isinstance(event, TargetExiting | TargetDied | TargetStopped | TargetPaused):
+        if target.mirrored:  # Docker's own silent resets; its results come through mirror
+            self._mirror_lifecycle(target, event)
+        elif isinstance(event, TargetExiting | TargetDied | TargetStopped | TargetPaused):
             self._halt(target)
             self._publish(event)
         elif isinstance(event, TargetStarted):
@@ -324,6 +349,13 @@ class Engine:
             return
         target.health = _health.start(target.health, started_at)
         self._launch(target)
+
+    def _mirror_lifecycle(self, target: _Target, event: LifecycleEvent) -> None:
+        if isinstance(event, TargetStarted) and target.health.status is not HealthStatus.NONE:
+            target.health = _health.start(target.health, event.time_ns)
+        elif isinstance(event, TargetDied | TargetStopped | TargetPaused):
+            target.health = _health.stop(target.health)
+        self._publish(event)
 
     def _halt(self, target: _Target) -> None:
         task, target.monitor = target.monitor, None
