@@ -129,6 +129,13 @@ def _print_event(event: DaemonEvent) -> None:
     help="Watch a Docker engine's containers as services docker/<name> (URL: unix:///PATH "
     "or tcp://HOST:PORT; alone: $DOCKER_HOST, else unix:///var/run/docker.sock).",
 )
+@click.option(
+    "--docker-heal",
+    type=click.Choice(["restart", "stop", "none"]),
+    default=None,
+    help="What to do with an unhealthy container that has no vigil.heal label "
+    "(default none; bounded and backed off as on_unhealthy).",
+)
 def up_command(
     path: Path,
     detach: bool,
@@ -142,6 +149,7 @@ def up_command(
     ephemeral: bool,
     web: str | None,
     docker: str | None,
+    docker_heal: str | None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -176,7 +184,7 @@ def up_command(
         if store:  # through the environment: a URL with a password stays out of ps
             os.environ[STORE_ENV] = store
         extra = _tls_args(tlscert, tlskey, allow_remote) + (["--web", web] if web else [])
-        extra += _docker_args(docker)
+        extra += _docker_args(docker) + (["--docker-heal", docker_heal] if docker_heal else [])
         _detach(path, host, state, token_file, token, extra, notify)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
@@ -194,6 +202,7 @@ def up_command(
             store=store,
             web=web,
             docker=_docker_host(docker),
+            docker_heal=docker_heal or "",
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:

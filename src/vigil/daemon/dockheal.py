@@ -32,9 +32,13 @@ from vigil.exceptions import ConfigError
 from vigil.probes import Probe, build_probe
 from vigil.probes.docker_exec import DockerExecProbe, ExecApi
 
-__all__ = ["ContainerPlan", "plan_container"]
+__all__ = ["ContainerPlan", "plan_container", "stopping_after"]
 
 _log = logging.getLogger("vigil")
+# ``kill`` events whose signal ends the container: ``docker stop`` (TERM, or the image's
+# STOPSIGNAL, then KILL), ``docker rm -f`` and ``docker kill`` (KILL). Numbers and names, as
+# engines differ in how they write it.
+_ENDING_SIGNALS = frozenset({"15", "9", "2", "3", "SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +79,20 @@ def _probe(check: HealthcheckConfig, inspect: Mapping[str, Any], api: ExecApi) -
         container_id = str(inspect.get("Id", ""))
         return DockerExecProbe(api, container_id, check.test, shell=container_shell(inspect))
     return build_probe(spec_for_check(check))
+
+
+def stopping_after(event: Mapping[str, Any], stopping: bool) -> bool:
+    """Whether a container is being stopped or removed, after the engine's ``event``: from
+    a ``kill`` with an ending signal or a ``stop`` until it starts again. vigil's own
+    restart goes through this too, and its ``start`` ends it."""
+    action = str(event.get("Action", ""))
+    if action == "kill":
+        actor = event.get("Actor")
+        attributes = actor.get("Attributes") if isinstance(actor, Mapping) else None
+        sig = attributes.get("signal") if isinstance(attributes, Mapping) else None
+        return stopping or str(sig) in _ENDING_SIGNALS
+    if action in ("stop", "destroy"):
+        return True
+    if action in ("start", "restart", "unpause"):
+        return False
+    return stopping

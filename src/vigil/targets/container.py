@@ -67,6 +67,7 @@ class ContainerTarget:
         self._report = report
         self._state = lifecycle.NEVER_STARTED
         self._pending: set[asyncio.Task[None]] = set()
+        self.stopping = False  # the engine is stopping or removing it: nothing to heal
 
     @property
     def ref(self) -> TargetRef:
