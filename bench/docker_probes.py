@@ -10,6 +10,9 @@ CPU is counted where it is spent: this process (``RUSAGE_SELF``) and the engine'
 checks themselves), from /proc, less the engine's idle CPU over as long a time (measured in
 the same run). Docker's probes are counted by its ``exec_die`` events. The load is kept small
 (an exec costs the engine tens of ms of CPU): ``--probes`` per phase, 20 by default.
+
+Last, the delay from Docker's ``health_status`` event to vigil's ``StatusChanged`` for the
+same change, through the daemon's container watcher, over 4 changes.
 """
 
 from __future__ import annotations
@@ -19,19 +22,24 @@ import asyncio
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.docker_engine import BASE_IMAGE, DockerEngine, start_engine
+from tests.docker_engine import BASE_IMAGE, HEALTH_IMAGE, DockerEngine, start_engine
 
+from vigil.core.events import StatusChanged
 from vigil.core.netspec import HttpOptions
 from vigil.core.probespec import HttpSpec
+from vigil.daemon.containers import ContainerWatcher
+from vigil.daemon.manager import Manager
 from vigil.dockerd.client import DockerClient
 from vigil.probes.docker_exec import DockerExecProbe
 from vigil.probes.http import HttpProbe, close_sessions
 from vigil.runtime.clock import SystemClock
+from vigil.runtime.engine import Engine
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 INTERVAL_MS = 250  # between two probes, in every phase
@@ -176,6 +184,55 @@ async def _vigil_net(engine: DockerEngine, probes: int) -> tuple[float, float, i
     return cpu[0], cpu[1], probes
 
 
+async def _event_delays(engine: DockerEngine, transitions: int) -> list[float]:
+    """ms from Docker's ``health_status`` event to vigil's ``StatusChanged`` for the same
+    change, mirrored by the daemon's container watcher, as /tmp/ok comes and goes."""
+    with tempfile.TemporaryDirectory() as logs:
+        clock = SystemClock()
+        vigil_engine = Engine(clock=clock)
+        manager = Manager(clock=clock, engine=vigil_engine, log_dir=Path(logs))
+        seen: list[int] = []
+        vigil_engine.stream.observe(
+            lambda e: seen.append(time.time_ns()) if isinstance(e, StatusChanged) else None
+        )
+        async with DockerClient(engine.host) as client:
+            docker_times: list[int] = []
+
+            async def follow() -> None:
+                async for event in client.events(filters={"event": ["health_status"]}):
+                    docker_times.append(int(event["timeNano"]))
+
+            watcher = ContainerWatcher(manager, client, clock=clock)
+            tasks = [asyncio.ensure_future(watcher.run()), asyncio.ensure_future(follow())]
+            engine.docker(
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                "bench-delay",
+                HEALTH_IMAGE,
+                *KEEP_RUNNING,
+            )
+            try:
+                for index in range(transitions):
+                    command = "touch" if index % 2 == 0 else "rm"
+                    engine.docker("exec", "bench-delay", command, "/tmp/ok")
+                    for _ in range(600):  # bounded: 30 s
+                        if len(seen) > index and len(docker_times) > index:
+                            break
+                        await asyncio.sleep(0.05)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await watcher.aclose()
+                await vigil_engine.aclose()
+                engine.docker("rm", "-f", "bench-delay")
+    pairs = zip(docker_times, seen, strict=False)
+    return [(mine - docker) / 1e6 for docker, mine in pairs]
+
+
 async def _idle(engine: DockerEngine, seconds: float) -> float:
     engine_cpu, _ = await _measure(engine, asyncio.sleep(seconds), seconds)
     return engine_cpu / seconds
@@ -207,6 +264,9 @@ async def run(probes: int) -> None:
                 f"{label:34} {count:>6} {engine_ms:>10.2f} {self_ms:>9.2f} {total:>9.2f}"
                 f" {total / base:>6.2f}"
             )
+        delays = await _event_delays(engine, 4)
+        shown = ", ".join(f"{d:.0f}" for d in delays)
+        print(f"Docker health_status -> vigil StatusChanged (mirrored): {shown} ms")
     finally:
         await asyncio.to_thread(engine.destroy)
 

@@ -31,10 +31,11 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
+from vigil.core.hosts import tcp_host
 from vigil.core.names import MAX_NAME_LENGTH, service_name_problem, shown_name
 from vigil.exceptions import ApiError, VigilError
 from vigil.go.strconv import go_quote
@@ -192,20 +193,15 @@ def _parse_host(host: str, tls: bool = False) -> tuple[str, str | None]:
             raise DaemonConnectionError(f"invalid host {host!r}: no socket path")
         return _UDS_BASE_URL, path
     if host.startswith("tcp://"):
-        parts = urlsplit(host)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None or parts.path not in ("", "/"):
+        address = tcp_host(host)
+        if address is None:
             raise DaemonConnectionError(f"invalid host {host!r}: expected tcp://127.0.0.1:PORT")
-        if not tls and not _is_loopback(parts.hostname):
+        if not tls and not _is_loopback(address[0]):
             raise DaemonConnectionError(
                 f"refusing to connect to {host}: without --tlscacert the vigil API speaks "
                 "plain HTTP, so only loopback addresses (127.0.0.1, ::1, localhost) are allowed"
             )
-        netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        return f"{'https' if tls else 'http'}://{netloc}:{port}", None
+        return f"{'https' if tls else 'http'}://{address[2]}", None
     raise DaemonConnectionError(
         f"invalid host {host!r}: expected unix:///path or tcp://127.0.0.1:PORT"
     )

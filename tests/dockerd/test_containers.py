@@ -18,6 +18,7 @@ from vigil.daemon.containers import ContainerWatcher
 from vigil.daemon.manager import Manager
 from vigil.docker.mirror import health_state
 from vigil.dockerd.client import DockerClient
+from vigil.exceptions import ConflictError
 from vigil.runtime.clock import SystemClock
 from vigil.runtime.engine import Engine
 
@@ -131,17 +132,24 @@ def test_verbs_act_on_the_engine(docker_engine: DockerEngine, tmp_path: Path) ->
             await h.manager.stop(name, timeout_ns=5_000_000_000)
             assert docker_status() == "exited"
             assert h.status(name) is ProcessStatus.EXITED
+            assert await h.manager.up() == []  # vigil's own services only: none started
+            assert docker_status() == "exited"
             await h.manager.start(name)
             assert docker_status() == "running"
             await h.manager.restart(name)
             assert h.status(name) is ProcessStatus.RUNNING
+            with pytest.raises(ConflictError, match="docker rm"):
+                await h.manager.remove(name, force=True)  # the engine's, not vigil's
             await h.manager.kill(name, "SIGKILL")
             await until(lambda: docker_status() == "exited", "killed")
             await until(lambda: h.status(name) is ProcessStatus.EXITED, "vigil saw the kill")
+            docker_engine.docker("rename", "verbs", "verbs2")
+            await until(lambda: h.status("docker/verbs2") is ProcessStatus.EXITED, "renamed")
+            assert h.status(name) is None
     try:
         _run(body)
     finally:
-        docker_engine.docker("rm", "-f", "verbs", check=False)
+        docker_engine.docker("rm", "-f", "verbs", "verbs2", check=False)
 
 
 def test_dockerd_restart_loses_nothing(docker_engine: DockerEngine, tmp_path: Path) -> None:

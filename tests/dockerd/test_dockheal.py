@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from tests.docker_engine import HEALTH_IMAGE, DockerEngine
 from tests.dockerd.test_containers import Harness, _run, until
 
-from vigil.core.events import ProbeCompleted, Remediated, RemediationExhausted
+from vigil.core.events import ProbeCompleted, Remediated, RemediationExhausted, TargetEvent
 from vigil.core.lifecycle import ProcessStatus
 from vigil.core.remediation import RemediationPolicy
 from vigil.daemon.containers import ContainerWatcher
 from vigil.daemon.remediation import Remediator
 from vigil.go.duration import SECOND
 
+E = TypeVar("E", bound=TargetEvent)
 KEEP_RUNNING = ("sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done")
 HEALTHY = ("sh", "-c", "touch /tmp/ok; trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done")
 
@@ -50,7 +52,7 @@ class HealHarness(Harness):
         """The service's health status; "" until the watcher has adopted the container."""
         return self.engine.health(name).status.value if name in self.manager.names() else ""
 
-    def of(self, kind: type, name: str) -> list[object]:
+    def of(self, kind: type[E], name: str) -> list[E]:
         return [e for e in self.events if isinstance(e, kind) and e.target.name == name]
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
+import vigil.api.refs  # noqa: F401  (the {ref:service} path parameter)
 from vigil.api.errors import DockerJSONResponse, error_responses
 from vigil.api.params import ManagerDep, Ref, Timestamp
 from vigil.api.schemas import Shape
@@ -54,7 +55,7 @@ def entry_json(event: ProbeCompleted) -> dict[str, Any]:
 
 
 @router.get(
-    "/{ref}/history",
+    "/{ref:service}/history",
     operation_id="ServiceHistory",
     response_model=list[HistoryEntry],
     responses=error_responses(400, 404, 500),

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic.json_schema import SkipJsonSchema
 
+import vigil.api.refs  # noqa: F401  (the {ref:service} path parameter)
 from vigil.api import schemas
 from vigil.api.budget import PER_SERVICE_NS, spend
 from vigil.api.create import body_problem
@@ -40,6 +41,7 @@ from vigil.docker.services import (
 from vigil.exceptions import InvalidParameterError, NotFoundError, ServiceError
 from vigil.go.duration import SECOND, parse_duration
 from vigil.notify.urls import check_service
+from vigil.targets.container import ContainerTarget
 from vigil.targets.logs import STDERR, STDOUT
 
 _CREATED = operator.attrgetter("created_ns")
@@ -135,7 +137,7 @@ async def create_service(
 
 
 @router.get(
-    "/{ref}/json",
+    "/{ref:service}/json",
     operation_id="ServiceInspect",
     response_model=schemas.ServiceInspect,
     response_model_exclude_unset=True,
@@ -146,25 +148,27 @@ async def inspect_service(ref: Ref, manager: ManagerDep) -> Any:
 
 
 @router.post(
-    "/{ref}/start", operation_id="ServiceStart", **_no_body(*_STATE, not_modified="already started")
+    "/{ref:service}/start", operation_id="ServiceStart",
+    **_no_body(*_STATE, not_modified="already started"),
 )
 async def start_service(ref: Ref, manager: ManagerDep) -> None:
     await manager.start(ref)
 
 
 @router.post(
-    "/{ref}/stop", operation_id="ServiceStop", **_no_body(*_REF, not_modified="already stopped")
+    "/{ref:service}/stop", operation_id="ServiceStop",
+    **_no_body(*_REF, not_modified="already stopped"),
 )
 async def stop_service(ref: Ref, manager: ManagerDep, t: StopSeconds = None) -> None:
     await manager.stop(ref, timeout_ns=None if t is None else t * SECOND)
 
 
-@router.post("/{ref}/restart", operation_id="ServiceRestart", **_no_body(*_STATE))
+@router.post("/{ref:service}/restart", operation_id="ServiceRestart", **_no_body(*_STATE))
 async def restart_service(ref: Ref, manager: ManagerDep, t: StopSeconds = None) -> None:
     await manager.restart(ref, timeout_ns=None if t is None else t * SECOND)
 
 
-@router.post("/{ref}/kill", operation_id="ServiceKill", **_no_body(*_STATE))
+@router.post("/{ref:service}/kill", operation_id="ServiceKill", **_no_body(*_STATE))
 async def kill_service(
     ref: Ref,
     manager: ManagerDep,
@@ -173,17 +177,17 @@ async def kill_service(
     await manager.kill(ref, signal_name or "SIGKILL")  # moby: an empty signal means SIGKILL
 
 
-@router.post("/{ref}/pause", operation_id="ServicePause", **_no_body(*_STATE))
+@router.post("/{ref:service}/pause", operation_id="ServicePause", **_no_body(*_STATE))
 async def pause_service(ref: Ref, manager: ManagerDep) -> None:
     await manager.pause(ref)
 
 
-@router.post("/{ref}/unpause", operation_id="ServiceUnpause", **_no_body(*_STATE))
+@router.post("/{ref:service}/unpause", operation_id="ServiceUnpause", **_no_body(*_STATE))
 async def unpause_service(ref: Ref, manager: ManagerDep) -> None:
     await manager.unpause(ref)
 
 
-@router.delete("/{ref}", operation_id="ServiceDelete", **_no_body(*_STATE))
+@router.delete("/{ref:service}", operation_id="ServiceDelete", **_no_body(*_STATE))
 async def remove_service(
     ref: Ref,
     manager: ManagerDep,
@@ -193,7 +197,7 @@ async def remove_service(
 
 
 @router.get(
-    "/{ref}/logs",
+    "/{ref:service}/logs",
     operation_id="ServiceLogs",
     response_class=PlainTextResponse,
     responses=error_responses(*_REF, json_route=False),
@@ -213,6 +217,10 @@ async def service_logs(
     streams = frozenset(name for name, wanted in ((STDOUT, stdout), (STDERR, stderr)) if wanted)
     if not streams:
         raise InvalidParameterError("Bad parameters: you must choose at least one stream")
+    container = backend.manager.lookup(ref).target
+    if isinstance(container, ContainerTarget):  # the engine keeps a container's logs
+        return Stream(container.logs(follow=follow, tail=tail or "all", timestamps=timestamps,
+                                     stdout=stdout, stderr=stderr), media_type="text/plain")
     entries = log.tail(_tail_count(tail))  # then follow with no await between: no gap
     follower = log.follow() if follow else None
     source = log_chunks(entries, follower, streams, timestamps)
@@ -229,7 +237,7 @@ async def service_logs(
 
 
 @router.post(
-    "/{ref}/wait",
+    "/{ref:service}/wait",
     operation_id="ServiceWait",
     response_model=schemas.WaitResponse,
     responses=error_responses(*_REF),

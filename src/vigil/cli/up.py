@@ -189,6 +189,7 @@ def up_command(
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Docker API request
     try:
         daemon = Daemon(
             project,
@@ -201,7 +202,7 @@ def up_command(
             allow_remote=allow_remote,
             store=store,
             web=web,
-            docker=_docker_host(docker),
+            docker=_docker_host(docker) if docker is not None else project.docker,
             docker_heal=docker_heal or "",
         )
         sys.exit(asyncio.run(daemon.run()))

@@ -74,6 +74,8 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
         data["store"] = project.store
     if project.web is not None:
         data["web"] = project.web
+    if project.docker is not None:
+        data["docker"] = project.docker or True
     return data
 
 

@@ -213,3 +213,4 @@ class ProjectConfig:
     store: str = ""  # ``store:``: where history is kept; empty: SQLite in the state dir
 
     web: str | None = None  # the status page's HOST:PORT (``web:``), None: no page
+    docker: str | None = None  # a Docker engine to watch (``docker:``); "": DOCKER_HOST's

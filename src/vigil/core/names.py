@@ -102,3 +102,7 @@ def _id(text: str) -> int | None:
     if not 0 <= number <= MAX_ID:
         raise ValueError(ID_RANGE)
     return number
+
+# A Docker engine's container web is the service "docker/web" (``vigil up --docker``): the
+# one form of name with a slash, which no name vigil accepts from users can take.
+CONTAINER_PREFIX = "docker/"

@@ -22,6 +22,7 @@ from typing import Any
 
 from vigil.core.config import ServiceConfig
 from vigil.core.remediation import RemediationPolicy
+from vigil.core.status import HealthStatus
 from vigil.daemon.dockheal import plan_container, stopping_after
 from vigil.docker.mirror import health_state, new_results, parse_time
 from vigil.dockerd.client import DockerClient
@@ -66,6 +67,7 @@ class ContainerWatcher:
         self.sessions = 0
         self.failures = 0  # attempts that found no engine
         self._followups: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()  # an exec_die came while its follow-up ran
 
     async def run(self) -> None:
         backoff, reported = BACKOFF_FIRST_NS, False
@@ -190,24 +192,26 @@ class ContainerWatcher:
         if health is None:
             return False
         known = self.engine.health(name)
-        new = new_results(known.log, health.log) if known.log or known.status.value != "none" \
-            else ()  # first sight: taken as it is, nothing announced
+        first_sight = not known.log and known.status is HealthStatus.NONE
+        new = () if first_sight else new_results(known.log, health.log)  # first: as it is
         self.engine.mirror(name, health, new)
         return bool(new)
 
     def _follow_up(self, container_id: str) -> None:
-        """After an exec_die: re-read until Docker has written the probe's result."""
-        if container_id in self._followups or container_id not in self.targets \
-                or container_id in self.probed:
+        """After an exec_die: re-read until Docker has written the probe's result. One
+        follow-up per container; a die during it makes it look once more when done."""
+        if container_id not in self.targets or container_id in self.probed:
+            return  # vigil's own exec probes end in exec_die too
+        if container_id in self._followups:
+            self._again.add(container_id)
             return
 
         async def follow() -> None:
             try:
-                if await self._refresh(container_id):
-                    return
-                for delay in RESULT_RETRIES_NS:
-                    await self.clock.sleep_ns(delay)
-                    if await self._refresh(container_id):
+                while True:
+                    self._again.discard(container_id)
+                    await self._read_result(container_id)
+                    if container_id not in self._again:
                         return
             except DockerEngineError:
                 return  # the stream notices the engine is gone and resynchronises
@@ -215,6 +219,14 @@ class ContainerWatcher:
                 self._followups.pop(container_id, None)
 
         self._followups[container_id] = asyncio.get_running_loop().create_task(follow())
+
+    async def _read_result(self, container_id: str) -> None:
+        if await self._refresh(container_id):
+            return
+        for delay in RESULT_RETRIES_NS:
+            await self.clock.sleep_ns(delay)
+            if await self._refresh(container_id):
+                return
 
     async def _forget(self, container_id: str) -> None:
         target = self.targets.pop(container_id, None)

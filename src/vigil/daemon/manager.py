@@ -327,6 +327,10 @@ class Manager:
     async def remove(self, ref: str, *, force: bool = False) -> None:
         """Docker ``rm``: refused while running unless ``force``, which kills first."""
         async with self._locked(ref) as entry:
+            if not entry.kept:
+                raise ConflictError(
+                    f"cannot remove service \"/{entry.config.name}\": it is a container of "
+                    "the Docker engine; remove the container there (docker rm)")
             if entry.process.status in _LIVE:
                 if not force:
                     raise ConflictError(
@@ -467,7 +471,8 @@ class Manager:
         """Start every created service (or those of ``names`` and what they depend on),
         dependencies first (compose's ``depends_on``), in parallel where the graph allows.
         Returns the errors, one per service that failed."""
-        configs = {name: e.config for name, e in self._entries.items()}
+        configs = {name: e.config for name, e in self._entries.items()
+                   if e.kept or names is not None}  # another engine's only when named
         if names is not None:  # the graph of those only: another's broken one is no matter
             configs = {name: configs[name] for name in _with_dependencies(configs, names)}
         order = start_order(configs)

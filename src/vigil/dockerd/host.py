@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from vigil.core.hosts import tcp_host
 from vigil.exceptions import DockerUnreachableError
 
 __all__ = ["DEFAULT_DOCKER_HOST", "EngineHost", "parse_docker_host"]
@@ -39,14 +39,9 @@ def parse_docker_host(host: str | None = None,
             raise DockerUnreachableError(f"invalid Docker host {url!r}: expected unix:///path")
         return EngineHost(url, _UDS_BASE_URL, path)
     if url.startswith("tcp://"):
-        parts = urlsplit(url)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None or parts.path not in ("", "/"):
+        address = tcp_host(url)
+        if address is None:
             raise DockerUnreachableError(f"invalid Docker host {url!r}: expected tcp://HOST:PORT")
-        netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        return EngineHost(url, f"http://{netloc}:{port}", None)
+        return EngineHost(url, f"http://{address[2]}", None)
     raise DockerUnreachableError(
         f"invalid Docker host {url!r}: expected unix:///path or tcp://HOST:PORT")

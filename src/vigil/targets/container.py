@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -67,6 +67,7 @@ class ContainerTarget:
         self._report = report
         self._state = lifecycle.NEVER_STARTED
         self._pending: set[asyncio.Task[None]] = set()
+        self._tty = False  # the container has a terminal: its logs are one raw stream
         self.stopping = False  # the engine is stopping or removing it: nothing to heal
 
     @property
@@ -85,18 +86,21 @@ class ContainerTarget:
         state = inspect.get("State")
         if not isinstance(state, Mapping):
             return
+        config = inspect.get("Config")
+        self._tty = isinstance(config, Mapping) and config.get("Tty") is True
         self.sync_state(process_state(state))
 
     def sync_state(self, new: ProcessState) -> None:
+        """Events carry the time vigil learnt of a change (the stream stays in order); the
+        state carries Docker's own times (``StartedAt``, ``FinishedAt``)."""
         old, ref = self._state, self._ref
         now = self._clock.now_ns()
         if old.status in _LIVE and (new.status not in _LIVE or new.started_at != old.started_at):
-            self._emit(lifecycle.exited(old, ref, exit_code=new.exit_code if new.status not in
-                                        _LIVE else 0, at=new.finished_at or now,
-                                        decision=_NO_RESTART))
+            code = new.exit_code if new.status not in _LIVE else 0
+            self._emit(lifecycle.exited(old, ref, exit_code=code, at=now, decision=_NO_RESTART))
             old = self._state
         if new.status in _LIVE and old.status not in _LIVE:
-            self._emit(lifecycle.started(old, ref, pid=new.pid, at=new.started_at or now,
+            self._emit(lifecycle.started(old, ref, pid=new.pid, at=now,
                                          restart_count=new.restart_count))
         if new.status is ProcessStatus.PAUSED and self._state.status is ProcessStatus.RUNNING:
             self._emit(lifecycle.paused(self._state, ref, at=now))
@@ -124,6 +128,18 @@ class ContainerTarget:
                 self.gone()
             else:
                 raise service_error(error) from None
+
+    async def logs(self, *, follow: bool = False, tail: str = "all", timestamps: bool = False,
+                   stdout: bool = True, stderr: bool = True) -> AsyncGenerator[bytes, None]:
+        """The engine's logs of the container, as ``docker logs`` shows them. An engine
+        that fails mid-stream ends it, with one warning."""
+        try:
+            async for _, data in self._client.logs(
+                    self.container_id, tty=self._tty, follow=follow, tail=tail,
+                    timestamps=timestamps, stdout=stdout, stderr=stderr):
+                yield data
+        except DockerEngineError as error:
+            _log.warning("logs of %s: %s", self._ref.name, error.message)
 
     # -- verbs -------------------------------------------------------------------------------
 

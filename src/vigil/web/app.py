@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import vigil.api.refs  # noqa: F401  (the {ref:service} path parameter)
 from vigil.api.auth import BearerTokenAuth
 from vigil.api.errors import DockerJSONResponse, add_error_handlers, error_response
 from vigil.api.guard import BodyLimit, BrowserGuard, LastResort
@@ -114,7 +115,7 @@ def create_web_app(
     page = _page()
 
     @app.get("/", include_in_schema=False)
-    @app.get("/services/{name}", include_in_schema=False)
+    @app.get("/services/{name:service}", include_in_schema=False)
     async def the_page() -> HTMLResponse:
         return HTMLResponse(page)
 
@@ -122,7 +123,7 @@ def create_web_app(
     async def get_overview() -> Json:
         return await overview(manager)
 
-    @app.get("/api/services/{name}")
+    @app.get("/api/services/{name:service}")
     async def get_service(name: Name, span: Span = DEFAULT_RANGE) -> Json:
         return await service_history(manager, name, _span(span))
 
@@ -175,7 +176,7 @@ def _actions(manager: Manager) -> FastAPI:
                       default_response_class=DockerJSONResponse)
     add_error_handlers(actions)
 
-    @actions.post("/{name}/{action}", status_code=204)
+    @actions.post("/{name:service}/{action}", status_code=204)
     async def act(name: Name, action: Action) -> Response:
         verbs = {"restart": manager.restart, "stop": manager.stop, "start": manager.start,
                  "pause": manager.pause, "unpause": manager.unpause}

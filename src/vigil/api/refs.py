@@ -1,0 +1,20 @@
+"""The ``{ref:service}`` path parameter: a service's name or ID, which is one path segment,
+or two for a Docker engine's containers (``docker/web``, from ``vigil up --docker``).
+
+Registered with Starlette once, on import, before any route uses it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.convertors import StringConvertor, register_url_convertor
+
+from vigil.core.names import CONTAINER_PREFIX
+
+
+class ServiceRefConvertor(StringConvertor):
+    regex = f"(?:{re.escape(CONTAINER_PREFIX)})?[^/]+"
+
+
+register_url_convertor("service", ServiceRefConvertor())
