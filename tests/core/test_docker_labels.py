@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from vigil.compose.labels import ContainerLabels, describe, merged_healthcheck, parse_labels
+from vigil.compose.project import parse_project
+from vigil.compose.render import project_to_dict
 from vigil.core.config import HealthcheckConfig
 from vigil.core.remediation import RemediationPolicy
 from vigil.exceptions import ConfigError, ConfigProblem
@@ -184,3 +186,28 @@ def test_merge_refuses_a_start_interval_without_any_start_period() -> None:
     assert labels is not None
     with pytest.raises(ConfigError, match=r"^vigil\.healthcheck\.start_interval: "):
         merged_healthcheck(labels, HealthcheckConfig(("CMD", "true")))
+
+
+def test_docker_section_takes_the_heal_default_and_renders_back() -> None:
+    """``docker: {host:, heal:}``: the engine and the containers' heal default, each form
+    rendered so that ``vigil config`` reloads to the same project."""
+    for data, host, heal in [
+        ({"heal": "restart"}, "", RemediationPolicy("restart")),
+        ({"host": "unix:///run/d.sock", "heal": {"action": "stop", "max_restarts": 2}},
+         "unix:///run/d.sock", RemediationPolicy("stop", 2)),
+    ]:
+        project = parse_project({"docker": data}, environ={})
+        assert (project.docker, project.docker_heal) == (host, heal)
+        assert parse_project(project_to_dict(project), environ={}) == project
+    assert parse_project({"docker": True}, environ={}).docker_heal is None
+
+
+def test_docker_section_problems_are_named() -> None:
+    """kill is refused as for the label; unknown keys are errors."""
+    with pytest.raises(ConfigError) as caught:
+        parse_project({"docker": {"heal": "kill", "hots": "x", "host": 3}}, environ={})
+    assert [str(p) for p in caught.value.problems] == [
+        'docker.heal: "kill" is not a heal for a container: use "restart" or "stop"',
+        "docker: Additional property hots is not allowed",
+        "docker.host: expected true, false, unix:///PATH or tcp://HOST:PORT, got 3",
+    ]

@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import click
 
 from vigil.cli.connection import TOKEN_ENV, configured_host, current, host_option, read_token_file
 from vigil.compose.web import parse_web_address
+from vigil.core.remediation import RemediationPolicy
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 
@@ -203,7 +205,7 @@ def up_command(
             store=store,
             web=web,
             docker=_docker_host(docker) if docker is not None else project.docker,
-            docker_heal=docker_heal or "",
+            docker_heal=_docker_heal(docker_heal, project.docker_heal),
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -319,3 +321,12 @@ def _docker_args(docker: str | None) -> list[str]:
     if docker is None:
         return []
     return ["--docker"] if docker == "env" else ["--docker", docker]
+
+
+def _docker_heal(
+    flag: str | None, configured: RemediationPolicy | None
+) -> RemediationPolicy | None:
+    """``--docker-heal`` sets the action over ``docker: {heal: ...}``'s (limits kept)."""
+    if flag is None:
+        return configured
+    return replace(configured, action=flag) if configured else RemediationPolicy(flag)

@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vigil.compose.docker_heal import KILL_REFUSED
 from vigil.compose.heal import on_unhealthy_field
 from vigil.compose.project import (
     _START_INTERVAL,
@@ -157,12 +158,8 @@ def _heal(values: Mapping[str, str], problems: Problems) -> RemediationPolicy:
         path = HEAL if problem.path == f"{HEAL}.action" else problem.path
         problems.append(ConfigProblem(path, problem.message))
     if policy.action == ACTION_KILL:  # Docker's restart policy would decide: not a heal
-        problems.append(ConfigProblem(HEAL, _kill_refused()))
+        problems.append(ConfigProblem(HEAL, KILL_REFUSED))
     return policy if len(problems) == before else RemediationPolicy()
-
-
-def _kill_refused() -> str:
-    return '"kill" is not a heal for a container: use "restart" or "stop"'
 
 
 def _healthcheck(values: Mapping[str, str], problems: Problems) -> HealthcheckConfig:
