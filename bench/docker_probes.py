@@ -47,6 +47,11 @@ PORT = 18_765
 KEEP_RUNNING = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]
 
 
+def _start(engine: DockerEngine, name: str, *args: str) -> str:
+    """``docker run -d --network none --name NAME ARGS``: the container's ID."""
+    return engine.docker("run", "-d", "--network", "none", "--name", name, *args).stdout.strip()
+
+
 def _engine_pids(engine: DockerEngine) -> list[int]:
     marker = str(engine.root).encode()
     pids = [engine.pid]
@@ -93,12 +98,8 @@ async def _measure(engine: DockerEngine, body: object, seconds: float) -> tuple[
 
 
 async def _docker_own(engine: DockerEngine, probes: int) -> tuple[float, float, int]:
-    engine.docker(
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--name",
+    _start(
+        engine,
         "bench-docker",
         "--health-cmd",
         "true",
@@ -130,9 +131,7 @@ async def _docker_own(engine: DockerEngine, probes: int) -> tuple[float, float, 
 
 
 async def _vigil_exec(engine: DockerEngine, probes: int) -> tuple[float, float, int]:
-    container = engine.docker(
-        "run", "-d", "--network", "none", "--name", "bench-vigil", BASE_IMAGE, *KEEP_RUNNING
-    ).stdout.strip()
+    container = _start(engine, "bench-vigil", BASE_IMAGE, *KEEP_RUNNING)
     clock = SystemClock()
     async with DockerClient(engine.host) as client:
         probe = DockerExecProbe(client, container, ("CMD", "true"))
@@ -204,12 +203,8 @@ async def _event_delays(engine: DockerEngine, transitions: int) -> list[float]:
 
             watcher = ContainerWatcher(manager, client, clock=clock)
             tasks = [asyncio.ensure_future(watcher.run()), asyncio.ensure_future(follow())]
-            engine.docker(
-                "run",
-                "-d",
-                "--network",
-                "none",
-                "--name",
+            _start(
+                engine,
                 "bench-delay",
                 HEALTH_IMAGE,
                 *KEEP_RUNNING,

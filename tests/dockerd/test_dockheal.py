@@ -56,6 +56,11 @@ class HealHarness(Harness):
         return [e for e in self.events if isinstance(e, kind) and e.target.name == name]
 
 
+def _start(engine: DockerEngine, name: str, *args: str) -> None:
+    """``docker run -d --network none --name NAME ARGS`` (ARGS: options, image, command)."""
+    engine.docker("run", "-d", "--network", "none", "--name", name, *args)
+
+
 def _state(engine: DockerEngine, container: str) -> dict[str, object]:
     state = engine.inspect(container)["State"]
     assert isinstance(state, dict)
@@ -71,12 +76,8 @@ def test_autoheal_restarts_with_backoff_until_the_limit(
 
     async def body() -> None:
         async with HealHarness(docker_engine.host, tmp_path) as h:
-            docker_engine.docker(
-                "run",
-                "-d",
-                "--network",
-                "none",
-                "--name",
+            _start(
+                docker_engine,
                 "sick",
                 "--label",
                 "vigil.heal=restart",
@@ -110,9 +111,7 @@ def test_the_default_heal_applies_and_a_paused_container_is_left_alone(
 
     async def body() -> None:
         async with HealHarness(docker_engine.host, tmp_path, heal="restart") as h:
-            docker_engine.docker(
-                "run", "-d", "--network", "none", "--name", "napping", HEALTH_IMAGE, *HEALTHY
-            )
+            _start(docker_engine, "napping", HEALTH_IMAGE, *HEALTHY)
             await until(lambda: h.health(name) == "healthy", "healthy")
             started = _state(docker_engine, "napping")["StartedAt"]
             docker_engine.docker("pause", "napping")
@@ -139,12 +138,8 @@ def test_vigils_probe_replaces_dockers_with_the_newest_start_interval(
 
     async def body() -> None:
         async with HealHarness(docker_engine.host, tmp_path) as h:
-            docker_engine.docker(
-                "run",
-                "-d",
-                "--network",
-                "none",
-                "--name",
+            _start(
+                docker_engine,
                 "judged",
                 "--label",
                 "vigil.healthcheck.test=echo vigil; test -f /tmp/ok",
@@ -181,12 +176,8 @@ def test_a_bad_label_is_one_line_and_dockers_health_is_still_mirrored(
 
     async def body() -> None:
         async with HealHarness(docker_engine.host, tmp_path) as h:
-            docker_engine.docker(
-                "run",
-                "-d",
-                "--network",
-                "none",
-                "--name",
+            _start(
+                docker_engine,
                 "mislabelled",
                 "--label",
                 "vigil.healthcheck.retries=many",

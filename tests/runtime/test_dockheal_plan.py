@@ -4,7 +4,6 @@ daemon default, and bad labels refused with one line naming the container and th
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -13,32 +12,14 @@ from vigil.core.config import HealthcheckConfig
 from vigil.core.remediation import RemediationPolicy
 from vigil.daemon.dockheal import plan_container
 from vigil.docker.container_config import container_healthcheck
+from vigil.dockerd.client import DockerClient
 from vigil.go.duration import SECOND
 from vigil.probes.docker_exec import DockerExecProbe
 from vigil.probes.tcp import TcpProbe
 
 DEFAULT = RemediationPolicy("restart")
+NO_ENGINE = DockerClient("unix:///nonexistent/docker.sock")  # never called by a plan
 IMAGE_CHECK = {"Test": ["CMD-SHELL", "test -f /tmp/ok"], "Interval": SECOND, "Retries": 2}
-
-
-class NoApi:
-    async def exec_create(
-        self,
-        ref: str,
-        cmd: Sequence[str],
-        *,
-        env: Sequence[str] = (),
-        user: str = "",
-        workdir: str = "",
-    ) -> str:
-        raise AssertionError
-
-    async def exec_start(self, exec_id: str) -> AsyncIterator[tuple[int, bytes]]:
-        raise AssertionError
-        yield  # pragma: no cover
-
-    async def exec_inspect(self, exec_id: str) -> Mapping[str, Any]:
-        raise AssertionError
 
 
 def _inspect(labels: dict[str, str], healthcheck: object = None) -> dict[str, Any]:
@@ -51,7 +32,7 @@ def _inspect(labels: dict[str, str], healthcheck: object = None) -> dict[str, An
 def test_without_labels_dockers_health_is_mirrored_and_the_default_heals() -> None:
     """No vigil probe; the container's own check gives the threshold."""
     plan = plan_container(
-        "docker/web", _inspect({}, IMAGE_CHECK), api=NoApi(), default_heal=DEFAULT
+        "docker/web", _inspect({}, IMAGE_CHECK), api=NO_ENGINE, default_heal=DEFAULT
     )
     assert plan.probe is None
     assert plan.check == HealthcheckConfig(("CMD-SHELL", "test -f /tmp/ok"), SECOND, retries=2)
@@ -66,7 +47,7 @@ def test_timing_labels_make_vigil_run_the_images_test_in_the_container() -> None
         "vigil.heal": "stop",
     }
     plan = plan_container(
-        "docker/web", _inspect(labels, IMAGE_CHECK), api=NoApi(), default_heal=DEFAULT
+        "docker/web", _inspect(labels, IMAGE_CHECK), api=NO_ENGINE, default_heal=DEFAULT
     )
     assert isinstance(plan.probe, DockerExecProbe)
     assert plan.probe.test == ("CMD-SHELL", "test -f /tmp/ok")
@@ -80,7 +61,7 @@ def test_a_network_test_runs_from_vigil() -> None:
     plan = plan_container(
         "docker/db",
         _inspect({"vigil.healthcheck.test": '["TCP", "127.0.0.1:5432"]'}),
-        api=NoApi(),
+        api=NO_ENGINE,
         default_heal=DEFAULT,
     )
     assert isinstance(plan.probe, TcpProbe)
@@ -94,7 +75,7 @@ def test_bad_labels_disable_vigil_for_the_container_with_one_line(
         plan = plan_container(
             "docker/web",
             _inspect({"vigil.heal": "restart", "vigil.healthcheck.interval": "fast"}, IMAGE_CHECK),
-            api=NoApi(),
+            api=NO_ENGINE,
             default_heal=DEFAULT,
         )
     assert plan.probe is None
