@@ -4,9 +4,10 @@ the engine's exec API with vigil's runtime semantics, whatever the engine's vers
 What it does (moby ``daemon/health.go`` ``cmdProbe.run`` as of v24+, which old engines lack):
 - exec create with ``Cmd`` (``CMD-SHELL`` prepends the container's shell), the check's
   ``Env``, ``User`` and ``WorkingDir`` (unset: the container's own, as Docker), stdout and
-  stderr attached, no TTY; then exec start, attached. Starting (both requests, until the
-  engine answers the start) may take up to 30 s, moby's separate limit; then the result is
-  an error, ``timed out starting health check for container <id>``.
+  stderr attached, no TTY; then exec start, attached. Starting (exec create, until exec
+  inspect says the process runs, polled with a doubling pause from 5 ms: moby's
+  ``execConfig.Started``) may take up to 30 s, moby's separate limit; then the result is an
+  error, ``timed out starting health check for container <id>``.
 - The timeout counts from the start of the exec, as vigil's and moby's. The multiplexed
   stream is read as it comes into one 4096-byte buffer for both streams (``OutputBuffer``:
   the rest only counted, ``...`` appended), so a chatty check costs no memory. The exit
