@@ -99,10 +99,7 @@ class DockerClient:
         return list(found) if isinstance(found, list) else []
 
     async def inspect(self, ref: str) -> JsonObject:
-        found = await self._json("GET", f"/containers/{_ref(ref)}/json")
-        if not isinstance(found, dict):
-            raise DockerEngineError(500, f"inspect {ref}: the engine answered {found!r:.80}")
-        return found
+        return await self._object(f"/containers/{_ref(ref)}/json")
 
     async def start(self, ref: str) -> None:
         await self._call("POST", f"/containers/{_ref(ref)}/start")
@@ -196,12 +193,15 @@ class DockerClient:
                 yield piece
 
     async def exec_inspect(self, exec_id: str) -> JsonObject:
-        found = await self._json("GET", f"/exec/{_ref(exec_id)}/json")
-        if not isinstance(found, dict):
-            raise DockerEngineError(502, f"exec inspect: the engine answered {found!r:.80}")
-        return found
+        return await self._object(f"/exec/{_ref(exec_id)}/json")
 
     # -- internals -------------------------------------------------------------------------
+
+    async def _object(self, path: str) -> JsonObject:
+        found = await self._json("GET", path)
+        if not isinstance(found, dict):
+            raise DockerEngineError(502, f"{path}: the engine answered {found!r:.80}")
+        return found
 
     async def _path(self, path: str) -> str:
         if self.api_version is None:
