@@ -28,6 +28,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from vigil.linux.process import track, untrack
 
 SKIP_REASON = "Docker engine tests skipped: "
 DOCKERD = "/usr/sbin/dockerd"
@@ -52,6 +55,14 @@ FROM {BASE_IMAGE}
 HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD test -f /tmp/ok
 CMD ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"]
 """
+# dockerd as a child subreaper (kept across exec): the containerd shims that daemonize are
+# reparented to it, not to the test process (a subreaper too), where contain.sweep would
+# take them for a probe's leftovers and kill the containers.
+_AS_SUBREAPER = (
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
 BUSYBOX_APPLETS = ("sh", "true", "false", "touch", "rm", "test", "sleep", "cat", "echo", "ls")
 
 
@@ -112,8 +123,12 @@ class DockerEngine:
             "--shutdown-timeout", "3",
         ]
         with self.log.open("ab") as log:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=log, start_new_session=True)
+            process = subprocess.Popen([sys.executable, "-c", _AS_SUBREAPER, *command],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True)
+        # Not a leftover for contain.sweep (tests that run as the daemon kill every child
+        # they did not start): dockerd, and through it its shims, are the harness's.
+        track(process.pid)
         self._process, self.pid = process, process.pid
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -136,6 +151,7 @@ class DockerEngine:
         if self._process is not None:
             _terminate(self.pid, STOP_TIMEOUT_S)
             self._process.wait(timeout=10)  # reaped (it is ours)
+            untrack(self.pid)
             self._process, self.pid = None, 0
         pidfile = self.root / "exec" / "containerd" / "containerd.pid"
         with contextlib.suppress(OSError, ValueError):

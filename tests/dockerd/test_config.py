@@ -25,7 +25,7 @@ def test_docker_key_values(text: str, expected: str | None) -> None:
 
 
 @pytest.mark.parametrize("value", ["'ssh://me@box'", "yes-please", "2375", "'unix://relative'",
-                                   "{host: x}"])
+                                   "[unix:///x]"])
 def test_a_bad_docker_key_names_the_path_and_the_value(value: str) -> None:
     """The problem is prefixed by its path and quotes the value."""
     with pytest.raises(ConfigError) as caught:

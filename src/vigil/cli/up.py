@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import click
 
 from vigil.cli.connection import TOKEN_ENV, configured_host, current, host_option, read_token_file
 from vigil.compose.web import parse_web_address
+from vigil.core.remediation import RemediationPolicy
 from vigil.docker.events import DaemonEvent
 from vigil.exceptions import ConfigError, VigilError
 
@@ -129,6 +131,13 @@ def _print_event(event: DaemonEvent) -> None:
     help="Watch a Docker engine's containers as services docker/<name> (URL: unix:///PATH "
     "or tcp://HOST:PORT; alone: $DOCKER_HOST, else unix:///var/run/docker.sock).",
 )
+@click.option(
+    "--docker-heal",
+    type=click.Choice(["restart", "stop", "none"]),
+    default=None,
+    help="What to do with an unhealthy container that has no vigil.heal label "
+    "(default none; bounded and backed off as on_unhealthy).",
+)
 def up_command(
     path: Path,
     detach: bool,
@@ -142,6 +151,7 @@ def up_command(
     ephemeral: bool,
     web: str | None,
     docker: str | None,
+    docker_heal: str | None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -176,7 +186,7 @@ def up_command(
         if store:  # through the environment: a URL with a password stays out of ps
             os.environ[STORE_ENV] = store
         extra = _tls_args(tlscert, tlskey, allow_remote) + (["--web", web] if web else [])
-        extra += _docker_args(docker)
+        extra += _docker_args(docker) + (["--docker-heal", docker_heal] if docker_heal else [])
         _detach(path, host, state, token_file, token, extra, notify)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
@@ -195,6 +205,7 @@ def up_command(
             store=store,
             web=web,
             docker=_docker_host(docker) if docker is not None else project.docker,
+            docker_heal=_docker_heal(docker_heal, project.docker_heal),
         )
         sys.exit(asyncio.run(daemon.run()))
     except VigilError as error:
@@ -310,3 +321,12 @@ def _docker_args(docker: str | None) -> list[str]:
     if docker is None:
         return []
     return ["--docker"] if docker == "env" else ["--docker", docker]
+
+
+def _docker_heal(
+    flag: str | None, configured: RemediationPolicy | None
+) -> RemediationPolicy | None:
+    """``--docker-heal`` sets the action over ``docker: {heal: ...}``'s (limits kept)."""
+    if flag is None:
+        return configured
+    return replace(configured, action=flag) if configured else RemediationPolicy(flag)

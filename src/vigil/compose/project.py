@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from vigil.compose.docker import docker_field
+from vigil.compose.docker_heal import docker_section
 from vigil.compose.dockerfile import parse_healthcheck_instruction
 from vigil.compose.heal import hooks_field, needs_process_problem, on_unhealthy_field
 from vigil.compose.history import history_field, store_field
@@ -127,6 +127,7 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
     store = ""
     web: str | None = None
     docker: str | None = None
+    docker_heal: RemediationPolicy | None = None
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
@@ -141,14 +142,14 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
         elif key == "web":
             web = web_field(value, "web", problems)
         elif key == "docker":
-            docker = docker_field(value, "docker", problems)
+            docker, docker_heal = docker_section(value, "docker", problems)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
     return ProjectConfig(services=MappingProxyType(services), notify=notify,
                          notify_flap=notify_flap, history=history, store=store, web=web,
-                         docker=docker)
+                         docker=docker, docker_heal=docker_heal)
 
 
 def parse_service(

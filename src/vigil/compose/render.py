@@ -77,6 +77,9 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
         data["web"] = project.web
     if project.docker is not None:
         data["docker"] = project.docker or True
+    if project.docker_heal is not None:  # the long form: the engine under host:
+        data["docker"] = {"host": data.pop("docker", False),
+                          "heal": on_unhealthy_to_dict(project.docker_heal)}
     return data
 
 

@@ -214,3 +214,4 @@ class ProjectConfig:
 
     web: str | None = None  # the status page's HOST:PORT (``web:``), None: no page
     docker: str | None = None  # a Docker engine to watch (``docker:``); "": DOCKER_HOST's
+    docker_heal: RemediationPolicy | None = None  # ``docker: {heal: ...}``: vigil.heal default

@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from vigil.core.config import ServiceConfig
+from vigil.core.remediation import RemediationPolicy
 from vigil.core.status import HealthStatus
+from vigil.daemon.dockheal import plan_container, stopping_after
 from vigil.docker.mirror import health_state, new_results, parse_time
 from vigil.dockerd.client import DockerClient
 from vigil.exceptions import DockerEngineError
@@ -49,8 +51,11 @@ def service_name(container_name: str) -> str:
 class ContainerWatcher:
     """Mirrors one engine's containers into ``manager`` until cancelled."""
 
-    def __init__(self, manager: Manager, client: DockerClient, *, clock: Clock) -> None:
+    def __init__(self, manager: Manager, client: DockerClient, *, clock: Clock,
+                 heal: RemediationPolicy | None = None) -> None:
         self.manager = manager
+        self.heal = heal or RemediationPolicy()  # the daemon-wide vigil.heal default
+        self.probed: set[str] = set()  # IDs of the containers vigil probes (dockheal)
         self.engine: Engine = manager.engine
         self.client = client
         self.clock = clock
@@ -134,6 +139,9 @@ class ContainerWatcher:
         action = str(event.get("Action", ""))
         if not container_id:
             return
+        target = self.targets.get(container_id)
+        if target is not None:
+            target.stopping = stopping_after(event, target.stopping)
         if action == "destroy":
             await self._forget(container_id)
         elif action.startswith("exec_die"):
@@ -160,19 +168,25 @@ class ContainerWatcher:
         return self._mirror(name, inspect)
 
     def _adopt(self, container_id: str, name: str, inspect: Mapping[str, Any]) -> ContainerTarget:
-        config = ServiceConfig(name=name, command=_command(inspect))
+        plan = plan_container(name, inspect, api=self.client, default_heal=self.heal)
+        config = ServiceConfig(name=name, command=_command(inspect), on_unhealthy=plan.heal)
         created = parse_time(inspect.get("Created")) or self.clock.now_ns()
 
         def make(ref: Any, report: Any) -> ContainerTarget:
             return ContainerTarget(ref, container_id, client=self.client, clock=self.clock,
                                    report=report)
 
-        target = self.manager.adopt(config, container_id, created, make)
+        target = self.manager.adopt(config, container_id, created, make, check=plan.check,
+                                    probe=plan.probe)
+        if plan.probe is not None:
+            self.probed.add(container_id)
         assert isinstance(target, ContainerTarget)
         self.targets[container_id], self.names[container_id] = target, name
         return target
 
     def _mirror(self, name: str, inspect: Mapping[str, Any]) -> bool:
+        if inspect.get("Id") in self.probed:
+            return False  # vigil's own monitor judges it (vigil.daemon.dockheal)
         state = inspect.get("State")
         health = health_state(state) if isinstance(state, Mapping) else None
         if health is None:
@@ -186,8 +200,8 @@ class ContainerWatcher:
     def _follow_up(self, container_id: str) -> None:
         """After an exec_die: re-read until Docker has written the probe's result. One
         follow-up per container; a die during it makes it look once more when done."""
-        if container_id not in self.targets:
-            return
+        if container_id not in self.targets or container_id in self.probed:
+            return  # vigil's own exec probes end in exec_die too
         if container_id in self._followups:
             self._again.add(container_id)
             return
@@ -217,6 +231,7 @@ class ContainerWatcher:
     async def _forget(self, container_id: str) -> None:
         target = self.targets.pop(container_id, None)
         name = self.names.pop(container_id, None)
+        self.probed.discard(container_id)
         if target is None or name is None:
             return
         target.gone()

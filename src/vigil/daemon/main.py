@@ -169,6 +169,7 @@ class Daemon:
         store: str | None = None,
         web: str | None = None,
         docker: str | None = None,
+        docker_heal: RemediationPolicy | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -192,6 +193,7 @@ class Daemon:
         self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
         self.web_url: str | None = None  # where it serves, once it does
         self.docker = docker  # a Docker engine whose containers to watch ("": DOCKER_HOST)
+        self.docker_heal = docker_heal  # the containers' vigil.heal default (None: none)
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -326,7 +328,7 @@ class Daemon:
         except VigilError as error:
             _log.error("--docker: %s", error)
             return None
-        watcher = ContainerWatcher(manager, client, clock=self.clock)
+        watcher = ContainerWatcher(manager, client, clock=self.clock, heal=self.docker_heal)
         task = asyncio.get_running_loop().create_task(watcher.run())
 
         async def stop() -> None:

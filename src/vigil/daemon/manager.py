@@ -24,6 +24,7 @@ from vigil.core.config import (
     CONDITION_COMPLETED,
     CONDITION_HEALTHY,
     CONDITION_STARTED,
+    HealthcheckConfig,
     ServiceConfig,
 )
 from vigil.core.deps import start_order
@@ -51,6 +52,7 @@ from vigil.exceptions import (
     NotModifiedError,
     ServiceError,
 )
+from vigil.probes import Probe
 from vigil.runtime.clock import Clock, wait_for_event
 from vigil.runtime.engine import Engine
 from vigil.runtime.stream import Subscription
@@ -231,19 +233,22 @@ class Manager:
         return ref.id
 
     def adopt(self, config: ServiceConfig, target_id: str, created_ns: int,
-              make_target: Callable[[TargetRef, Report], Target]) -> Target:
+              make_target: Callable[[TargetRef, Report], Target], *,
+              check: HealthcheckConfig | None = None, probe: Probe | None = None) -> Target:
         """Register a service whose target another engine owns (a Docker container): its ID
         is the container's, its health is mirrored (``Engine.mirror``), and its record is
         never saved, so a daemon restart does not bring it back (the engine lists it again).
-        Its history is kept like any service's."""
+        Its history is kept like any service's. With a ``probe``, vigil probes it with
+        ``check`` instead of mirroring (``vigil.daemon.dockheal``); without, ``check`` only
+        gives ``on_unhealthy`` the threshold of the mirrored health."""
         if config.name in self._entries:
             raise ConflictError(f'the service name "/{config.name}" is already in use')
         ref = TargetRef(target_id, config.name)
         record = ServiceRecord(TargetRecord(ref, created_ns), service_to_dict(config),
                                origin=ORIGIN_ENGINE)
         target = make_target(ref, self._reporter(config.name))
-        self.engine.add(config.name, None, target_id=ref.id, created_ns=created_ns,
-                        mirrored=True)
+        self.engine.add(config.name, check, probe=probe, target_id=ref.id,
+                        created_ns=created_ns, mirrored=probe is None)
         log = ServiceLog(self._services.log_path(ref.id))  # unused: the engine has the logs
         self._entries[config.name] = _Entry(ref, config, created_ns, log, target, record,
                                             kept=False)
@@ -413,6 +418,7 @@ class Manager:
             and not entry.lock.locked()
             and not entry.record.stopped
             and entry.target.state.status is ProcessStatus.RUNNING
+            and not getattr(entry.target, "stopping", False)  # a container: stop/rm under way
         )
 
     def config_of(self, name: str) -> ServiceConfig | None:

@@ -68,6 +68,7 @@ class ContainerTarget:
         self._state = lifecycle.NEVER_STARTED
         self._pending: set[asyncio.Task[None]] = set()
         self._tty = False  # the container has a terminal: its logs are one raw stream
+        self.stopping = False  # the engine is stopping or removing it: nothing to heal
 
     @property
     def ref(self) -> TargetRef:
