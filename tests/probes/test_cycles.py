@@ -15,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 
 import aiohttp
+import pytest
 from tests.probes.netservers import GENEROUS_S, closed_port
 
 from vigil.core.probespec import ExecSpec, HttpSpec, TcpSpec
 from vigil.core.results import Outcome
 from vigil.probes import Probe, build_probe
+from vigil.probes.cycles import release_frames
 from vigil.probes.http import close_sessions
 from vigil.runtime.clock import SystemClock
 
@@ -143,3 +145,40 @@ def socket_listener() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         yield listener.getsockname()[1]
+
+
+def _raise_with_a_local() -> None:
+    payload = ["held by the frame"]
+    raise KeyError(payload[0])
+
+
+def test_release_frames_clears_the_frames_the_exception_left() -> None:
+    try:
+        _raise_with_a_local()
+    except KeyError as error:
+        caught = error
+    assert caught.__traceback__ is not None
+    assert caught.__traceback__.tb_next is not None
+    left = caught.__traceback__.tb_next.tb_frame
+    assert "payload" in left.f_locals
+    release_frames(caught)
+    assert left.f_locals == {}
+
+
+def test_release_frames_leaves_a_suspended_coroutine_that_caught_it_alive() -> None:
+    caught: list[BaseException] = []
+
+    async def keeper() -> str:
+        try:
+            raise ValueError("kept")
+        except ValueError as error:
+            caught.append(error)
+        await asyncio.sleep(0)  # suspended here, holding the frame that caught it
+        return "still alive"
+
+    coroutine = keeper()
+    coroutine.send(None)
+    release_frames(caught[0])
+    with pytest.raises(StopIteration) as finished:
+        coroutine.send(None)
+    assert finished.value.value == "still alive"

@@ -9,18 +9,25 @@ collector has to walk (bench/README.md, "lateness tail").
 
 from __future__ import annotations
 
-import traceback
+import contextlib
 
 _MAX_CHAIN = 16  # causes and contexts followed; a chain is rarely longer than three
 
 
 def release_frames(error: BaseException) -> None:
-    """Clear the locals of every finished frame in ``error``'s tracebacks (its own and those
-    of its causes and contexts). Call once its text has been taken; frames still running
-    (the caller's) are left alone."""
+    """Clear the locals of the finished frames in ``error``'s tracebacks (its own and those
+    of its causes and contexts). Call once its text has been taken.
+
+    A traceback's first frame is where the exception was caught, which may still be running
+    or, for a coroutine, suspended (clearing would close it): it is left alone. Every later
+    one is a frame the exception propagated out of, so it has finished."""
     current: BaseException | None = error
     for _ in range(_MAX_CHAIN):
         if current is None:
             return
-        traceback.clear_frames(current.__traceback__)
+        entry = current.__traceback__.tb_next if current.__traceback__ is not None else None
+        while entry is not None:
+            with contextlib.suppress(RuntimeError):  # still executing (a re-entered frame)
+                entry.tb_frame.clear()
+            entry = entry.tb_next
         current = current.__cause__ or current.__context__
