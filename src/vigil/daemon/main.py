@@ -40,6 +40,7 @@ from vigil.exceptions import ConfigError, StoreError, VigilError
 from vigil.linux import contain
 from vigil.linux.process import become_subreaper, reap_orphans
 from vigil.notify.service import start_notifications
+from vigil.runtime import heap
 from vigil.runtime.clock import Clock, SystemClock
 from vigil.runtime.engine import Engine
 from vigil.store import DurableStore, ServiceRecord, StateStore, open_store, redact
@@ -382,8 +383,9 @@ class Daemon:
         for error in await manager.up(names):
             _log.error("%s", error)
         # The monitors (a task, its coroutine and target per service) live as long as the
-        # daemon: without this, every young-generation GC pass walks them again.
-        gc.freeze()
+        # daemon: without this, every young-generation GC pass walks them again; full
+        # passes made rarer too (vigil.runtime.heap).
+        heap.settle()
 
     async def _reap(self) -> None:
         """Reap the zombies adopted as subreaper; kill the live orphans no jail claims (a

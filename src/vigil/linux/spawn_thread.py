@@ -121,6 +121,12 @@ class _Job:
         self.deliver: Done = _no_delivery  # on the loop
         self.orphan: Callable[[int], None] = _no_track  # on the worker, if the loop closed
 
+    def unlink(self) -> None:
+        """Drop the callbacks, which refer to the job: without this each job is a reference
+        cycle that only the garbage collector frees (bench/README.md, "lateness tail")."""
+        self.before, self.track, self.deliver, self.orphan = (
+            _nothing, _no_track, _no_delivery, _no_track)
+
 
 def _no_track(pid: int) -> None:
     pass
@@ -245,6 +251,7 @@ async def spawn(
     future: asyncio.Future[tuple[int, int]] = loop.create_future()
 
     def deliver(pid: int, error: BaseException | None) -> None:  # on the loop
+        job.unlink()
         libc.release(job)
         os.close(write_fd)  # the child has its copies
         if error is not None or future.cancelled():
@@ -258,6 +265,7 @@ async def spawn(
             future.set_result((pid, read_fd))
 
     def orphan(pid: int) -> None:  # on the worker, the loop being closed
+        job.unlink()
         libc.release(job)
         os.close(write_fd)
         os.close(read_fd)

@@ -40,7 +40,9 @@ from vigil.exceptions import ConfigError, ConfigProblem
 from vigil.go.duration import format_duration
 from vigil.go.strconv import go_quote
 from vigil.probes import ProbeReport, capped_report
+from vigil.probes.cycles import release_frames
 from vigil.probes.dial import join_host_port, os_error_text
+from vigil.probes.httpconn import probe_connector
 from vigil.runtime.clock import Clock, Deadline
 
 MAX_REDIRECTS = 10  # Go's default, kept by Kubernetes
@@ -63,9 +65,8 @@ def _session() -> aiohttp.ClientSession:
     if session is None or session.closed:
         for old in [old for old in _sessions if old.is_closed()]:
             _sessions.pop(old).detach()  # its loop is gone: nothing left to close
-        connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=None)
         session = aiohttp.ClientSession(
-            connector=connector,
+            connector=probe_connector(),
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=_NO_TIMEOUT,
             auto_decompress=False,  # a probe reads a prefix; no decompression bombs
@@ -148,7 +149,9 @@ class HttpProbe:
         except _CannotRun as error:
             return capped_report(Outcome.ERROR, -1, str(error))
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            return _fail(f"{_op(method)} {_shown(url)}: {_client_error_text(error)}")
+            text = _client_error_text(error)
+            release_frames(error)
+            return _fail(f"{_op(method)} {_shown(url)}: {text}")
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
     async def _judge(

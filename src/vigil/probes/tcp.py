@@ -10,6 +10,7 @@ from __future__ import annotations
 from vigil.core.probespec import TcpSpec
 from vigil.core.results import Outcome, timeout_output
 from vigil.probes import ProbeReport, capped_report
+from vigil.probes.cycles import release_frames
 from vigil.probes.dial import DialError, dial, join_host_port
 from vigil.runtime.clock import Clock, Deadline
 
@@ -33,6 +34,7 @@ class TcpProbe:
         except TimeoutError:
             return capped_report(Outcome.TIMEOUT, -1, timeout_output(timeout_ns, ""))
         except DialError as error:
+            release_frames(error)
             return capped_report(Outcome.FAIL, 1, str(error))
         try:
             peer = sock.getpeername()
