@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
+from vigil.core.fleet import FleetConfig
 from vigil.core.remediation import RemediationPolicy
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.history import restore_health
@@ -47,6 +48,7 @@ from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
+    from vigil.fleet.agent import FleetAgent
     from vigil.metrics import EngineMetrics
 
 _log = logging.getLogger("vigil")
@@ -64,6 +66,18 @@ def default_state_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/vigil")
     return Path.home() / ".local" / "state" / "vigil"
+
+
+def fleet_node(config: FleetConfig) -> str:
+    """The node's name: ``fleet.node`` / ``--node``, else the host name (checked by the
+    service-name rule either way)."""
+    from vigil.compose.fleet import node_problem
+
+    node = config.node or socket.gethostname()
+    if (problem := node_problem(node)) is not None:
+        raise ConfigError(f"fleet node: {problem}" + ("" if config.node else
+                                                      " (the host name): pass --node"))
+    return node
 
 
 def api_token(host: str, token: str | None, source: str) -> str | None:
@@ -168,6 +182,7 @@ class Daemon:
         allow_remote: bool = False,
         store: str | None = None,
         web: str | None = None,
+        fleet: FleetConfig | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -190,6 +205,8 @@ class Daemon:
         self.history: StateStore | None = None
         self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
         self.web_url: str | None = None  # where it serves, once it does
+        self.fleet = fleet or project.fleet  # --fleet/--node/--lease-ttl over fleet:
+        self.fleet_agent: FleetAgent | None = None
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -234,6 +251,7 @@ class Daemon:
             _log.info("history kept in %s", redact(history.location))
         engine = Engine(clock=self.clock, store=history)
         metrics = EngineMetrics(engine)  # before any service: every event is counted
+        self.fleet_agent = await self._join_fleet(engine)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         events = manager.events
         reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
@@ -269,6 +287,7 @@ class Daemon:
                     web_socket.close()
                 ready_or_dead.cancel()
                 budget.close()
+                await self._leave_fleet()
                 await reactions.aclose()
                 await manager.down()
                 await notifications.aclose()
@@ -288,6 +307,7 @@ class Daemon:
             for task in (up, reaper):
                 task.cancel()
             await asyncio.gather(up, reaper, return_exceptions=True)
+            await self._leave_fleet()  # its checks go to the other agents at once
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
             await notifications.aclose()  # what is queued gets a few seconds to go out
@@ -307,6 +327,25 @@ class Daemon:
             contain.sweep()
             reap_orphans()
         return status
+
+    async def _join_fleet(self, engine: Engine) -> FleetAgent | None:
+        if self.fleet is None:
+            if self.project.checks:
+                _log.warning("checks: %d shared checks are only run in fleet mode "
+                             "(fleet: or --fleet)", len(self.project.checks))
+            return None
+        from vigil import __version__
+        from vigil.fleet.agent import FleetAgent
+
+        agent = FleetAgent(engine, self.fleet, self.project.checks,
+                           node=fleet_node(self.fleet), address=self.host,
+                           version=__version__)
+        await agent.start()
+        return agent
+
+    async def _leave_fleet(self) -> None:
+        if self.fleet_agent is not None:
+            await self.fleet_agent.aclose()
 
     def _bind_web(self) -> socket.socket | None:
         if self.web is None:
