@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from vigil.compose.render import healthcheck_to_dict
 from vigil.compose.values import (
     Problems,
     go_duration,
@@ -59,6 +58,15 @@ def lease_ttl_problem(ttl: int) -> str | None:
         return (f"must be from {format_duration(MIN_LEASE_TTL)} to "
                 f"{format_duration(MAX_LEASE_TTL)}, not {format_duration(ttl)}")
     return None
+
+
+def fleet_to_dict(config: FleetConfig) -> dict[str, object]:
+    entry: dict[str, object] = {"url": config.url}
+    if config.node:
+        entry["node"] = config.node
+    if config.lease_ttl:
+        entry["lease_ttl"] = format_duration(config.lease_ttl)
+    return entry
 
 
 def fleet_field(value: object, where: str, problems: Problems) -> FleetConfig | None:
@@ -136,6 +144,8 @@ def shared_check(name: str, entry: object, where: str, problems: Problems,
 
 def shared_check_to_dict(check: SharedCheck) -> dict[str, object]:
     """A shared check as ``checks:`` writes it (and the fleet's table stores it)."""
+    from vigil.compose.render import healthcheck_to_dict  # render shows checks: too
+
     entry = healthcheck_to_dict(check.healthcheck)
     entry["placement"] = {"nodes": list(check.placement)} if check.placement else "any"
     return entry
@@ -169,5 +179,5 @@ def placement_field(value: object, where: str, problems: Problems) -> tuple[str,
     return tuple(nodes)
 
 
-__all__ = ["checks_field", "fleet_field", "fleet_url_problem", "lease_ttl_problem",
+__all__ = ["checks_field", "fleet_field", "fleet_to_dict", "fleet_url_problem", "lease_ttl_problem",
            "node_problem", "placement_field", "shared_check", "shared_check_to_dict"]
