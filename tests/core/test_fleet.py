@@ -99,7 +99,8 @@ def test_leases_held_elsewhere_or_by_an_earlier_run_are_left_until_they_expire()
     checks = _checks(10)
     rows = [LeaseRow(name, owner, -SECOND) for name in checks for owner in ("a", "b")]
     decided = plan("a", checks, rows, ["a", "b"], TTL, ())
-    assert decided.claim == () and decided.hand_off == ()
+    assert decided.claim == ()
+    assert decided.hand_off == ()
 
 
 def test_an_owner_hands_off_what_another_live_node_now_prefers() -> None:
@@ -115,7 +116,8 @@ def test_an_owner_hands_off_what_another_live_node_now_prefers() -> None:
                for r in rows]
     assert set(plan("b", checks, offered, ["a", "b"], TTL, ()).claim) == wanted_by_b
     again = plan("a", checks, offered, ["a", "b"], TTL, set(checks))
-    assert again.hand_off == () and set(again.keep_handoff) == wanted_by_b
+    assert again.hand_off == ()
+    assert set(again.keep_handoff) == wanted_by_b
 
 
 def test_a_node_never_claims_a_check_placed_elsewhere() -> None:
