@@ -8,6 +8,7 @@ agent process holding it in /proc/PID/fd. Every wait is bounded.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import signal
@@ -225,5 +226,5 @@ def max_gap(probes: list[Probe], since: float, until: float) -> dict[str, float]
             by_check.setdefault(probe.check, []).append(probe.at)
     for check, times in by_check.items():
         times = [since, *sorted(times), until]
-        result[check] = max(b - a for a, b in zip(times, times[1:], strict=False))
+        result[check] = max(b - a for a, b in itertools.pairwise(times))
     return result

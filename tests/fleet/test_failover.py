@@ -135,7 +135,7 @@ def test_kill_9_fails_over_within_two_ttl_without_double_probing(
     assert max(failover.values()) <= 2 * TTL_S, failover
     after = _owners(schema)
     for name in moved:
-        owner, epoch, health_epoch = after[name]
+        owner, epoch, _health_epoch = after[name]
         assert owner != victim.node
         assert epoch > owners[name][1]
     for name in CHECKS:  # every health row written under the current epoch, or the last
