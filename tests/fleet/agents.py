@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.e2e.conftest import _wait_gone as wait_gone
 
 from vigil.client import Client
 
@@ -59,18 +60,6 @@ class Agent:
                 os.kill(self.pid, signal.SIGKILL)
                 wait_gone(self.pid, 5)
                 raise AssertionError(f"agent {self.node} did not stop on `vigil down`")
-
-
-def wait_gone(pid: int, timeout_s: float) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout_s)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def start_agent(workdir: Path, config: str, *, node: str, fleet_url: str,
