@@ -11,7 +11,6 @@ over, and its stale writes are refused; a rolling restart keeps every check prob
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from tests.fleet.agents import (
     max_overlap,
     start_agent,
 )
-from tests.postgres import SERVER, URL, require_postgres
+from tests.postgres import SERVER, URL
 from tests.store.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -35,14 +34,6 @@ RENEWAL_S = TTL_S / 3  # one heartbeat: every renewal
 INTERVAL_S = 0.5
 CHECKS = [f"c{i}" for i in range(6)]
 SLACK_S = 1.5  # scheduling on a busy 2-core machine; the bounds themselves are the README's
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    postgres = require_postgres()
-    name = f"vigil_fleet_e2e_{uuid.uuid4().hex[:12]}"
-    yield name
-    postgres.drop_schema(URL, name)
 
 
 @pytest.fixture
