@@ -80,12 +80,16 @@ class FleetAgent:
     async def start(self) -> None:
         specs = {name: shared_check_to_dict(check) for name, check in self._mine.items()}
         db = self._lease_db
-        await self._call(db.migrate)
-        await self._call(db.define, specs)
-        if not await self._call(db.register, self.node, self.incarnation, self.ttl,
-                                self._address, self._version):
-            raise StoreError(f"fleet: node {self.node!r} is already live (another agent "
-                             "heartbeats under that name): pick another --node")
+        try:
+            await self._call(db.migrate)
+            await self._call(db.define, specs)
+            if not await self._call(db.register, self.node, self.incarnation, self.ttl,
+                                    self._address, self._version):
+                raise StoreError(f"fleet: node {self.node!r} is already live (another agent "
+                                 "heartbeats under that name): pick another --node")
+        except BaseException:
+            db.close()
+            raise
         _log.info("fleet: joined as node %s (lease TTL %ss, schema %s)",
                   self.node, self.ttl / 1e9, self.schema)
         self._unsubscribe = self.engine.subscribe(self._on_event)
@@ -126,8 +130,10 @@ class FleetAgent:
                 if self._outage:
                     _log.warning("fleet: the database answers again")
                 self._outage = False
-            except StoreError as e:
-                if not self._outage:
+            except Exception as e:  # the database's, or a bug: the heartbeat goes on
+                if not isinstance(e, StoreError):
+                    _log.exception("fleet: heartbeat failed")
+                elif not self._outage:
                     _log.error("fleet: heartbeat failed (probes stop %ss after the last "
                                "renewal unless one gets through): %s",
                                (self.ttl - self.ttl // 5) / 1e9, e)
@@ -191,12 +197,19 @@ class FleetAgent:
                 self.checks.pop(name, None)
                 _log.error("fleet: shared check %s in the database is invalid and is not "
                            "run: %s", name, e)
+                await self._release(name, "its definition is invalid")
                 continue
             changed = name in self.checks and self.checks[name] != check
             self.checks[name] = check
             self._revisions[name] = revision
-            if changed and name in self.held:  # re-adopt with the new spec at next claim
-                await self._drop([name], "its definition changed")
+            if changed:  # released: probed with the new spec from the next claim
+                await self._release(name, "its definition changed")
+
+    async def _release(self, name: str, why: str) -> None:
+        epoch = self.held.get(name)
+        if epoch is not None:
+            await self._drop([name], why)
+            await self._call(self._lease_db.release, self.node, {name: epoch})
 
     # -- holding checks --------------------------------------------------------------------
 
