@@ -38,8 +38,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "web": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.api"),
     # fleet mode (issue 11): agents, leases, shared checks on the fleet's PostgreSQL
-    "fleet": ("vigil.core", "vigil.go", "vigil.compose", "vigil.runtime", "vigil.store",
-              "vigil.probes", "vigil.targets"),
+    "fleet": ("vigil.core", "vigil.go", "vigil.compose", "vigil.docker", "vigil.runtime",
+              "vigil.store", "vigil.probes", "vigil.targets"),
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
                "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api",
                "vigil.metrics", "vigil.notify", "vigil.web", "vigil.fleet"),

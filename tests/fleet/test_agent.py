@@ -196,6 +196,7 @@ def test_a_refused_write_stops_the_probe() -> None:
                                           limit_ns=TTL)
         assert agent.refused >= 1
         assert agent.held == {}
+        assert agent.views() == []
         await agent.aclose()
 
     run(scenario)
@@ -228,6 +229,11 @@ def test_a_changed_definition_is_probed_with_the_new_spec() -> None:
         agent = _agent(engine, db)
         await agent.start()
         assert await clock.run_until_true(lambda: "check/x" in set(engine.names()))
+        (view,) = agent.views()
+        assert view.config.name == "check/x"
+        assert view.status == "running"
+        assert view.health is engine.health("check/x")
+        assert agent.views()[0] is view or view.health is not engine.health("check/x")
         db.revision, db.spec = 2, {**SPEC, "interval": "7s"}
         assert await clock.run_until_true(lambda: db.released == [{"x": 1}])
         assert await clock.run_until_true(lambda: agent.held == {"x": 2})

@@ -253,6 +253,8 @@ class Daemon:
         metrics = EngineMetrics(engine)  # before any service: every event is counted
         self.fleet_agent = await self._join_fleet(engine)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
+        if self.fleet_agent is not None:  # its shared checks show with the services
+            manager.show_targets(self.fleet_agent.views)
         events = manager.events
         reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
         notifications = start_notifications(engine, self.clock, self.project, manager)

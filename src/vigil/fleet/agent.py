@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from vigil.compose.fleet import shared_check_to_dict
 from vigil.compose.project import parse_shared_check
+from vigil.core.config import ServiceConfig
 from vigil.core.events import ProbeCompleted, StatusChanged, TargetEvent
 from vigil.core.fleet import (
     CHECK_PREFIX,
@@ -33,6 +34,7 @@ from vigil.core.fleet import (
 )
 from vigil.core.health import HealthState, next_delay, start
 from vigil.core.netspec import NET_TYPES
+from vigil.docker.services import ServiceView
 from vigil.exceptions import ConfigError, StoreError
 from vigil.fleet.codec import decode_health, encode_health
 from vigil.fleet.db import Claimed, FleetDb, Overview
@@ -74,6 +76,8 @@ class FleetAgent:
         self._outage = False
         self.refused = 0  # health writes refused as stale (fencing)
         self._assigned: tuple[object, dict[str, str]] | None = None
+        self._since: dict[str, int] = {}  # check → when this agent took it (ns)
+        self._views: dict[str, ServiceView] = {}
 
     # -- joining and leaving ---------------------------------------------------------------
 
@@ -230,6 +234,8 @@ class FleetAgent:
         if state.log:  # keep the previous owner's schedule: probe when the next was due
             due = state.log[-1].start + due - now
         self.held[claim.name] = claim.epoch
+        self._since[claim.name] = now
+        self._views.pop(claim.name, None)
         engine.add(target, check.healthcheck)
         engine.adopt(target, state, first_delay_ns=max(due, 0))
         _log.info("fleet: probing check %s (epoch %d)", claim.name, claim.epoch)
@@ -243,6 +249,25 @@ class FleetAgent:
             if target in set(self.engine.names()):
                 _log.warning("fleet: stopped probing check %s: %s", name, why)
                 await self.engine.remove(target)
+
+    def views(self) -> list[ServiceView]:
+        """The checks this agent probes, as ``vigil ps`` and the page show services: running
+        since it took the check, with their health (a view is reused while it is the same)."""
+        shown: list[ServiceView] = []
+        for name in self.held:
+            target, check = CHECK_PREFIX + name, self.checks.get(name)
+            if check is None or target not in set(self.engine.names()):
+                continue
+            health = self.engine.health(target)
+            cached = self._views.get(name)
+            if cached is None or cached.health is not health:
+                since, ref = self._since.get(name, 0), self.engine.ref(target)
+                cached = ServiceView(
+                    id=ref.id, config=ServiceConfig(name=target, healthcheck=check.healthcheck),
+                    created_ns=since, status="running", started_at_ns=since, health=health)
+                self._views[name] = cached
+            shown.append(cached)
+        return shown
 
     def _arm(self, deadline: int) -> None:
         if self._deadline is not None:
