@@ -40,9 +40,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
             "vigil.client", "vigil.metrics", "vigil.notify.urls"),
     "web": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.api"),
+    # fleet mode (issue 11): agents, leases, shared checks on the fleet's PostgreSQL
+    "fleet": ("vigil.core", "vigil.go", "vigil.compose", "vigil.docker", "vigil.runtime",
+              "vigil.store", "vigil.probes", "vigil.targets"),
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
                "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api",
-               "vigil.metrics", "vigil.notify", "vigil.web", "vigil.dockerd"),
+               "vigil.metrics", "vigil.notify", "vigil.web", "vigil.dockerd", "vigil.fleet"),
     "cli": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.probes", "vigil.linux", "vigil.client", "vigil.daemon.main", "vigil.api.server",
             "vigil.api.tls", "vigil.notify.urls", "vigil.dockerd.host"),

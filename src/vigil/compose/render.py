@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.fleet import fleet_to_dict, shared_check_to_dict
 from vigil.compose.history import history_to_dict
 from vigil.compose.netcheck import healthcheck_extras
 from vigil.compose.notify import flap_to_dict
@@ -80,6 +81,10 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
     if project.docker_heal is not None:  # the long form: the engine under host:
         data["docker"] = {"host": data.pop("docker", False),
                           "heal": on_unhealthy_to_dict(project.docker_heal)}
+    if project.fleet is not None:
+        data["fleet"] = fleet_to_dict(project.fleet)  # the URL as written, like store:
+    if project.checks:
+        data["checks"] = {name: shared_check_to_dict(c) for name, c in project.checks.items()}
     return data
 
 

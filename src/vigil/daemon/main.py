@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
+from vigil.core.fleet import FleetConfig
 from vigil.core.remediation import RemediationPolicy
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.history import restore_health
@@ -48,6 +49,7 @@ from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
+    from vigil.fleet.agent import FleetAgent
     from vigil.metrics import EngineMetrics
 
 _log = logging.getLogger("vigil")
@@ -65,6 +67,18 @@ def default_state_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/vigil")
     return Path.home() / ".local" / "state" / "vigil"
+
+
+def fleet_node(config: FleetConfig) -> str:
+    """The node's name: ``fleet.node`` / ``--node``, else the host name (checked by the
+    service-name rule either way)."""
+    from vigil.compose.fleet import node_problem
+
+    node = config.node or socket.gethostname()
+    if (problem := node_problem(node)) is not None:
+        raise ConfigError(f"fleet node: {problem}" + ("" if config.node else
+                                                      " (the host name): pass --node"))
+    return node
 
 
 def api_token(host: str, token: str | None, source: str) -> str | None:
@@ -171,6 +185,7 @@ class Daemon:
         web: str | None = None,
         docker: str | None = None,
         docker_heal: RemediationPolicy | None = None,
+        fleet: FleetConfig | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -195,6 +210,8 @@ class Daemon:
         self.web_url: str | None = None  # where it serves, once it does
         self.docker = docker  # a Docker engine whose containers to watch ("": DOCKER_HOST)
         self.docker_heal = docker_heal  # the containers' vigil.heal default (None: none)
+        self.fleet = fleet or project.fleet  # --fleet/--node/--lease-ttl over fleet:
+        self.fleet_agent: FleetAgent | None = None
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -239,7 +256,10 @@ class Daemon:
             _log.info("history kept in %s", redact(history.location))
         engine = Engine(clock=self.clock, store=history)
         metrics = EngineMetrics(engine)  # before any service: every event is counted
+        self.fleet_agent = await self._join_fleet(engine)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
+        if self.fleet_agent is not None:  # its shared checks show with the services
+            manager.show_targets(self.fleet_agent.views)
         events = manager.events
         reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
         notifications = start_notifications(engine, self.clock, self.project, manager)
@@ -274,6 +294,7 @@ class Daemon:
                     web_socket.close()
                 ready_or_dead.cancel()
                 budget.close()
+                await self._leave_fleet()
                 await reactions.aclose()
                 await manager.down()
                 await notifications.aclose()
@@ -296,6 +317,7 @@ class Daemon:
             await asyncio.gather(up, reaper, return_exceptions=True)
             if containers is not None:
                 await containers()
+            await self._leave_fleet()  # its checks go to the other agents at once
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
             await notifications.aclose()  # what is queued gets a few seconds to go out
@@ -339,6 +361,24 @@ class Daemon:
             await client.aclose()
 
         return stop
+    async def _join_fleet(self, engine: Engine) -> FleetAgent | None:
+        if self.fleet is None:
+            if self.project.checks:
+                _log.warning("checks: %d shared checks are only run in fleet mode "
+                             "(fleet: or --fleet)", len(self.project.checks))
+            return None
+        from vigil import __version__
+        from vigil.fleet.agent import FleetAgent
+
+        agent = FleetAgent(engine, self.fleet, self.project.checks,
+                           node=fleet_node(self.fleet), address=self.host,
+                           version=__version__)
+        await agent.start()
+        return agent
+
+    async def _leave_fleet(self) -> None:
+        if self.fleet_agent is not None:
+            await self.fleet_agent.aclose()
 
     def _bind_web(self) -> socket.socket | None:
         if self.web is None:
