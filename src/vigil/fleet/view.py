@@ -1,0 +1,243 @@
+"""The fleet's one view, read from the shared database by any agent (``vigil.fleet.nodestore``
+describes the tables): every node's services with the node's liveness, one service's inspect
+object, and history rows after a position (what ``vigil.fleet.listen`` fetches).
+
+Shapes follow classic Docker Swarm, which showed a cluster through the container API: names
+are ``/node/service``, and each list entry and inspect object carries a ``Node`` object
+(``Name``, and vigil's ``State``: ``ready`` while the node heartbeats within its TTL, else
+``down``, as ``docker node ls`` says; ``Heartbeat``, the last one). Reads block: call them in
+a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from vigil.core.config import ServiceConfig
+from vigil.core.health import HealthState, HealthStatus
+from vigil.docker.health import JsonObject
+from vigil.docker.services import (
+    ListFilters,
+    Search,
+    ServiceView,
+    list_item_json,
+    matches,
+    parse_list_filters,
+)
+from vigil.exceptions import InvalidParameterError, NotFoundError, StoreError
+from vigil.fleet.nodestore import SERVICE_COLUMNS, channel, fleet_schema_of
+from vigil.go.timefmt import format_rfc3339nano
+from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS
+from vigil.store.postgres import split_url
+
+READY, DOWN = "ready", "down"
+IO_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    name: str
+    schema: str
+    state: str  # ready | down
+    heartbeat_ns: int  # 0: never seen
+
+    def json(self) -> JsonObject:
+        return {"Name": self.name, "State": self.state,
+                "Heartbeat": format_rfc3339nano(self.heartbeat_ns, utc=True)
+                if self.heartbeat_ns else ""}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetService:
+    node: NodeInfo
+    view: ServiceView
+    command: str
+    inspect: str
+
+
+def parse_fleet_filters(filters_json: str | None) -> tuple[ListFilters, list[str]]:
+    """``ps``'s filters plus ``node`` (classic Swarm's): (the list filters, node names)."""
+    try:
+        raw: dict[str, Any] = json.loads(filters_json) if filters_json else {}
+    except ValueError as exc:
+        raise InvalidParameterError(f"invalid filter: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidParameterError("invalid filter: not a JSON object")
+    node_values = raw.pop("node", {})
+    if isinstance(node_values, list):
+        nodes = [str(v) for v in node_values]
+    elif isinstance(node_values, dict):
+        nodes = [str(k) for k, v in node_values.items() if v]
+    else:
+        raise InvalidParameterError(f"invalid filter 'node={node_values}'")
+    try:
+        return parse_list_filters(json.dumps(raw) if raw else None), nodes
+    except ValueError as exc:
+        raise InvalidParameterError(str(exc)) from None
+
+
+def _service(node: NodeInfo, row: tuple[Any, ...]) -> FleetService:
+    values = dict(zip(SERVICE_COLUMNS, row, strict=True))
+    health_value = str(values["health"])
+    health = None if health_value == "none" else HealthState(
+        HealthStatus(health_value), int(values["failing_streak"]))
+    view = ServiceView(
+        id=str(values["id"]), config=ServiceConfig(name=f"{node.name}/{values['name']}"),
+        created_ns=int(values["created_ns"]), status=values["status"],
+        exit_code=int(values["exit_code"]), started_at_ns=int(values["started_at_ns"]),
+        finished_at_ns=int(values["finished_at_ns"]), health=health)
+    return FleetService(node, view, str(values["command"]), str(values["inspect"]))
+
+
+class FleetView:
+    """Reads of one fleet (its URL's ``schema=``, else ``vigil_fleet``); ``ttl_ns`` is how
+    long a node may go without a heartbeat before it is shown ``down``."""
+
+    def __init__(self, url: str, *, ttl_ns: int, now_ns: Any) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self.schema = fleet_schema_of(url)
+        self.conninfo, _ = split_url(url)
+        self.channel = channel(self.schema)
+        self._schemas: dict[str, str] = {}
+        self._ttl_ns = ttl_ns
+        self._now_ns = now_ns
+        self._local = threading.local()
+
+    @contextmanager
+    def _db(self) -> Iterator[Any]:
+        conn = getattr(self._local, "conn", None)
+        try:
+            if conn is None or conn.closed:
+                conn = self._psycopg.connect(self.conninfo, autocommit=True,
+                                             connect_timeout=int(IO_TIMEOUT_S))
+                self._local.conn = conn
+            yield conn
+        except self._psycopg.Error as e:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"fleet {self.schema}: {' '.join(str(e).split())}") from None
+
+    def nodes(self) -> list[NodeInfo]:
+        """Every node that ever wrote to the fleet, with its liveness, by name."""
+        from psycopg import sql
+
+        histories = sql.Identifier(self.schema, "fleet_histories")
+        registry = sql.Identifier(self.schema, "nodes")
+        with self._db() as db:
+            found = db.execute("SELECT to_regclass(%s), to_regclass(%s)",
+                               (histories.as_string(db), registry.as_string(db))).fetchone()
+            if found is None or found[0] is None:
+                return []  # no node wrote yet
+            query = sql.SQL("SELECT h.node, h.schema, 0 FROM {} h ORDER BY h.node").format(
+                histories) if found[1] is None else sql.SQL(
+                "SELECT h.node, h.schema, coalesce(n.heartbeat_ns, 0) FROM {} h "
+                "LEFT JOIN {} n ON n.name = h.node ORDER BY h.node").format(
+                    histories, registry)
+            rows = db.execute(query).fetchall()
+        now = self._now_ns()
+        self._schemas = {str(name): str(schema) for name, schema, _ in rows}
+        return [NodeInfo(str(name), str(schema),
+                         READY if beat and now - int(beat) <= self._ttl_ns else DOWN, int(beat))
+                for name, schema, beat in rows]
+
+    def services(self, nodes: list[NodeInfo] | None = None) -> list[FleetService]:
+        from psycopg import sql
+
+        nodes = self.nodes() if nodes is None else nodes
+        if not nodes:
+            return []
+        cols = sql.SQL(", ").join(map(sql.Identifier, SERVICE_COLUMNS))
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {}, {} FROM {}").format(
+                sql.Literal(i), cols, sql.Identifier(n.schema, "fleet_services"))
+            for i, n in enumerate(nodes))
+        with self._db() as db:
+            rows = db.execute(query).fetchall()
+        return [_service(nodes[row[0]], row[1:]) for row in rows]
+
+    def list_items(self, show_all: bool, filters: str | None,
+                   search: Search | None = None) -> list[JsonObject]:
+        """``GET /fleet/services/json``: newest first, as ``ps``; ``search`` runs the
+        ``name`` filter's regular expressions."""
+        parsed, wanted = parse_fleet_filters(filters)
+
+        items = []
+        now = self._now_ns()
+        for service in sorted(self.services(), key=lambda s: s.view.created_ns, reverse=True):
+            if wanted and service.node.name not in wanted:
+                continue
+            if not matches(service.view, parsed, show_all=show_all, search=search):
+                continue
+            item = list_item_json(service.view, now)
+            item["Command"] = service.command
+            item["Node"] = service.node.json()
+            items.append(item)
+        return items
+
+    def inspect(self, node: str, ref: str) -> JsonObject:
+        """``GET /fleet/services/{node}/{ref}/json``: the node's service by name, ID or
+        unique ID prefix."""
+        known = {n.name: n for n in self.nodes()}
+        if node not in known:
+            raise NotFoundError(f"No such node: {node}")
+        services = self.services([known[node]])
+        found = [s for s in services if s.view.name == f"{node}/{ref}"] or \
+            [s for s in services if ref and s.view.id.startswith(ref)]
+        if len(found) > 1:
+            raise InvalidParameterError(f"multiple IDs found with provided prefix: {ref}")
+        if not found:
+            raise NotFoundError(f"No such service: {node}/{ref}")
+        out: JsonObject = json.loads(found[0].inspect)
+        out["Name"] = f"/{node}/{ref if ref == found[0].view.name else out['Name'][1:]}"
+        out["Node"] = found[0].node.json()
+        return out
+
+    def schema_of(self, node: str) -> str | None:
+        """Where ``node`` keeps its history (None: no such node)."""
+        if node not in self._schemas:
+            self.nodes()
+        return self._schemas.get(node)
+
+    def newest(self, schema: str) -> int:
+        """The node's newest history position."""
+        from psycopg import sql
+
+        with self._db() as db:
+            row = db.execute(sql.SQL(
+                "SELECT greatest((SELECT coalesce(max(seq), 0) FROM {}), "
+                "(SELECT coalesce(max(seq), 0) FROM {}))").format(
+                    sql.Identifier(schema, "results"), sql.Identifier(schema, "events"))
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def rows_after(self, schema: str, after: int, upto: int, limit: int
+                   ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The node's result and event rows at positions in (after, upto], each oldest first,
+        at most ``limit`` of each."""
+        from psycopg import sql
+
+        def query(table: str, columns: tuple[str, ...]) -> Any:
+            return sql.SQL("SELECT {} FROM {} WHERE seq > %s AND seq <= %s ORDER BY seq "
+                           "LIMIT %s").format(sql.SQL(", ").join(map(sql.Identifier, columns)),
+                                              sql.Identifier(schema, table))
+
+        with self._db() as db:
+            results = db.execute(query("results", RESULT_COLUMNS), (after, upto, limit))
+            result_rows = results.fetchall()
+            events = db.execute(query("events", EVENT_COLUMNS), (after, upto, limit))
+            return result_rows, events.fetchall()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+
+__all__ = ["DOWN", "READY", "FleetService", "FleetView", "NodeInfo", "parse_fleet_filters"]
