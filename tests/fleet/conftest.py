@@ -34,8 +34,9 @@ def fleet_url() -> Iterator[str]:
     drop_fleet(URL, fleet)
 
 
-def beat(url: str, node: str, at_ns: int) -> None:
-    """A heartbeat of ``node`` at ``at_ns`` in the fleet's ``nodes`` table."""
+def beat(url: str, node: str, ago_s: float, ttl_s: float = 10.0) -> None:
+    """A registry row for ``node`` whose last heartbeat was ``ago_s`` before the server's
+    now, in the shape of ``vigil.fleet.schema``'s ``nodes`` table."""
     import psycopg
     from psycopg import sql
 
@@ -46,10 +47,14 @@ def beat(url: str, node: str, at_ns: int) -> None:
     conninfo, _ = split_url(url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         table = sql.Identifier(schema, "nodes")
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (name TEXT PRIMARY KEY, "
-                             "heartbeat_ns BIGINT NOT NULL)").format(table))
-        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
-                             "SET heartbeat_ns = excluded.heartbeat_ns").format(table),
-                     (node, at_ns))
-
-
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, incarnation text NOT NULL, "
+            "started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL, "
+            "left_at timestamptz, lease_ttl_ms bigint NOT NULL, address text NOT NULL "
+            "DEFAULT '', version text NOT NULL DEFAULT '')").format(table))
+        conn.execute(sql.SQL(
+            "INSERT INTO {} (name, incarnation, started_at, heartbeat_at, lease_ttl_ms, "
+            "address) VALUES (%s, 'x', now(), now() - %s * interval '1 second', %s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at").format(
+                table), (node, ago_s, int(ttl_s * 1000), f"unix:///run/{node}.sock"))

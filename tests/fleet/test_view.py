@@ -20,11 +20,10 @@ from vigil.docker.services import ServiceView
 from vigil.exceptions import InvalidParameterError, NotFoundError
 from vigil.fleet.nodestore import KeepOnly, NodeStore, history_schema
 from vigil.fleet.publish import service_state
-from vigil.fleet.view import DOWN, READY, FleetView
+from vigil.fleet.view import DOWN, READY, UNKNOWN, FleetView
 from vigil.go.duration import SECOND
 
 T0 = 1_700_000_000 * SECOND
-TTL = 10 * SECOND
 
 
 def _view(sid: str, name: str, health: HealthStatus | None, started: int = T0) -> ServiceView:
@@ -58,16 +57,19 @@ def test_ps_fleet_lists_every_nodes_services_with_liveness(
     _publish(stores["alpha"], _view("a", "web", HealthStatus.HEALTHY),
              _view("b", "db", HealthStatus.UNHEALTHY, T0 + SECOND))
     _publish(stores["beta"], _view("c", "web", None, T0 + 2 * SECOND))
-    beat(fleet_url, "alpha", T0 + 60 * SECOND)
-    beat(fleet_url, "beta", T0)
-    view = FleetView(fleet_url, ttl_ns=TTL, now_ns=lambda: T0 + 65 * SECOND)
+    beat(fleet_url, "alpha", 0)
+    beat(fleet_url, "beta", 60)
+    beat(fleet_url, "gamma", 0)  # registered, no state yet
+    view = FleetView(fleet_url, now_ns=lambda: T0 + 65 * SECOND)
     items = view.list_items(True, None)
     assert [i["Names"] for i in items] == [["/beta/web"], ["/alpha/db"], ["/alpha/web"]]
     assert items[1]["Status"] == "Up About a minute (unhealthy)"
     assert items[1]["Health"] == {"Status": "unhealthy", "FailingStreak": 2}
     assert items[1]["Command"] == "sleep '9 s'"
     assert items[1]["Node"]["State"] == READY and items[0]["Node"]["State"] == DOWN
-    assert [n.state for n in view.nodes()] == [READY, DOWN]
+    assert [(n.name, n.state) for n in view.nodes()] == [
+        ("alpha", READY), ("beta", DOWN), ("gamma", READY)]
+    assert items[1]["Node"]["Addr"] == "unix:///run/alpha.sock"
     only = view.list_items(True, json.dumps({"node": ["beta"]}))
     assert [i["Names"] for i in only] == [["/beta/web"]]
     healthy = view.list_items(True, json.dumps({"health": ["healthy"]}))
@@ -85,11 +87,12 @@ def test_inspect_node_service_and_removed_services(
     with its ``Node``; a service the node no longer has is gone from the view."""
     web, db = _view("a", "web", HealthStatus.HEALTHY), _view("b", "db", None)
     _publish(stores["alpha"], web, db)
-    view = FleetView(fleet_url, ttl_ns=TTL, now_ns=lambda: T0)
+    view = FleetView(fleet_url, now_ns=lambda: T0)
     found = view.inspect("alpha", "web")
     assert found["Id"] == "a" * 64 and found["Name"] == "/alpha/web"
     assert found["State"]["Health"]["Status"] == "healthy"
-    assert found["Node"] == {"Name": "alpha", "State": DOWN, "Heartbeat": ""}
+    assert found["Node"] == {"Name": "alpha", "State": UNKNOWN, "Addr": "", "Heartbeat": "",
+                             "Left": ""}
     assert view.inspect("alpha", "bbb")["Name"] == "/alpha/db"  # an ID prefix
     with pytest.raises(NotFoundError, match="No such service: beta/web"):
         view.inspect("beta", "web")
@@ -111,7 +114,7 @@ def test_history_goes_to_the_nodes_own_schema_and_positions_are_readable(
             T0 + i - 5, T0 + i, 0, "ok", Outcome.PASS), HealthStatus.HEALTHY, 0))
     store.append_event(StatusChanged(ref, T0 + 3, HealthStatus.STARTING, HealthStatus.HEALTHY))
     assert store.flush(30)
-    view = FleetView(fleet_url, ttl_ns=TTL, now_ns=lambda: T0)
+    view = FleetView(fleet_url, now_ns=lambda: T0)
     schema = view.schema_of("alpha")
     assert schema == history_schema(store.fleet_schema, "alpha")
     assert view.newest(schema) == 4

@@ -4,18 +4,18 @@ object, and history rows after a position (what ``vigil.fleet.listen`` fetches).
 
 Shapes follow classic Docker Swarm, which showed a cluster through the container API: names
 are ``/node/service``, and each list entry and inspect object carries a ``Node`` object
-(``Name``, and vigil's ``State``: ``ready`` while the node heartbeats within its TTL, else
-``down``, as ``docker node ls`` says; ``Heartbeat``, the last one). Reads block: call them in
+(``Name``, ``Addr``, and ``State`` as ``docker node ls`` says it: ``ready`` while the node
+heartbeats within its lease TTL, else ``down``; ``Heartbeat`` and ``Left``, when known). Reads block: call them in
 a thread.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from vigil.core.config import ServiceConfig
@@ -31,25 +31,41 @@ from vigil.docker.services import (
 )
 from vigil.exceptions import InvalidParameterError, NotFoundError, StoreError
 from vigil.fleet.nodestore import SERVICE_COLUMNS, channel, fleet_schema_of
+from vigil.go.duration import SECOND
 from vigil.go.timefmt import format_rfc3339nano
 from vigil.store.codec import EVENT_COLUMNS, RESULT_COLUMNS
 from vigil.store.postgres import split_url
 
-READY, DOWN = "ready", "down"
+READY, DOWN, UNKNOWN = "ready", "down", "unknown"  # Docker's node states (Status.State)
+# ``vigil.fleet.schema.LIVE`` over the registry row ``n``: the server's clock decides
+_LIVE = ("n.left_at IS NULL AND n.heartbeat_at + n.lease_ttl_ms * interval '1 millisecond' "
+         "> now()")
 IO_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
+    """A node as the fleet sees it: ``state`` ``ready`` (heartbeat within its TTL), ``down``
+    (stopped, or silent past its TTL) or ``unknown`` (no registry row: fleet mode's node
+    registry is not there); ``schema`` None until it wrote its first state."""
+
     name: str
-    schema: str
-    state: str  # ready | down
-    heartbeat_ns: int  # 0: never seen
+    schema: str | None
+    state: str
+    heartbeat: datetime | None = None
+    address: str = ""
+    left: datetime | None = None
 
     def json(self) -> JsonObject:
-        return {"Name": self.name, "State": self.state,
-                "Heartbeat": format_rfc3339nano(self.heartbeat_ns, utc=True)
-                if self.heartbeat_ns else ""}
+        return {"Name": self.name, "State": self.state, "Addr": self.address,
+                "Heartbeat": _time(self.heartbeat), "Left": _time(self.left)}
+
+
+def _time(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return format_rfc3339nano(int(value.timestamp()) * SECOND + value.microsecond * 1000,
+                              utc=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,37 +111,45 @@ def _service(node: NodeInfo, row: tuple[Any, ...]) -> FleetService:
 
 
 class FleetView:
-    """Reads of one fleet (its URL's ``schema=``, else ``vigil_fleet``); ``ttl_ns`` is how
-    long a node may go without a heartbeat before it is shown ``down``."""
+    """Reads of one fleet (its URL's ``schema=``, else ``vigil_fleet``); ``now_ns`` is the
+    time ``ps`` STATUS texts are computed against."""
 
-    def __init__(self, url: str, *, ttl_ns: int, now_ns: Any) -> None:
+    def __init__(self, url: str, *, now_ns: Callable[[], int]) -> None:
         import psycopg
+        from psycopg_pool import ConnectionPool
 
         self._psycopg = psycopg
         self.schema = fleet_schema_of(url)
         self.conninfo, _ = split_url(url)
         self.channel = channel(self.schema)
         self._schemas: dict[str, str] = {}
-        self._ttl_ns = ttl_ns
         self._now_ns = now_ns
-        self._local = threading.local()
+        # opened on first use: an agent that is never asked about the fleet holds nothing
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            self.conninfo, min_size=0, max_size=4, open=False, name="vigil-fleet-view",
+            timeout=IO_TIMEOUT_S, kwargs={"autocommit": True,
+                                          "connect_timeout": int(IO_TIMEOUT_S)})
+        self._opened = False
 
     @contextmanager
     def _db(self) -> Iterator[Any]:
-        conn = getattr(self._local, "conn", None)
+        if not self._opened:
+            self._pool.open(wait=False)
+            self._opened = True
         try:
-            if conn is None or conn.closed:
-                conn = self._psycopg.connect(self.conninfo, autocommit=True,
-                                             connect_timeout=int(IO_TIMEOUT_S))
-                self._local.conn = conn
-            yield conn
-        except self._psycopg.Error as e:
-            if conn is not None:
-                conn.close()
+            with self._pool.connection() as conn:
+                yield conn
+        except (self._psycopg.Error, self._pool_errors()) as e:
             raise StoreError(f"fleet {self.schema}: {' '.join(str(e).split())}") from None
 
+    @staticmethod
+    def _pool_errors() -> type[Exception]:
+        from psycopg_pool import PoolTimeout
+
+        return PoolTimeout
+
     def nodes(self) -> list[NodeInfo]:
-        """Every node that ever wrote to the fleet, with its liveness, by name."""
+        """Every node that registered or wrote state, with its liveness, by name."""
         from psycopg import sql
 
         histories = sql.Identifier(self.schema, "fleet_histories")
@@ -133,30 +157,34 @@ class FleetView:
         with self._db() as db:
             found = db.execute("SELECT to_regclass(%s), to_regclass(%s)",
                                (histories.as_string(db), registry.as_string(db))).fetchone()
-            if found is None or found[0] is None:
-                return []  # no node wrote yet
-            query = sql.SQL("SELECT h.node, h.schema, 0 FROM {} h ORDER BY h.node").format(
-                histories) if found[1] is None else sql.SQL(
-                "SELECT h.node, h.schema, coalesce(n.heartbeat_ns, 0) FROM {} h "
-                "LEFT JOIN {} n ON n.name = h.node ORDER BY h.node").format(
-                    histories, registry)
+            if found is None or (found[0] is None and found[1] is None):
+                return []  # no node yet
+            if found[1] is None:
+                query = sql.SQL("SELECT node, schema, 'unknown', NULL, '', NULL FROM {} "
+                                "ORDER BY node").format(histories)
+            else:
+                query = sql.SQL(
+                    "SELECT coalesce(h.node, n.name), h.schema, CASE WHEN n.name IS NULL "
+                    "THEN 'unknown' WHEN " + _LIVE + " THEN 'ready' ELSE 'down' END, "
+                    "n.heartbeat_at, coalesce(n.address, ''), n.left_at FROM {} h FULL JOIN "
+                    "{} n ON n.name = h.node ORDER BY 1").format(
+                        sql.SQL("(SELECT NULL::text AS node, NULL::text AS schema WHERE false)")
+                        if found[0] is None else histories, registry)
             rows = db.execute(query).fetchall()
-        now = self._now_ns()
-        self._schemas = {str(name): str(schema) for name, schema, _ in rows}
-        return [NodeInfo(str(name), str(schema),
-                         READY if beat and now - int(beat) <= self._ttl_ns else DOWN, int(beat))
-                for name, schema, beat in rows]
+        self._schemas = {str(r[0]): str(r[1]) for r in rows if r[1] is not None}
+        return [NodeInfo(str(r[0]), None if r[1] is None else str(r[1]), str(r[2]), r[3],
+                         str(r[4]), r[5]) for r in rows]
 
     def services(self, nodes: list[NodeInfo] | None = None) -> list[FleetService]:
         from psycopg import sql
 
-        nodes = self.nodes() if nodes is None else nodes
+        nodes = [n for n in (self.nodes() if nodes is None else nodes) if n.schema]
         if not nodes:
             return []
         cols = sql.SQL(", ").join(map(sql.Identifier, SERVICE_COLUMNS))
         query = sql.SQL(" UNION ALL ").join(
             sql.SQL("SELECT {}, {} FROM {}").format(
-                sql.Literal(i), cols, sql.Identifier(n.schema, "fleet_services"))
+                sql.Literal(i), cols, sql.Identifier(str(n.schema), "fleet_services"))
             for i, n in enumerate(nodes))
         with self._db() as db:
             rows = db.execute(query).fetchall()
@@ -235,9 +263,8 @@ class FleetView:
             return result_rows, events.fetchall()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
+        if self._opened:
+            self._pool.close()
 
 
 __all__ = ["DOWN", "READY", "FleetService", "FleetView", "NodeInfo", "parse_fleet_filters"]
