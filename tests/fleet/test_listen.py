@@ -72,6 +72,7 @@ async def _two_nodes(fleet_url: str, stores: dict[str, NodeStore]) -> None:
     got = await _collect(every, 3)
     beta = await _collect(betas, 1)
     hub.close()
+    await asyncio.to_thread(hub.join)
     view.close()
     alpha = [e for e in got if e["Actor"]["Attributes"]["node"] == "alpha"]  # type: ignore[index]
     assert [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in alpha] == [  # type: ignore[index]
@@ -97,6 +98,8 @@ async def _slow_reader(fleet_url: str, stores: dict[str, NodeStore]) -> None:
     assert stores["alpha"].flush(30)
     got = await _collect(slow, 100)  # ends when the stream closes
     hub.close()
+    await asyncio.to_thread(hub.join)
     view.close()
     assert len(got) == 5
-    assert slow.close_reason is not None and "too slow" in slow.close_reason
+    assert slow.close_reason is not None
+    assert "too slow" in slow.close_reason

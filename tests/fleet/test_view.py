@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-
 import pytest
 from tests.fleet.conftest import beat
 
@@ -66,7 +65,8 @@ def test_ps_fleet_lists_every_nodes_services_with_liveness(
     assert items[1]["Status"] == "Up About a minute (unhealthy)"
     assert items[1]["Health"] == {"Status": "unhealthy", "FailingStreak": 2}
     assert items[1]["Command"] == "sleep '9 s'"
-    assert items[1]["Node"]["State"] == READY and items[0]["Node"]["State"] == DOWN
+    assert items[1]["Node"]["State"] == READY
+    assert items[0]["Node"]["State"] == DOWN
     assert [(n.name, n.state) for n in view.nodes()] == [
         ("alpha", READY), ("beta", DOWN), ("gamma", READY)]
     assert items[1]["Node"]["Addr"] == "unix:///run/alpha.sock"
@@ -89,7 +89,8 @@ def test_inspect_node_service_and_removed_services(
     _publish(stores["alpha"], web, db)
     view = FleetView(fleet_url, now_ns=lambda: T0)
     found = view.inspect("alpha", "web")
-    assert found["Id"] == "a" * 64 and found["Name"] == "/alpha/web"
+    assert found["Id"] == "a" * 64
+    assert found["Name"] == "/alpha/web"
     assert found["State"]["Health"]["Status"] == "healthy"
     assert found["Node"] == {"Name": "alpha", "State": UNKNOWN, "Addr": "", "Heartbeat": "",
                              "Left": ""}
@@ -119,14 +120,17 @@ def test_history_goes_to_the_nodes_own_schema_and_positions_are_readable(
     assert schema == history_schema(store.fleet_schema, "alpha")
     assert view.newest(schema) == 4
     results, events = view.rows_after(schema, 1, 4, 100)
-    assert [r[0] for r in results] == [2, 3] and [e[0] for e in events] == [4]
+    assert [r[0] for r in results] == [2, 3]
+    assert [e[0] for e in events] == [4]
     view.close()
 
 
 def test_long_node_names_get_a_hashed_schema_within_postgres_limits() -> None:
     """Schema names stay within 63 bytes and differ per node."""
     a, b = history_schema("vigil_fleet", "n" * 100), history_schema("vigil_fleet", "n" * 99)
-    assert len(a) <= 63 and len(b) <= 63 and a != b
+    assert len(a) <= 63
+    assert len(b) <= 63
+    assert a != b
     assert history_schema("vigil_fleet", "web1") == "vigil_fleet_web1"
 
 

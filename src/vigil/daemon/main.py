@@ -47,6 +47,7 @@ from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
+    from vigil.daemon.fleetview import FleetShare
     from vigil.metrics import EngineMetrics
 
 _log = logging.getLogger("vigil")
@@ -190,6 +191,7 @@ class Daemon:
         self.history: StateStore | None = None
         self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
         self.web_url: str | None = None  # where it serves, once it does
+        self.fleet_share: FleetShare | None = None  # fleet mode's shared view (issue 11)
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -199,7 +201,10 @@ class Daemon:
         try:
             self.history = open_store(self.store_url, state_dir=self.state_dir,
                                       now_ns=self.clock.now_ns)
+            self.fleet_share = self._open_fleet_share()
         except BaseException:
+            if self.history is not None:
+                self.history.close()
             store.close()
             raise
         sys.setswitchinterval(GIL_SWITCH_S)
@@ -213,6 +218,8 @@ class Daemon:
             contain.walk_after_spawn(False)
             sys.setswitchinterval(previous)
             self.history.close()  # after every service stopped: a clean stop loses nothing
+            if self.fleet_share is not None:
+                self.fleet_share.close()
             store.close()
 
     async def _run(self, store: FileServiceStore) -> int:
@@ -246,7 +253,9 @@ class Daemon:
         ready = asyncio.Event()
         budget = ApiBudget(self.clock)
         budget.watch()  # the API's share shrinks while probes would be late
-        app = create_app(manager, on_down=self.stopping.set, budget=budget, metrics=metrics)
+        fleet = None if self.fleet_share is None else self.fleet_share.start(manager, self.clock)
+        app = create_app(manager, on_down=self.stopping.set, budget=budget, metrics=metrics,
+                         fleet=fleet)
         kind, where = self.endpoint
         server = asyncio.get_running_loop().create_task(
             serve(
@@ -271,6 +280,8 @@ class Daemon:
                 budget.close()
                 await reactions.aclose()
                 await manager.down()
+                if self.fleet_share is not None:
+                    await self.fleet_share.stop()
                 await notifications.aclose()
                 server.result()  # raises the bind error
                 return 1
@@ -290,6 +301,8 @@ class Daemon:
             await asyncio.gather(up, reaper, return_exceptions=True)
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
+            if self.fleet_share is not None:
+                await self.fleet_share.stop()  # the final states, then the streams end
             await notifications.aclose()  # what is queued gets a few seconds to go out
             events.close()
             budget.close()
@@ -307,6 +320,15 @@ class Daemon:
             contain.sweep()
             reap_orphans()
         return status
+
+    def _open_fleet_share(self) -> FleetShare | None:
+        """Fleet mode's node store and view (``fleet:`` / ``--fleet``), None without it."""
+        fleet = getattr(self.project, "fleet", None)
+        if fleet is None or not fleet.url:
+            return None
+        from vigil.daemon.fleetview import FleetShare
+
+        return FleetShare.open(fleet.url, fleet.node or socket.gethostname(), self.clock)
 
     def _bind_web(self) -> socket.socket | None:
         if self.web is None:

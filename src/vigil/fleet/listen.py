@@ -83,12 +83,16 @@ class FleetEvents:
         return subscription
 
     def close(self) -> None:
+        """End every stream and ask the thread to stop (on the loop; never blocks)."""
         self._stop.set()
         for subscription in self._subscriptions:
             subscription.close("event log closed")
         self._subscriptions.clear()
+
+    def join(self, timeout_s: float = WAIT_S * 3) -> None:
+        """Wait (bounded) for the thread to end after ``close``: its connection is closed."""
         if self._thread is not None:
-            self._thread.join(WAIT_S * 3)
+            self._thread.join(timeout_s)
 
     # -- the loop's side --------------------------------------------------------------------
 
@@ -116,11 +120,13 @@ class FleetEvents:
             self._view.conninfo, autocommit=True, connect_timeout=10)
         with conn:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._view.channel)))
-            for node in self._view.nodes():  # after LISTEN: nothing falls in between
-                if node.name not in self._seen:
-                    self._seen[node.name] = self._view.newest(node.schema)
+            for known in self._view.nodes():  # after LISTEN: nothing falls in between
+                if known.schema is None:
+                    continue
+                if known.name not in self._seen:
+                    self._seen[known.name] = self._view.newest(known.schema)
                 else:
-                    self._catch_up(node.name, None)
+                    self._catch_up(known.name, None)
             self.listening.set()
             while not self._stop.is_set():
                 newest: dict[str, int] = {}
@@ -131,8 +137,8 @@ class FleetEvents:
                                                          newest.get(str(data["node"]), 0))
                     except (ValueError, KeyError, TypeError):
                         continue  # not ours: shown nothing
-                for node, seq in newest.items():
-                    self._catch_up(node, seq)
+                for name, seq in newest.items():
+                    self._catch_up(name, seq)
 
     def _catch_up(self, node: str, upto: int | None) -> None:
         schema = self._view.schema_of(node)

@@ -169,7 +169,8 @@ class NodeStore(PostgresStore):
                 "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}").format(
                     table, cols, sql.SQL(", ").join([sql.Placeholder()] * len(SERVICE_COLUMNS)),
                     updates).as_bytes(conn)
-            self._forget = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s)").format(table).as_bytes(conn)
+            self._forget = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s)").format(
+                table).as_bytes(conn)
 
     def put_state(self, change: ServiceState | KeepOnly) -> None:
         """Queue a service's new state (or its removal); never blocks (the loop calls it)."""
@@ -202,5 +203,13 @@ class NodeStore(PostgresStore):
                 cur.executemany(self._upsert, [s.row() for s in states])
 
 
-__all__ = ["DEFAULT_FLEET_SCHEMA", "NodeStore", "KeepOnly", "ServiceState", "channel",
-           "fleet_schema_of", "history_schema", "prepare"]
+__all__ = [
+    "DEFAULT_FLEET_SCHEMA",
+    "KeepOnly",
+    "NodeStore",
+    "ServiceState",
+    "channel",
+    "fleet_schema_of",
+    "history_schema",
+    "prepare",
+]

@@ -5,8 +5,8 @@ object, and history rows after a position (what ``vigil.fleet.listen`` fetches).
 Shapes follow classic Docker Swarm, which showed a cluster through the container API: names
 are ``/node/service``, and each list entry and inspect object carries a ``Node`` object
 (``Name``, ``Addr``, and ``State`` as ``docker node ls`` says it: ``ready`` while the node
-heartbeats within its lease TTL, else ``down``; ``Heartbeat`` and ``Left``, when known). Reads block: call them in
-a thread.
+heartbeats within its lease TTL, else ``down``; ``Heartbeat`` and ``Left``, when known).
+Reads block: call them in a thread.
 """
 
 from __future__ import annotations
