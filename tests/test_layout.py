@@ -32,9 +32,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                 "vigil.linux"),
     "metrics": ("vigil.core", "vigil.go", "vigil.runtime"),
     "notify": ("vigil.core", "vigil.go", "vigil.runtime"),
-    # the fleet's shared state: beside the API, over the manager's views and the PG store
-    "fleet": ("vigil.core", "vigil.go", "vigil.docker", "vigil.runtime", "vigil.store",
-              "vigil.daemon.manager"),
+    # fleet mode (issue 11): agents, leases, shared checks on the fleet's PostgreSQL; the
+    # fleet's shared view over the manager's views (the API serves it)
+    "fleet": ("vigil.core", "vigil.go", "vigil.compose", "vigil.runtime", "vigil.store",
+              "vigil.probes", "vigil.targets", "vigil.docker", "vigil.daemon.manager"),
     "api": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.daemon.eventlog",
             "vigil.client", "vigil.metrics", "vigil.notify.urls", "vigil.fleet"),

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 READY_FD_ENV = "VIGIL_READY_FD"
 NOTIFY_ENV = "VIGIL_NOTIFY"
 STORE_ENV = "VIGIL_STORE"
+FLEET_ENV = "VIGIL_FLEET"
 DETACH_TIMEOUT_S = 60.0
 
 
@@ -120,6 +121,16 @@ def _print_event(event: DaemonEvent) -> None:
     metavar="HOST:PORT",
     help="Serve the live status page there, e.g. 127.0.0.1:8380 (overrides web: in the file).",
 )
+@click.option(
+    "--fleet",
+    metavar="URL",
+    envvar=FLEET_ENV,
+    help="Join the fleet on this PostgreSQL database (postgresql://...; overrides fleet.url; "
+    f"also ${FLEET_ENV}).",
+)
+@click.option("--node", metavar="NAME", help="This agent's node name (default: the host name).")
+@click.option("--lease-ttl", metavar="DURATION",
+              help="Shared-check lease TTL, e.g. 10s (the default).")
 def up_command(
     path: Path,
     detach: bool,
@@ -132,6 +143,9 @@ def up_command(
     store: str | None,
     ephemeral: bool,
     web: str | None,
+    fleet: str | None = None,
+    node: str | None = None,
+    lease_ttl: str | None = None,
 ) -> None:
     """Start the daemon and every service of the config file, dependencies first."""
     from vigil.api.server import parse_host
@@ -147,9 +161,10 @@ def up_command(
     except VigilError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
-    for secret in (NOTIFY_ENV, STORE_ENV):  # not for services' KEY-only variables
+    for secret in (NOTIFY_ENV, STORE_ENV, FLEET_ENV):  # not for services' KEY-only variables
         os.environ.pop(secret, None)
     project = _load(path, notify)  # validate before detaching, so errors reach the user
+    project = _with_fleet(project, fleet, node, lease_ttl)
     web = web or project.web
     try:
         tls = tls_files(_tls_endpoint(parse_host(host), web), tlscert, tlskey,
@@ -165,7 +180,11 @@ def up_command(
     if detach:
         if store:  # through the environment: a URL with a password stays out of ps
             os.environ[STORE_ENV] = store
+        if fleet:
+            os.environ[FLEET_ENV] = fleet
         extra = _tls_args(tlscert, tlskey, allow_remote) + (["--web", web] if web else [])
+        extra += ["--node", node] if node else []
+        extra += ["--lease-ttl", lease_ttl] if lease_ttl else []
         _detach(path, host, state, token_file, token, extra, notify)
         return
     logging.basicConfig(level=logging.INFO, format="vigil: %(message)s", stream=sys.stderr)
@@ -187,6 +206,40 @@ def up_command(
     except VigilError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(1)
+
+
+def _with_fleet(project, url: str | None, node: str | None,  # type: ignore[no-untyped-def]
+                ttl: str | None):
+    """``fleet:`` with the flags over it; exits 1 naming each bad flag."""
+    from dataclasses import replace
+
+    from vigil.compose.fleet import fleet_url_problem, lease_ttl_problem, node_problem
+    from vigil.core.fleet import FleetConfig
+    from vigil.go.duration import parse_duration
+
+    if url is None and node is None and ttl is None:
+        return project
+    base = project.fleet or FleetConfig()
+    problems = []
+    if url is not None and (problem := fleet_url_problem(url)) is not None:
+        problems.append(f"--fleet: {problem}")
+    if url is None and not base.url:
+        problems.append("--node and --lease-ttl need --fleet URL (or fleet: in the file)")
+    if node is not None and (problem := node_problem(node)) is not None:
+        problems.append(f"--node: {problem}")
+    ttl_ns = base.lease_ttl
+    if ttl is not None:
+        try:
+            ttl_ns = parse_duration(ttl)
+            if (problem := lease_ttl_problem(ttl_ns)) is not None:
+                problems.append(f"--lease-ttl: {problem}")
+        except ValueError as e:
+            problems.append(f"--lease-ttl: {e}")
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    return replace(project, fleet=FleetConfig(url or base.url, node or base.node, ttl_ns))
 
 
 def _token_text(token_file: Path | None) -> tuple[str | None, str]:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from vigil.compose.dockerfile import parse_healthcheck_instruction
+from vigil.compose.fleet import checks_field, fleet_field, shared_check
 from vigil.compose.heal import hooks_field, needs_process_problem, on_unhealthy_field
 from vigil.compose.history import history_field, store_field
 from vigil.compose.lifecycle import (
@@ -79,6 +80,7 @@ from vigil.core.config import (
     validate_healthcheck,
 )
 from vigil.core.deps import check_dependencies
+from vigil.core.fleet import SharedCheck
 from vigil.core.hooks import HooksConfig
 from vigil.core.names import user_problem
 from vigil.core.netspec import NET_TYPES
@@ -96,6 +98,7 @@ __all__ = [
     "parse_healthcheck",
     "parse_project",
     "parse_service",
+    "parse_shared_check",
 ]
 
 _DURATIONS = ("interval", "timeout", "start_period", "start_interval")
@@ -125,6 +128,8 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
     history = HistoryConfig()
     store = ""
     web: str | None = None
+    fleet = None
+    checks: dict[str, SharedCheck] = {}
     for key, value in data.items():
         if key == "services":
             services = _services(value, problems, environ)
@@ -138,12 +143,17 @@ def parse_project(data: object, *, environ: Mapping[str, str]) -> ProjectConfig:
             store = store_field(value, "store", problems)
         elif key == "web":
             web = web_field(value, "web", problems)
+        elif key == "fleet":
+            fleet = fleet_field(value, "fleet", problems)
+        elif key == "checks":
+            checks = checks_field(value, "checks", problems, _healthcheck)
         elif not is_extension(key):
             problems.append(ConfigProblem("(root)", unknown_key(key)))
     if problems:
         raise ConfigError(one_line(problems))
     return ProjectConfig(services=MappingProxyType(services), notify=notify,
-                         notify_flap=notify_flap, history=history, store=store, web=web)
+                         notify_flap=notify_flap, history=history, store=store, web=web,
+                         fleet=fleet, checks=MappingProxyType(checks))
 
 
 def parse_service(
@@ -164,6 +174,18 @@ def parse_healthcheck(data: object, *, path: str) -> HealthcheckConfig:
     """A ``healthcheck:`` mapping (compose keys, or ``dockerfile:`` alone)."""
     problems: Problems = []
     check = _healthcheck(data, path, problems)
+    if problems or check is None:
+        raise ConfigError(one_line(problems))
+    return check
+
+
+def parse_shared_check(name: str, data: object, *, path: str) -> SharedCheck:
+    """One ``checks:`` entry (also as read back from the fleet's database)."""
+    problems: Problems = []
+    problem = name_problem(name)
+    if problem is not None:
+        problems.append(ConfigProblem(path, problem))
+    check = shared_check(name, data, path, problems, _healthcheck)
     if problems or check is None:
         raise ConfigError(one_line(problems))
     return check

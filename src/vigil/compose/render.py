@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
+from vigil.compose.fleet import fleet_to_dict, shared_check_to_dict
 from vigil.compose.history import history_to_dict
 from vigil.compose.netcheck import healthcheck_extras
 from vigil.compose.notify import flap_to_dict
@@ -74,6 +75,10 @@ def project_to_dict(project: ProjectConfig, mask: Mask | None = None) -> dict[st
         data["store"] = project.store
     if project.web is not None:
         data["web"] = project.web
+    if project.fleet is not None:
+        data["fleet"] = fleet_to_dict(project.fleet)  # the URL as written, like store:
+    if project.checks:
+        data["checks"] = {name: shared_check_to_dict(c) for name, c in project.checks.items()}
     return data
 
 

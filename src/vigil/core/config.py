@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from vigil.core.hooks import HooksConfig
 from vigil.core.netspec import NET_TYPES, HttpOptions
 from vigil.core.notify import FlapPolicy
 from vigil.core.remediation import RemediationPolicy
 from vigil.go.duration import MILLISECOND, SECOND, format_duration
+
+if TYPE_CHECKING:  # vigil.core.fleet builds on this module's HealthcheckConfig
+    from vigil.core.fleet import FleetConfig, SharedCheck
 
 DEFAULT_INTERVAL = 30 * SECOND  # moby defaultProbeInterval
 DEFAULT_TIMEOUT = 30 * SECOND  # moby defaultProbeTimeout
@@ -213,3 +217,6 @@ class ProjectConfig:
     store: str = ""  # ``store:``: where history is kept; empty: SQLite in the state dir
 
     web: str | None = None  # the status page's HOST:PORT (``web:``), None: no page
+    fleet: FleetConfig | None = None  # ``fleet:`` (issue 11), None: a single host
+    checks: Mapping[str, SharedCheck] = field(  # ``checks:``: the fleet's shared checks
+        default_factory=lambda: MappingProxyType({}))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.core.config import ProjectConfig
+from vigil.core.fleet import FleetConfig
 from vigil.core.remediation import RemediationPolicy
 from vigil.daemon.eventlog import DockerEventLog
 from vigil.daemon.history import restore_health
@@ -48,6 +49,7 @@ from vigil.store.files import FileServiceStore
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
     from vigil.daemon.fleetview import FleetShare
+    from vigil.fleet.agent import FleetAgent
     from vigil.metrics import EngineMetrics
 
 _log = logging.getLogger("vigil")
@@ -65,6 +67,18 @@ def default_state_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/vigil")
     return Path.home() / ".local" / "state" / "vigil"
+
+
+def fleet_node(config: FleetConfig) -> str:
+    """The node's name: ``fleet.node`` / ``--node``, else the host name (checked by the
+    service-name rule either way)."""
+    from vigil.compose.fleet import node_problem
+
+    node = config.node or socket.gethostname()
+    if (problem := node_problem(node)) is not None:
+        raise ConfigError(f"fleet node: {problem}" + ("" if config.node else
+                                                      " (the host name): pass --node"))
+    return node
 
 
 def api_token(host: str, token: str | None, source: str) -> str | None:
@@ -169,6 +183,7 @@ class Daemon:
         allow_remote: bool = False,
         store: str | None = None,
         web: str | None = None,
+        fleet: FleetConfig | None = None,
     ) -> None:
         from vigil.api.server import parse_host
 
@@ -191,6 +206,8 @@ class Daemon:
         self.history: StateStore | None = None
         self.web = web  # the status page's HOST:PORT (vigil.web), None: no page
         self.web_url: str | None = None  # where it serves, once it does
+        self.fleet = fleet or project.fleet  # --fleet/--node/--lease-ttl over fleet:
+        self.fleet_agent: FleetAgent | None = None
         self.fleet_share: FleetShare | None = None  # fleet mode's shared view (issue 11)
 
     async def run(self) -> int:
@@ -241,7 +258,10 @@ class Daemon:
             _log.info("history kept in %s", redact(history.location))
         engine = Engine(clock=self.clock, store=history)
         metrics = EngineMetrics(engine)  # before any service: every event is counted
+        self.fleet_agent = await self._join_fleet(engine)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
+        # the fleet's view of this node: history from the first event, states once served
+        fleet = None if self.fleet_share is None else self.fleet_share.start(manager, self.clock)
         events = manager.events
         reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
         notifications = start_notifications(engine, self.clock, self.project, manager)
@@ -253,7 +273,6 @@ class Daemon:
         ready = asyncio.Event()
         budget = ApiBudget(self.clock)
         budget.watch()  # the API's share shrinks while probes would be late
-        fleet = None if self.fleet_share is None else self.fleet_share.start(manager, self.clock)
         app = create_app(manager, on_down=self.stopping.set, budget=budget, metrics=metrics,
                          fleet=fleet)
         kind, where = self.endpoint
@@ -278,6 +297,7 @@ class Daemon:
                     web_socket.close()
                 ready_or_dead.cancel()
                 budget.close()
+                await self._leave_fleet()
                 await reactions.aclose()
                 await manager.down()
                 if self.fleet_share is not None:
@@ -299,6 +319,7 @@ class Daemon:
             for task in (up, reaper):
                 task.cancel()
             await asyncio.gather(up, reaper, return_exceptions=True)
+            await self._leave_fleet()  # its checks go to the other agents at once
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
             if self.fleet_share is not None:
@@ -323,12 +344,30 @@ class Daemon:
 
     def _open_fleet_share(self) -> FleetShare | None:
         """Fleet mode's node store and view (``fleet:`` / ``--fleet``), None without it."""
-        fleet = getattr(self.project, "fleet", None)
-        if fleet is None or not fleet.url:
+        if self.fleet is None or not self.fleet.url:
             return None
         from vigil.daemon.fleetview import FleetShare
 
-        return FleetShare.open(fleet.url, fleet.node or socket.gethostname(), self.clock)
+        return FleetShare.open(self.fleet.url, fleet_node(self.fleet), self.clock)
+
+    async def _join_fleet(self, engine: Engine) -> FleetAgent | None:
+        if self.fleet is None:
+            if self.project.checks:
+                _log.warning("checks: %d shared checks are only run in fleet mode "
+                             "(fleet: or --fleet)", len(self.project.checks))
+            return None
+        from vigil import __version__
+        from vigil.fleet.agent import FleetAgent
+
+        agent = FleetAgent(engine, self.fleet, self.project.checks,
+                           node=fleet_node(self.fleet), address=self.host,
+                           version=__version__)
+        await agent.start()
+        return agent
+
+    async def _leave_fleet(self) -> None:
+        if self.fleet_agent is not None:
+            await self.fleet_agent.aclose()
 
     def _bind_web(self) -> socket.socket | None:
         if self.web is None:

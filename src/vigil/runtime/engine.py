@@ -187,6 +187,16 @@ class Engine:
         if target.probe is not None and target.monitor is None:
             target.health = state
 
+    def adopt(self, name: str, state: HealthState, *, first_delay_ns: int = 0) -> None:
+        """Probe ``name`` on from ``state`` as another engine left it (a fleet check taken
+        over): no start transition, so the streak and Log continue and no status event is
+        repeated; the first probe comes after ``first_delay_ns``."""
+        target = self._target(name)
+        if target.probe is None:
+            return
+        target.health = state
+        self._launch(target, first_delay_ns=first_delay_ns)
+
     def has_check(self, name: str) -> bool:
         return self._target(name).probe is not None
 
@@ -334,7 +344,7 @@ class Engine:
         target.halted = task
         self._publish(MonitorStopped(target.ref, self.clock.now_ns()))
 
-    def _launch(self, target: _Target) -> None:
+    def _launch(self, target: _Target, *, first_delay_ns: int | None = None) -> None:
         assert target.probe is not None
         assert target.check is not None
         previous = target.monitor or target.halted
@@ -350,6 +360,7 @@ class Engine:
                 apply=target.apply,
                 after=previous,
                 starting=target.starting,
+                first_delay_ns=first_delay_ns,
             ),
             name=f"vigil-monitor-{target.ref.name}",
         )

@@ -30,16 +30,22 @@ async def run_monitor(
     apply: Callable[[ProbeResult], None],
     after: asyncio.Task[None] | None = None,
     starting: Callable[[], None] | None = None,
+    first_delay_ns: int | None = None,
 ) -> None:
     """Probe ``name`` forever; ``after`` is a previous monitor to wait out first, so two
     probes of one target never overlap. ``starting`` is called as each probe begins (where
-    moby counts ``health_checks_total``), whether or not it ends with a result."""
+    moby counts ``health_checks_total``), whether or not it ends with a result.
+    ``first_delay_ns`` replaces the first wait (a check taken over keeps its schedule)."""
     if after is not None:
         await _wait_out(after)
     timeout = check.effective_timeout
     now_ns = clock.now_ns
     while True:
-        await clock.sleep_ns(next_delay(read_state(), check, now_ns()))
+        if first_delay_ns is not None:
+            delay, first_delay_ns = first_delay_ns, None
+        else:
+            delay = next_delay(read_state(), check, now_ns())
+        await clock.sleep_ns(delay)
         start = now_ns()
         if starting is not None:
             starting()

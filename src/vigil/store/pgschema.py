@@ -86,3 +86,33 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
             conn.execute("DELETE FROM vigil_schema")
             conn.execute("INSERT INTO vigil_schema (version) VALUES (%s)", (VERSION,))
     return found
+
+
+def run_migrations(conn: psycopg.Connection[Any], schema: str, *, lock: str,
+                   version_table: str, steps: list[list[str]]) -> int:
+    """Bring ``schema`` to ``len(steps)`` with versioned ``steps`` (each a list of
+    statements), in one transaction under the advisory lock ``lock``, as ``migrate`` does for
+    the history tables; returns the version found. A newer version is refused, untouched."""
+    from psycopg import sql
+
+    ident = sql.Identifier(schema)
+    table = sql.Identifier(schema, version_table)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL)")
+                     .format(table))
+        row = conn.execute(sql.SQL("SELECT max(version) FROM {}").format(table)).fetchone()
+        found = int(row[0] or 0) if row else 0
+        if found > len(steps):
+            raise StoreError(f"schema {schema!r} is at version {found}, newer than this "
+                             f"vigil knows ({len(steps)}): upgrade vigil")
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
+        for step in steps[found:]:
+            for statement in step:
+                conn.execute(statement.encode())
+        if found < len(steps):
+            conn.execute(sql.SQL("DELETE FROM {}").format(table))
+            conn.execute(sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(table),
+                         (len(steps),))
+    return found

@@ -1,0 +1,206 @@
+"""The fleet's statements against the real PostgreSQL (127.0.0.1:5432, a fresh schema per
+test): migrations, the node registry, claims under SKIP LOCKED, and fencing: a stale epoch's
+renewal and health write change nothing. Expiry is forced by moving ``expires_at`` back,
+so nothing waits on the clock."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.postgres import URL, require_postgres
+
+from vigil.exceptions import StoreError
+from vigil.fleet.db import FleetDb
+from vigil.go.duration import SECOND
+
+TTL = 10 * SECOND
+SPEC = {"test": ["TCP", "127.0.0.1:1"], "placement": "any"}
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    postgres = require_postgres()
+    name = f"vigil_fleet_{uuid.uuid4().hex[:12]}"
+    yield name
+    postgres.drop_schema(URL, name)
+
+
+@pytest.fixture
+def db(schema: str) -> Iterator[FleetDb]:
+    first = FleetDb(f"{URL}?schema={schema}", io_timeout_s=10)
+    first.migrate()
+    yield first
+    first.close()
+
+
+_opened: list[FleetDb] = []
+
+
+def _other(schema: str) -> FleetDb:
+    """Another agent's connection; closed after the test."""
+    db = FleetDb(f"{URL}?schema={schema}", io_timeout_s=10)
+    _opened.append(db)
+    return db
+
+
+@pytest.fixture(autouse=True)
+def _close_others() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def _sql(schema: str, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        cursor = conn.execute(statement, args)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _expire(schema: str, *names: str) -> None:
+    _sql(schema, "UPDATE checks SET expires_at = now() - interval '1 hour' "
+                 "WHERE name = ANY(%s)", list(names))
+
+
+def test_migrations_run_once_even_when_agents_start_together(schema: str) -> None:
+    """Eight agents migrating at once: one creates the tables, the rest find them."""
+    found: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        db = _other(schema)
+        try:
+            found.append(db.migrate())
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(found) == [0] + [1] * 7
+    assert _sql(schema, "SELECT version FROM fleet_version") == [(1,)]
+
+
+def test_a_newer_schema_is_refused_untouched(db: FleetDb, schema: str) -> None:
+    _sql(schema, "UPDATE fleet_version SET version = 99")
+    with pytest.raises(StoreError, match="version 99, newer"):
+        _other(schema).migrate()
+
+
+def test_a_live_node_name_cannot_be_taken_twice(db: FleetDb, schema: str) -> None:
+    """A second agent under a live node's name is refused; once the first left (or its
+    heartbeat is older than its TTL) the name is free again."""
+    assert db.register("n1", "inc-a", TTL, "unix:///a", "0.1.0")
+    assert not db.register("n1", "inc-b", TTL, "unix:///b", "0.1.0")
+    assert db.register("n1", "inc-a", TTL, "unix:///a", "0.1.0")  # the same run again
+    db.leave("n1", "inc-a", {})
+    assert db.register("n1", "inc-b", TTL, "unix:///b", "0.1.0")
+    assert db.heartbeat("n1", "inc-a", {}, TTL) is None  # the old run is told
+    _sql(schema, "UPDATE nodes SET heartbeat_at = now() - interval '1 hour'")
+    assert db.register("n1", "inc-c", TTL, "", "")
+
+
+def test_each_check_is_claimed_once_and_every_claim_bumps_the_epoch(
+        db: FleetDb, schema: str) -> None:
+    """Two agents claiming the same checks get disjoint sets; a takeover after expiry bumps
+    the epoch again."""
+    db.define({f"c{i}": SPEC for i in range(20)})
+    other = _other(schema)
+    names = [f"c{i}" for i in range(20)]
+    got_a = db.claim("a", names, TTL)
+    got_b = other.claim("b", names, TTL)
+    assert {c.name for c in got_a} == set(names) and got_b == []
+    assert {c.epoch for c in got_a} == {1}
+    _expire(schema, "c0")
+    retaken = other.claim("b", names, TTL)
+    assert [(c.name, c.epoch) for c in retaken] == [("c0", 2)]
+
+
+def test_claims_racing_on_locked_rows_skip_them(db: FleetDb, schema: str) -> None:
+    """A row another transaction holds locked is skipped, not waited for."""
+    import psycopg
+
+    db.define({"x": SPEC, "y": SPEC})
+    with psycopg.connect(URL) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("SELECT 1 FROM checks WHERE name = 'x' FOR UPDATE")
+        got = db.claim("a", ["x", "y"], TTL)
+        conn.rollback()
+    assert [c.name for c in got] == ["y"]
+
+
+def test_a_stale_owner_is_fenced_off(db: FleetDb, schema: str) -> None:
+    """After a takeover the old owner's renewal and health write change nothing, and it
+    learns which were refused; the new owner's go through."""
+    assert db.register("a", "ia", TTL, "", "") and db.register("b", "ib", TTL, "", "")
+    db.define({"x": SPEC})
+    (first,) = db.claim("a", ["x"], TTL)
+    assert db.write_health("a", {"x": (first.epoch, {"Status": "healthy"})}) == set()
+    _expire(schema, "x")
+    other = _other(schema)
+    (second,) = other.claim("b", ["x"], TTL)
+    assert second.epoch == first.epoch + 1
+    assert second.health == {"Status": "healthy"}  # health moves with the check
+    late = db.write_health("a", {"x": (first.epoch, {"Status": "unhealthy"})})
+    assert late == {"x"}
+    overview = db.heartbeat("a", "ia", {"x": first.epoch}, TTL)
+    assert overview is not None and overview.renewed == frozenset()
+    assert other.write_health("b", {"x": (second.epoch, {"Status": "starting"})}) == set()
+    assert _sql(schema, "SELECT owner, epoch, health->>'Status', health_epoch FROM checks") \
+        == [("b", second.epoch, "starting", second.epoch)]
+
+
+def test_a_handed_off_check_goes_only_to_its_new_node(db: FleetDb, schema: str) -> None:
+    """The owner offers a valid lease to b: c cannot take it, b can, with a new epoch."""
+    db.define({"x": SPEC})
+    (held,) = db.claim("a", ["x"], TTL)
+    db.hand_off("a", {"x": (held.epoch, "b")})
+    assert _other(schema).claim("c", ["x"], TTL) == []
+    (taken,) = _other(schema).claim("b", ["x"], TTL)
+    assert taken.epoch == held.epoch + 1
+    assert _sql(schema, "SELECT owner, handoff_to FROM checks") == [("b", None)]
+
+
+def test_heartbeat_reads_the_fleet(db: FleetDb, schema: str) -> None:
+    """Live nodes (heartbeat within their TTL, not left) and every lease with its age."""
+    for node in ("a", "b", "c"):
+        assert db.register(node, f"i{node}", TTL, "", "")
+    _sql(schema, "UPDATE nodes SET heartbeat_at = now() - interval '1 minute' WHERE name='c'")
+    db.leave("b", "ib", {})
+    db.define({"x": SPEC, "y": SPEC})
+    (x,) = db.claim("a", ["x"], TTL)
+    overview = db.heartbeat("a", "ia", {"x": x.epoch}, TTL)
+    assert overview is not None
+    assert overview.live == ["a"] and overview.renewed == {"x"}
+    rows = {row.name: row for row in overview.leases}
+    assert rows["x"].owner == "a" and not rows["x"].free
+    assert rows["y"].owner is None and rows["y"].free
+    assert set(overview.revisions) == {"x", "y"}
+
+
+def test_a_redefined_check_gets_a_new_revision(db: FleetDb) -> None:
+    db.define({"x": SPEC})
+    db.define({"x": SPEC})
+    assert db.specs(["x"])["x"][0] == 1
+    db.define({"x": {**SPEC, "interval": "5s"}})
+    assert db.specs(["x"])["x"] == (2, {**SPEC, "interval": "5s"})
+
+
+def test_leaving_releases_the_leases_for_others_at_once(db: FleetDb, schema: str) -> None:
+    assert db.register("a", "ia", TTL, "", "")
+    db.define({"x": SPEC})
+    (x,) = db.claim("a", ["x"], TTL)
+    db.leave("a", "ia", {"x": x.epoch})
+    (taken,) = _other(schema).claim("b", ["x"], TTL)
+    assert taken.epoch == x.epoch + 1
