@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from tests.postgres import URL, require_postgres
 
+from vigil.store.postgres import split_url
+
 
 def drop_fleet(url: str, fleet: str) -> None:
     """Drop the fleet schema and each node's schema its directory names."""
@@ -34,26 +36,23 @@ def fleet_url() -> Iterator[str]:
 
 
 def beat(url: str, node: str, ago_s: float, ttl_s: float = 10.0) -> None:
-    """A registry row for ``node`` whose last heartbeat was ``ago_s`` before the server's
-    now, in the shape of ``vigil.fleet.schema``'s ``nodes`` table."""
+    """Register ``node`` in the fleet's registry (``vigil.fleet.db``) with its last heartbeat
+    ``ago_s`` before the server's now."""
     import psycopg
     from psycopg import sql
 
-    from vigil.fleet.nodestore import fleet_schema_of
-    from vigil.store.postgres import split_url
+    from vigil.fleet.db import FleetDb
+    from vigil.go.duration import SECOND
 
-    schema = fleet_schema_of(url)
+    db = FleetDb(url, io_timeout_s=10)
+    try:
+        db.migrate()
+        assert db.register(node, f"test-{node}", int(ttl_s * SECOND),
+                           f"unix:///run/{node}.sock", "test")
+    finally:
+        db.close()
     conninfo, _ = split_url(url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        table = sql.Identifier(schema, "nodes")
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, incarnation text NOT NULL, "
-            "started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL, "
-            "left_at timestamptz, lease_ttl_ms bigint NOT NULL, address text NOT NULL "
-            "DEFAULT '', version text NOT NULL DEFAULT '')").format(table))
-        conn.execute(sql.SQL(
-            "INSERT INTO {} (name, incarnation, started_at, heartbeat_at, lease_ttl_ms, "
-            "address) VALUES (%s, 'x', now(), now() - %s * interval '1 second', %s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET heartbeat_at = excluded.heartbeat_at").format(
-                table), (node, ago_s, int(ttl_s * 1000), f"unix:///run/{node}.sock"))
+        conn.execute(sql.SQL("UPDATE {} SET heartbeat_at = now() - %s * interval '1 second' "
+                             "WHERE name = %s").format(sql.Identifier(db.schema, "nodes")),
+                     (ago_s, node))
