@@ -72,7 +72,8 @@ class Publisher:
     def publish(self) -> int:
         """Hand every changed state to the store; returns how many. Nothing while the store
         is behind."""
-        if self._store.writer.waiting >= _BEHIND:
+        writer = self._store.writer
+        if writer.failing or writer.waiting >= _BEHIND:
             return 0
         views: dict[str, ServiceView] = {}
         for name in self._manager.names():
