@@ -93,7 +93,8 @@ def test_every_agent_shows_the_whole_fleet_and_a_killed_node_goes_down(
                                env=env, capture_output=True, text=True, timeout=60, check=False)
     assert inspected.returncode == 0, inspected.stderr
     found = json.loads(inspected.stdout)[0]
-    assert found["Name"] == "/beta/web" and found["Node"]["State"] == "ready"
+    assert found["Name"] == "/beta/web"
+    assert found["Node"]["State"] == "ready"
     assert found["State"]["Health"]["Status"] == "healthy"
 
     gamma = agents["gamma"]

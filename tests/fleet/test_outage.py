@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from tests.fleet.test_view import T0, _view
 from tests.postgres import SERVER
-from tests.store.test_postgres import _caught_up
 from tests.store.tcpproxy import TcpProxy
+from tests.store.test_postgres import _caught_up
 
 from vigil.core.config import ServiceConfig
 from vigil.core.events import ProbeCompleted, TargetRef
@@ -68,7 +68,8 @@ def test_an_outage_buffers_reports_and_catches_up_with_nothing_lost(
         store.put_state(KeepOnly(("a" * 64,)))
         store.put_state(service_state(_view("a", "web", HealthStatus.UNHEALTHY), T0))
         assert not store.flush(DEADLINE_S)
-        assert store.problem is not None and "rows wait to be written" in store.problem
+        assert store.problem is not None
+        assert "rows wait to be written" in store.problem
         assert _count(view, "alpha") == 1
         proxy.restore()
         assert _caught_up(store)
@@ -93,7 +94,8 @@ def test_past_the_bound_rows_are_counted_never_lost_silently(
             store.append_event(_probe(t))
         lost = store.writer.lost
         assert lost >= 12_001 - 2 * 5_000
-        assert store.problem is not None and f"{lost} rows were not kept" in store.problem
+        assert store.problem is not None
+        assert f"{lost} rows were not kept" in store.problem
         proxy.restore()
         assert _caught_up(store)
         view = FleetView(fleet_url, now_ns=lambda: T0)
