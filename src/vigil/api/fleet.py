@@ -73,11 +73,15 @@ class FleetServiceInspect(schemas.ServiceInspect):
     Node: FleetNode
 
 
+def not_in_fleet_mode() -> FleetUnavailable:
+    return FleetUnavailable("this daemon is not in fleet mode: start it with "
+                            "`vigil up --fleet postgresql://... --node NAME`")
+
+
 def _fleet(request: Request) -> Fleet:
     fleet: Fleet | None = getattr(request.app.state, "fleet", None)
     if fleet is None:
-        raise FleetUnavailable("this daemon is not in fleet mode: start it with "
-                               "`vigil up --fleet postgresql://... --node NAME`")
+        raise not_in_fleet_mode()
     return fleet
 
 

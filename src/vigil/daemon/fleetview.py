@@ -34,6 +34,7 @@ class FleetShare:
     view: FleetView
     events: FleetEvents
     publisher: Publisher | None = None
+    served: Fleet | None = None  # what the API and the page read, once started
 
     @classmethod
     def open(cls, url: str, node: str, clock: Clock) -> FleetShare:
@@ -47,7 +48,8 @@ class FleetShare:
         """Publish ``manager``'s services from now on; returns what the API serves."""
         self.publisher = Publisher(manager, self.store, clock)
         self.publisher.start()
-        return Fleet(self.node, self.view, self.events)
+        self.served = Fleet(self.node, self.view, self.events)
+        return self.served
 
     async def stop(self) -> None:
         """After the services stopped: their final states go out; streams end."""

@@ -393,8 +393,9 @@ class Daemon:
 
         token, where = action_token(self.state_dir, self._token)
         host = sock.getsockname()[0]
+        fleet = None if self.fleet_share is None else self.fleet_share.served
         app = create_web_app(manager, token=token, hosts=None if self._allow_remote else [host],
-                             metrics=asgi_app(metrics))
+                             metrics=asgi_app(metrics), fleet=fleet)
         ready = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
             serve_web(app, sock, tls=self._tls, ready=ready.set, stop=stop))
