@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from netbench import local_http_server  # noqa: E402
+from netbench import local_http_server
 
-from vigil.client import Client  # noqa: E402
-from vigil.go.duration import SECOND, parse_duration  # noqa: E402
+from vigil.client import Client
+from vigil.go.duration import SECOND, parse_duration
 
 DEFAULT_URL = os.environ.get("VIGIL_BENCH_POSTGRES_URL",
                              "postgresql://postgres@127.0.0.1:5432/test")
