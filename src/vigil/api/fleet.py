@@ -55,6 +55,7 @@ class Fleet:
     node: str
     view: FleetView
     events: FleetEvents
+    problem: Callable[[], str | None] = lambda: None  # the node store's, for /info
 
 
 class FleetNode(schemas.Shape):

@@ -48,7 +48,7 @@ class FleetShare:
         """Publish ``manager``'s services from now on; returns what the API serves."""
         self.publisher = Publisher(manager, self.store, clock)
         self.publisher.start()
-        self.served = Fleet(self.node, self.view, self.events)
+        self.served = Fleet(self.node, self.view, self.events, lambda: self.store.problem)
         return self.served
 
     async def stop(self) -> None:
