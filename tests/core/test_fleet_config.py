@@ -32,7 +32,8 @@ def test_fleet_and_checks_are_read() -> None:
         "  db: {test: [TCP, '127.0.0.1:5432'], placement: any}\n", environ={})
     assert project.fleet == FleetConfig(URL, "n1", 15 * SECOND)
     api = project.checks["api"]
-    assert api.placement == ("n1", "n2") and api.healthcheck.retries == 2
+    assert api.placement == ("n1", "n2")
+    assert api.healthcheck.retries == 2
     assert api.healthcheck.http is not None
     assert project.checks["db"] == SharedCheck(
         "db", project.checks["db"].healthcheck, ())
@@ -45,7 +46,8 @@ def test_rendered_config_reads_back_the_same() -> None:
             " placement: {nodes: [a]}}\n")
     project = load_project_text(text, environ={})
     again = load_project_text(yaml.safe_dump(project_to_dict(project)), environ={})
-    assert again.fleet == project.fleet and again.checks == project.checks
+    assert again.fleet == project.fleet
+    assert again.checks == project.checks
 
 
 @pytest.mark.parametrize(("text", "expected"), [

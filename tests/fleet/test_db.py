@@ -18,7 +18,7 @@ from vigil.fleet.db import FleetDb
 from vigil.go.duration import SECOND
 
 TTL = 10 * SECOND
-SPEC = {"test": ["TCP", "127.0.0.1:1"], "placement": "any"}
+SPEC: dict[str, object] = {"test": ["TCP", "127.0.0.1:1"], "placement": "any"}
 
 
 @pytest.fixture
@@ -120,7 +120,8 @@ def test_each_check_is_claimed_once_and_every_claim_bumps_the_epoch(
     names = [f"c{i}" for i in range(20)]
     got_a = db.claim("a", names, TTL)
     got_b = other.claim("b", names, TTL)
-    assert {c.name for c in got_a} == set(names) and got_b == []
+    assert {c.name for c in got_a} == set(names)
+    assert got_b == []
     assert {c.epoch for c in got_a} == {1}
     _expire(schema, "c0")
     retaken = other.claim("b", names, TTL)
@@ -143,7 +144,8 @@ def test_claims_racing_on_locked_rows_skip_them(db: FleetDb, schema: str) -> Non
 def test_a_stale_owner_is_fenced_off(db: FleetDb, schema: str) -> None:
     """After a takeover the old owner's renewal and health write change nothing, and it
     learns which were refused; the new owner's go through."""
-    assert db.register("a", "ia", TTL, "", "") and db.register("b", "ib", TTL, "", "")
+    assert db.register("a", "ia", TTL, "", "")
+    assert db.register("b", "ib", TTL, "", "")
     db.define({"x": SPEC})
     (first,) = db.claim("a", ["x"], TTL)
     assert db.write_health("a", {"x": (first.epoch, {"Status": "healthy"})}) == set()
@@ -155,7 +157,8 @@ def test_a_stale_owner_is_fenced_off(db: FleetDb, schema: str) -> None:
     late = db.write_health("a", {"x": (first.epoch, {"Status": "unhealthy"})})
     assert late == {"x"}
     overview = db.heartbeat("a", "ia", {"x": first.epoch}, TTL)
-    assert overview is not None and overview.renewed == frozenset()
+    assert overview is not None
+    assert overview.renewed == frozenset()
     assert other.write_health("b", {"x": (second.epoch, {"Status": "starting"})}) == set()
     assert _sql(schema, "SELECT owner, epoch, health->>'Status', health_epoch FROM checks") \
         == [("b", second.epoch, "starting", second.epoch)]
@@ -182,10 +185,13 @@ def test_heartbeat_reads_the_fleet(db: FleetDb, schema: str) -> None:
     (x,) = db.claim("a", ["x"], TTL)
     overview = db.heartbeat("a", "ia", {"x": x.epoch}, TTL)
     assert overview is not None
-    assert overview.live == ["a"] and overview.renewed == {"x"}
+    assert overview.live == ["a"]
+    assert overview.renewed == {"x"}
     rows = {row.name: row for row in overview.leases}
-    assert rows["x"].owner == "a" and not rows["x"].free
-    assert rows["y"].owner is None and rows["y"].free
+    assert rows["x"].owner == "a"
+    assert not rows["x"].free
+    assert rows["y"].owner is None
+    assert rows["y"].free
     assert set(overview.revisions) == {"x", "y"}
 
 

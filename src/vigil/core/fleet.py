@@ -9,9 +9,9 @@ lease has expired):
   probe a check only until ``probe_deadline(sent, ttl)``: ``sent`` is when it sent its last
   successful renewal, on its own clock, which is before the server stamped the expiry, so
   the agent stops a margin before any other agent can take the lease over.
-- Each check has one preferred owner among the live nodes that may run it: the highest
-  rendezvous hash (``preferred_node``). Adding or removing a node moves only the checks whose
-  preferred node changes (about 1/n of them), and every node gets a fair share.
+- Each check has one preferred owner among the live nodes that may run it (``assign``):
+  rendezvous hashing with bounded loads, so every node gets its fair share and adding or
+  removing a node moves little more than that node's share.
 - ``plan`` says what an agent does on each heartbeat: claim the unowned or expired checks it
   prefers (and any left unowned for longer than a heartbeat, so differing views of the live
   set never strand a check), take over the checks their owner handed to it, and hand off
@@ -22,7 +22,7 @@ lease has expired):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from vigil.core.config import HealthcheckConfig
@@ -81,13 +81,37 @@ def _score(check: str, node: str) -> bytes:
     return hashlib.blake2b(f"{check}\x00{node}".encode(), digest_size=8).digest()
 
 
-def preferred_node(check: SharedCheck, live: tuple[str, ...] | list[str]) -> str | None:
-    """The live node that should own ``check`` (rendezvous hashing), or None when no live
-    node may run it."""
+def preferred_node(check: SharedCheck, live: Collection[str]) -> str | None:
+    """The live node that ranks highest for ``check`` (rendezvous hashing), or None when
+    no live node may run it."""
     eligible = [node for node in live if check.may_run_on(node)]
     if not eligible:
         return None
     return max(eligible, key=lambda node: _score(check.name, node))
+
+
+def assign(checks: Mapping[str, SharedCheck], live: Collection[str]) -> dict[str, str]:
+    """Who should own each check: rendezvous hashing with bounded loads. Each check goes to
+    the highest-ranked eligible node that has fewer than its fair share
+    (``ceil(checks / live nodes)``); one with every eligible node full goes to its first.
+    Every agent computes the same answer from the same inputs, and a node joining or
+    leaving moves little more than its share."""
+    nodes = sorted(set(live))
+    if not nodes:
+        return {}
+    share = -(-len(checks) // len(nodes))
+    load = dict.fromkeys(nodes, 0)
+    owners: dict[str, str] = {}
+    for name in sorted(checks, key=lambda n: (_score(n, ""), n)):  # a stable mixed order
+        check = checks[name]
+        ranked = sorted((node for node in nodes if check.may_run_on(node)),
+                        key=lambda node: _score(name, node), reverse=True)
+        if not ranked:
+            continue
+        chosen = next((node for node in ranked if load[node] < share), ranked[0])
+        load[chosen] += 1
+        owners[name] = chosen
+    return owners
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +144,15 @@ def plan(
     live: list[str],
     ttl: int,
     held: Collection[str],
+    owners: Mapping[str, str] | None = None,
 ) -> Plan:
     """What ``me`` does on this heartbeat, given every check, its lease, the live nodes and
     the checks ``me`` holds and probes (a lease under its name it does not hold is a
-    previous run's: it is claimed once it expires)."""
+    previous run's: it is claimed once it expires). ``owners`` is ``assign(checks, live)``
+    when the caller keeps it between heartbeats."""
     live_nodes = sorted(set(live) | {me})
+    if owners is None:
+        owners = assign(checks, live_nodes)
     grace = heartbeat_every(ttl)
     claim: list[str] = []
     hand_off: list[tuple[str, str]] = []
@@ -133,7 +161,7 @@ def plan(
         check = checks.get(row.name)
         if check is None or not check.may_run_on(me):
             continue
-        wanted = preferred_node(check, live_nodes)
+        wanted = owners.get(row.name)
         if row.name in held:
             if wanted is not None and wanted != me:
                 (keep.append(row.name) if row.handoff_to == wanted
@@ -154,6 +182,7 @@ __all__ = [
     "LeaseRow",
     "Plan",
     "SharedCheck",
+    "assign",
     "heartbeat_every",
     "plan",
     "preferred_node",

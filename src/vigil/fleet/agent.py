@@ -26,6 +26,7 @@ from vigil.core.fleet import (
     CHECK_PREFIX,
     FleetConfig,
     SharedCheck,
+    assign,
     heartbeat_every,
     plan,
     probe_deadline,
@@ -72,6 +73,7 @@ class FleetAgent:
         self._unsubscribe: Callable[[], None] | None = None
         self._outage = False
         self.refused = 0  # health writes refused as stale (fencing)
+        self._assigned: tuple[object, dict[str, str]] | None = None
 
     # -- joining and leaving ---------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class FleetAgent:
             self._arm(probe_deadline(sent, self.ttl))
         await self._refresh(overview)
         decided = plan(self.node, self.checks, overview.leases, overview.live, self.ttl,
-                       self.held)
+                       self.held, self._owners(overview.live))
         if decided.claim:
             claimed = await self._call(self._lease_db.claim, self.node, list(decided.claim),
                                        self.ttl)
@@ -162,6 +164,13 @@ class FleetAgent:
         moves = {name: (self.held[name], to) for name, to in decided.hand_off
                  if name in self.held}
         await self._call(self._lease_db.hand_off, self.node, moves)
+
+    def _owners(self, live: list[str]) -> dict[str, str]:
+        """``assign``, recomputed only when the live nodes or the checks change."""
+        key = (tuple(sorted({*live, self.node})), tuple(sorted(self.checks.items())))
+        if self._assigned is None or self._assigned[0] != key:
+            self._assigned = (key, assign(self.checks, key[0]))
+        return self._assigned[1]
 
     async def _refresh(self, overview: Overview) -> None:
         """Read the specs that are new or changed; a spec that is not a valid network check
