@@ -126,3 +126,46 @@ def test_events_fleet_from_any_agent_carries_every_nodes_events(
                                          filters={"node": ["gamma"]})
     first = next(iter(only))
     assert first["Actor"]["Attributes"]["node"] == "gamma"
+
+
+def test_a_database_outage_is_buffered_and_caught_up_with_nothing_lost(
+        tmp_path: Path, fleet_url: str) -> None:
+    """The agent reaches the fleet database through a proxy the test cuts: it keeps probing
+    its local service; once the proxy forwards again, the fleet holds every result its own
+    history holds, each once."""
+    import psycopg
+    from tests.postgres import SERVER
+    from tests.store.tcpproxy import TcpProxy
+
+    from vigil.fleet.nodestore import fleet_schema_of, history_schema
+
+    with TcpProxy(SERVER) as proxy:
+        parts = fleet_url.split("@", 1)
+        via = f"{parts[0]}@127.0.0.1:{proxy.port}/{parts[1].split('/', 1)[1]}"
+        (tmp_path / "delta").mkdir()
+        agent = start_daemon(tmp_path / "delta", _config(via, "delta"))
+        try:
+            service_id = agent.client.inspect("web")["Id"]
+
+            def local() -> list[str]:
+                return [e["Start"] for e in agent.client.history("web", limit=10_000)]
+
+            _until(lambda: len(local()) >= 3, "probes before the outage")
+            proxy.cut()
+            before = len(local())
+            _until(lambda: len(local()) >= before + 20, "probing on through the outage")
+            proxy.restore()
+            wanted = set(local())
+            schema = history_schema(fleet_schema_of(fleet_url), "delta")
+
+            def fleet_has_all() -> bool:
+                with psycopg.connect(URL) as conn:
+                    rows = conn.execute(
+                        f'SELECT start_ns FROM "{schema}".results WHERE target_id = %s',
+                        (service_id,)).fetchall()
+                return len(rows) == len({r[0] for r in rows}) and len(rows) >= len(wanted)
+
+            _until(fleet_has_all, "every buffered result written once")
+            assert "fleet store" not in " ".join(agent.client.info()["Warnings"])
+        finally:
+            stop_daemon(agent)

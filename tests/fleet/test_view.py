@@ -134,3 +134,35 @@ def test_long_node_names_get_a_hashed_schema_within_postgres_limits() -> None:
     assert history_schema("vigil_fleet", "web1") == "vigil_fleet_web1"
 
 
+
+
+def test_agents_starting_at_once_prepare_the_fleet_without_waiting_on_each_other(
+        fleet_url: str) -> None:
+    """Ten agents opening their node stores at the same moment (a fleet's cold start) each
+    get their schema, directory row and triggers; none fails."""
+    import threading
+
+    opened: list[NodeStore] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(10)
+
+    def open_one(i: int) -> None:
+        go.wait(30)
+        try:
+            opened.append(NodeStore(fleet_url, node=f"n{i}"))
+        except BaseException as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert errors == []
+        view = FleetView(fleet_url, now_ns=lambda: T0)
+        assert [n.name for n in view.nodes()] == [f"n{i}" for i in range(10)]
+        view.close()
+    finally:
+        for store in opened:
+            store.close()

@@ -27,14 +27,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vigil.exceptions import StoreError
+from vigil.store import redact
 from vigil.store.durable import Row
-from vigil.store.pgschema import NAME_MAX, check_schema
-from vigil.store.postgres import PostgresStore, split_url
+from vigil.store.pgschema import NAME_MAX, check_schema, migrate
+from vigil.store.postgres import IO_TIMEOUT_S, PostgresStore, split_url
 
 if TYPE_CHECKING:
     import psycopg
 
 DEFAULT_FLEET_SCHEMA = "vigil_fleet"
+GIVE_UP_S = 3.0  # how long a stop waits for an unreachable fleet database
 SERVICE_COLUMNS = ("id", "name", "created_ns", "command", "status", "exit_code",
                    "started_at_ns", "finished_at_ns", "health", "failing_streak", "inspect",
                    "updated_ns")
@@ -133,7 +135,7 @@ def prepare(conn: psycopg.Connection[Any], fleet: str, own: str, node: str) -> N
     node's history tables."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                     (f"vigil.fleet:{fleet}",))
+                     (f"vigil.fleetview:{fleet}",))
         for statement in _ddl(fleet, own, node):
             conn.execute(statement)
 
@@ -144,20 +146,22 @@ class NodeStore(PostgresStore):
 
     def __init__(self, url: str, *, node: str, now_ns: Callable[[], int] | None = None,
                  **options: Any) -> None:
+        import psycopg
+
         self.node = node
         self.fleet_schema = fleet_schema_of(url)
         own = history_schema(self.fleet_schema, node)
-        super().__init__(url, now_ns=now_ns, schema=own, **options)
-        import psycopg
-
         conninfo, _ = split_url(url)
+        # Before the store's writer exists: creating the triggers locks the tables it writes.
         try:
-            with psycopg.connect(conninfo, connect_timeout=max(2, int(self._io_timeout))) \
-                    as conn:
+            with psycopg.connect(conninfo, connect_timeout=max(
+                    2, int(options.get("io_timeout", IO_TIMEOUT_S)))) as conn:
+                migrate(conn, own)
                 prepare(conn, self.fleet_schema, own, node)
         except psycopg.Error as e:
-            self.close()
-            raise StoreError(f"fleet {self.location}: {' '.join(str(e).split())}") from None
+            raise StoreError(f"fleet {redact(conninfo)} (schema {own}): "
+                             f"{' '.join(str(e).split())}") from None
+        super().__init__(url, now_ns=now_ns, schema=own, **options)
         from psycopg import sql
 
         table = sql.Identifier(own, "fleet_services")
@@ -171,6 +175,20 @@ class NodeStore(PostgresStore):
                     updates).as_bytes(conn)
             self._forget = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s)").format(
                 table).as_bytes(conn)
+
+    def close(self) -> None:
+        """Write what is queued and release the connections; while writes are failing (the
+        database is away) wait at most ``GIVE_UP_S``: a stopping agent must not hang on an
+        unreachable fleet (what was not written is logged, as the store does)."""
+        if not self._writer.failing:
+            super().close()
+            return
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close(GIVE_UP_S)  # logs how many rows were not written
+        if not self._writer.alive:  # else a write still hangs: the process exit ends it
+            self._pool.close(timeout=GIVE_UP_S)
 
     def put_state(self, change: ServiceState | KeepOnly) -> None:
         """Queue a service's new state (or its removal); never blocks (the loop calls it)."""
