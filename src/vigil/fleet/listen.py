@@ -89,7 +89,7 @@ class FleetEvents:
             subscription.close("event log closed")
         self._subscriptions.clear()
 
-    def join(self, timeout_s: float = WAIT_S * 3) -> None:
+    def join(self, timeout_s: float = WAIT_S * 2) -> None:
         """Wait (bounded) for the thread to end after ``close``: its connection is closed."""
         if self._thread is not None:
             self._thread.join(timeout_s)

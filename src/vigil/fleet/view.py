@@ -264,7 +264,7 @@ class FleetView:
 
     def close(self) -> None:
         if self._opened:
-            self._pool.close()
+            self._pool.close(timeout=1.0)  # a connection attempt to a dead server: left
 
 
 __all__ = ["DOWN", "READY", "FleetService", "FleetView", "NodeInfo", "parse_fleet_filters"]
