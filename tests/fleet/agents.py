@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.e2e.conftest import _wait_gone as wait_gone
 
 from vigil.client import Client
 
@@ -59,18 +60,6 @@ class Agent:
                 os.kill(self.pid, signal.SIGKILL)
                 wait_gone(self.pid, 5)
                 raise AssertionError(f"agent {self.node} did not stop on `vigil down`")
-
-
-def wait_gone(pid: int, timeout_s: float) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout_s)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def start_agent(workdir: Path, config: str, *, node: str, fleet_url: str,
@@ -193,26 +182,24 @@ class ProbeTarget:
             time.sleep(0.05)
 
 
-def max_overlap(probes: list[Probe], window: float) -> dict[str, float]:
-    """Per check, the longest time an earlier prober went on probing after another process
-    had begun to: how long two agents probed it at once. A prober coming back more than
-    ``window`` seconds after it was replaced holds the check anew (not an overlap)."""
+def max_overlap(probes: list[Probe], active_s: float) -> dict[str, float]:
+    """Per check, the longest stretch during which two processes were both probing it. A
+    process counts as probing for ``active_s`` after each of its probes (say 1.5 intervals),
+    so a clean hand-over shows at most ``active_s`` and a double prober the whole time."""
     result: dict[str, float] = {}
-    by_check: dict[str, list[Probe]] = {}
+    spans: dict[str, dict[int | None, list[list[float]]]] = {}
     for probe in sorted(probes, key=lambda p: p.at):
-        by_check.setdefault(probe.check, []).append(probe)
-    for check, seq in by_check.items():
+        runs = spans.setdefault(probe.check, {}).setdefault(probe.pid, [])
+        if runs and probe.at <= runs[-1][1]:
+            runs[-1][1] = probe.at + active_s
+        else:
+            runs.append([probe.at, probe.at + active_s])
+    for check, by_pid in spans.items():
         worst = 0.0
-        current = seq[0].pid
-        took_over: dict[int | None, float] = {}  # pid replaced → when it was replaced
-        for probe in seq[1:]:
-            if probe.pid != current:
-                since = took_over.get(probe.pid)
-                if since is not None and probe.at - since <= window:  # both probing
-                    worst = max(worst, probe.at - since)
-                else:
-                    took_over[current] = probe.at
-                    current = probe.pid
+        for a, b in itertools.combinations(by_pid.values(), 2):
+            for start_a, end_a in a:
+                for start_b, end_b in b:
+                    worst = max(worst, min(end_a, end_b) - max(start_a, start_b))
         result[check] = worst
     return result
 

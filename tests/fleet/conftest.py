@@ -1,5 +1,6 @@
 """A fleet of its own per test on the real PostgreSQL (127.0.0.1:5432, db ``test``): a fresh
-fleet schema, and every node schema the test's agents created, dropped after it."""
+fleet schema, and every node schema the test's agents created, dropped after it (skipped,
+saying why, without a server)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,12 @@ def beat(url: str, node: str, ago_s: float, ttl_s: float = 10.0) -> None:
         conn.execute(sql.SQL("UPDATE {} SET heartbeat_at = now() - %s * interval '1 second' "
                              "WHERE name = %s").format(sql.Identifier(db.schema, "nodes")),
                      (ago_s, node))
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A fleet schema name of this test's own; it and its nodes' schemas dropped after."""
+    require_postgres()
+    name = f"vigil_fleet_{uuid.uuid4().hex[:12]}"
+    yield name
+    drop_fleet(URL, name)

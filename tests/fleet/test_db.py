@@ -6,12 +6,11 @@ so nothing waits on the clock."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.postgres import URL, require_postgres
+from tests.postgres import URL
 
 from vigil.exceptions import StoreError
 from vigil.fleet.db import FleetDb
@@ -19,14 +18,6 @@ from vigil.go.duration import SECOND
 
 TTL = 10 * SECOND
 SPEC: dict[str, object] = {"test": ["TCP", "127.0.0.1:1"], "placement": "any"}
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    postgres = require_postgres()
-    name = f"vigil_fleet_{uuid.uuid4().hex[:12]}"
-    yield name
-    postgres.drop_schema(URL, name)
 
 
 @pytest.fixture

@@ -12,9 +12,6 @@ lease is free (or handed to the claimant) by the server's clock.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ from vigil.core.fleet import LeaseRow
 from vigil.exceptions import StoreError
 from vigil.fleet.schema import DEFAULT_SCHEMA, LIVE, LOCK, MIGRATIONS, VERSION_TABLE
 from vigil.store.pgschema import check_schema, run_migrations
-from vigil.store.postgres import split_url
+from vigil.store.postgres import io_deadline, split_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -52,6 +49,11 @@ class Overview:
 
 class FleetDb:
     def __init__(self, url: str, *, io_timeout_s: float, schema: str | None = None) -> None:
+        try:
+            import psycopg  # noqa: F401  (only to say what is missing, at start)
+        except ImportError as e:
+            raise StoreError(f"fleet mode needs psycopg 3 ({e}): "
+                             "pip install 'vigil[postgresql]'") from None
         self._conninfo, url_schema = split_url(url)
         self.schema = schema or url_schema or DEFAULT_SCHEMA
         check_schema(self.schema)
@@ -211,7 +213,7 @@ class FleetDb:
                 conn.execute(sql.SQL("SET search_path TO {}").format(
                     sql.Identifier(self.schema)))
                 self._conn = conn
-            with _deadline(self._conn, self._io_timeout):
+            with io_deadline(self._conn, self._io_timeout, "fleet database"):
                 yield self._conn
         except psycopg.Error as e:
             self.close()
@@ -226,26 +228,6 @@ def _on(table: str) -> str:
 def _pairs(held: dict[str, int]) -> tuple[list[str], list[int]]:
     names = list(held)
     return names, [held[name] for name in names]
-
-
-@contextmanager
-def _deadline(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
-    """Shut ``conn``'s socket down if what it does takes longer than ``seconds``: the
-    blocked call then fails as a lost connection (libpq has no query timeout)."""
-    def sever() -> None:
-        try:
-            with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-        except Exception:  # already closed: nothing is stuck on it
-            return
-
-    timer = threading.Timer(seconds, sever)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 __all__ = ["Claimed", "FleetDb", "Overview"]

@@ -25,7 +25,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, LiteralString
 from urllib.parse import unquote
@@ -264,16 +264,22 @@ class PostgresStore(BatchedStore):
         with self._deadline(conn):
             conn.execute("")
 
-    @contextmanager
-    def _deadline(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+    def _deadline(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[None]:
         """End ``conn`` if what it does takes longer than ``io_timeout``."""
-        timer = threading.Timer(self._io_timeout, _sever, (conn, self.location))
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
+        return io_deadline(conn, self._io_timeout, self.location)
+
+
+@contextmanager
+def io_deadline(conn: psycopg.Connection[Any], seconds: float, location: str) -> Iterator[None]:
+    """End ``conn`` if what it does takes longer than ``seconds`` (libpq has no query
+    timeout): the blocked call then fails as a lost connection."""
+    timer = threading.Timer(seconds, _sever, (conn, location))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _sever(conn: psycopg.Connection[Any], location: str) -> None:
@@ -389,4 +395,4 @@ def _queries(schema: str, conn: psycopg.Connection[Any]) -> _Queries:
     )
 
 
-__all__ = ["PostgresStore", "drop_schema", "split_url"]
+__all__ = ["PostgresStore", "drop_schema", "io_deadline", "split_url"]
