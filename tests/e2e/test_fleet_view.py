@@ -11,15 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.e2e.conftest import start_daemon, stop_daemon
-from tests.fleet.conftest import drop_fleet
-from tests.postgres import URL, require_postgres
+from tests.fleet.conftest import fresh_fleet
+from tests.postgres import URL
 
 pytestmark = pytest.mark.slow
 Daemon = Any  # tests/e2e/conftest.py's Daemon
@@ -29,10 +28,8 @@ NODES = ("alpha", "beta", "gamma")
 
 @pytest.fixture
 def fleet_url() -> Iterator[str]:
-    require_postgres()
-    fleet = f"vigil_fv_{uuid.uuid4().hex[:10]}"
-    yield f"{URL}?schema={fleet}"
-    drop_fleet(URL, fleet)
+    with fresh_fleet() as url:
+        yield url
 
 
 def _config(url: str, node: str) -> str:

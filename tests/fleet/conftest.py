@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from tests.postgres import URL, require_postgres
@@ -27,13 +29,32 @@ def drop_fleet(url: str, fleet: str) -> None:
                 sql.Identifier(schema)))
 
 
-@pytest.fixture
-def fleet_url() -> Iterator[str]:
-    """The test database's URL naming a fleet schema of this test's own."""
+@contextmanager
+def fresh_fleet() -> Iterator[str]:
+    """The test database's URL naming a fleet schema of its own, dropped with its nodes'."""
     require_postgres()
     fleet = f"vigil_fv_{uuid.uuid4().hex[:10]}"
-    yield f"{URL}?schema={fleet}"
-    drop_fleet(URL, fleet)
+    try:
+        yield f"{URL}?schema={fleet}"
+    finally:
+        drop_fleet(URL, fleet)
+
+
+@pytest.fixture
+def fleet_url() -> Iterator[str]:
+    with fresh_fleet() as url:
+        yield url
+
+
+@pytest.fixture
+def stores(fleet_url: str) -> Iterator[dict[str, Any]]:
+    """Node stores of ``alpha`` and ``beta`` in the test's fleet, closed after."""
+    from vigil.fleet.nodestore import NodeStore
+
+    opened = {node: NodeStore(fleet_url, node=node) for node in ("alpha", "beta")}
+    yield opened
+    for store in opened.values():
+        store.close()
 
 
 def beat(url: str, node: str, ago_s: float, ttl_s: float = 10.0) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from vigil.core.events import ProbeCompleted, StatusChanged, TargetDied, TargetRef
 from vigil.core.results import Outcome, ProbeResult
@@ -27,14 +24,6 @@ def _probe(t: int, code: int = 0) -> ProbeCompleted:
     return ProbeCompleted(WEB, T0 + t, ProbeResult(T0 + t - 5, T0 + t, code, "",
                                                    Outcome.PASS if code == 0 else Outcome.FAIL),
                           HealthStatus.HEALTHY, 0)
-
-
-@pytest.fixture
-def stores(fleet_url: str) -> Iterator[dict[str, NodeStore]]:
-    opened = {node: NodeStore(fleet_url, node=node) for node in ("alpha", "beta")}
-    yield opened
-    for store in opened.values():
-        store.close()
 
 
 async def _collect(sub: object, count: int) -> list[dict[str, object]]:

@@ -5,7 +5,6 @@ positions as the event fan-out reads them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from tests.fleet.conftest import beat
@@ -32,14 +31,6 @@ def _view(sid: str, name: str, health: HealthStatus | None, started: int = T0) -
                                                          healthcheck=check),
                        created_ns=started, status="running", pid=42, started_at_ns=started,
                        health=state)
-
-
-@pytest.fixture
-def stores(fleet_url: str) -> Iterator[dict[str, NodeStore]]:
-    opened = {node: NodeStore(fleet_url, node=node) for node in ("alpha", "beta")}
-    yield opened
-    for store in opened.values():
-        store.close()
 
 
 def _publish(store: NodeStore, *views: ServiceView) -> None:
