@@ -223,7 +223,7 @@ class FleetView:
         if not found:
             raise NotFoundError(f"No such service: {node}/{ref}")
         out: JsonObject = json.loads(found[0].inspect)
-        out["Name"] = f"/{node}/{ref if ref == found[0].view.name else out['Name'][1:]}"
+        out["Name"] = f"/{node}{out['Name']}"  # Docker's "/name", under its node
         out["Node"] = found[0].node.json()
         return out
 
