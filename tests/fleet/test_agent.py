@@ -43,6 +43,9 @@ class StubDb:
         self.written: list[dict[str, tuple[int, dict[str, Any]]]] = []
         self.left: dict[str, int] | None = None
         self.first_started = 0
+        self.revision = 1
+        self.spec: dict[str, object] = SPEC
+        self.released: list[dict[str, int]] = []
 
     def migrate(self) -> int:
         return 1
@@ -54,13 +57,17 @@ class StubDb:
         return True
 
     def specs(self, names: list[str]) -> dict[str, tuple[int, Any]]:
-        return {"x": (1, SPEC)}
+        return {"x": (self.revision, self.spec)}
+
+    def release(self, node: str, held: dict[str, int]) -> None:
+        self.released.append(held)
+        self.owner = None
 
     def heartbeat(self, node: str, inc: str, held: dict[str, int], ttl: int) -> Overview:
         renewed = frozenset(n for n, e in held.items() if e == self.epoch and self.owner == node)
         free = self.owner is None
         return Overview(renewed, [LeaseRow("x", self.owner, 0 if free else -ttl)],
-                        ["me"], {"x": 1})
+                        ["me"], {"x": self.revision})
 
     def claim(self, node: str, names: list[str], ttl: int) -> list[Claimed]:
         if self.owner is not None:
@@ -189,6 +196,7 @@ def test_a_refused_write_stops_the_probe() -> None:
                                           limit_ns=TTL)
         assert agent.refused >= 1
         assert agent.held == {}
+        assert agent.views() == []
         await agent.aclose()
 
     run(scenario)
@@ -208,6 +216,36 @@ def test_leaving_stops_probing_writes_the_last_health_and_releases() -> None:
         assert "check/x" not in set(engine.names())
         assert db.left == {"x": 1}
         assert decode_health(db.written[-1]["x"][1]) == last
+
+    run(scenario)
+
+
+def test_a_changed_definition_is_probed_with_the_new_spec() -> None:
+    """When the stored spec changes, the holder stops, releases the lease and, claiming it
+    again, probes with the new interval; a spec that is not a network probe is never run."""
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+        agent = _agent(engine, db)
+        await agent.start()
+        assert await clock.run_until_true(lambda: "check/x" in set(engine.names()))
+        (view,) = agent.views()
+        assert view.config.name == "check/x"
+        assert view.status == "running"
+        assert view.health is engine.health("check/x")
+        assert agent.views()[0] is view or view.health is not engine.health("check/x")
+        db.revision, db.spec = 2, {**SPEC, "interval": "7s"}
+        assert await clock.run_until_true(lambda: db.released == [{"x": 1}])
+        assert await clock.run_until_true(lambda: agent.held == {"x": 2})
+        check = engine.check("check/x")
+        assert check is not None
+        assert check.interval == 7 * SECOND
+        db.revision, db.spec = 3, {"test": ["CMD", "touch", "/tmp/pwned"]}
+        assert await clock.run_until_true(lambda: "check/x" not in set(engine.names()))
+        await clock.run_for(3 * TTL)
+        assert "check/x" not in set(engine.names())
+        assert agent.checks == {}
+        await agent.aclose()
 
     run(scenario)
 

@@ -201,3 +201,16 @@ def test_leaving_releases_the_leases_for_others_at_once(db: FleetDb, schema: str
     db.leave("a", "ia", {"x": x.epoch})
     (taken,) = _other(schema).claim("b", ["x"], TTL)
     assert taken.epoch == x.epoch + 1
+
+
+def test_a_released_lease_is_free_at_once_and_only_its_holder_can_release(
+        db: FleetDb, schema: str) -> None:
+    """``release`` names the epoch: a stale holder's release changes nothing."""
+    db.define({"x": SPEC})
+    (x,) = db.claim("a", ["x"], TTL)
+    db.release("b", {"x": x.epoch})  # not the owner
+    db.release("a", {"x": x.epoch - 1})  # a stale epoch
+    assert _sql(schema, "SELECT owner FROM checks") == [("a",)]
+    db.release("a", {"x": x.epoch})
+    (again,) = _other(schema).claim("b", ["x"], TTL)
+    assert again.epoch == x.epoch + 1

@@ -174,6 +174,11 @@ def test_kill_9_fails_over_within_two_ttl_without_double_probing(
         actions = _actions_since(by_node[after[name][0] or ""], f"check/{name}", killed_wall_ns)
         assert "create" in actions
         assert [a for a in actions if a.startswith("health_status")] == []
+        owner = by_node[after[name][0] or ""]  # ps and inspect show it with its health
+        listed = {str(s["Names"][0]): s for s in owner.client.list_services()}  # type: ignore[index]
+        assert "(healthy)" in str(listed[f"/check/{name}"]["Status"])
+        shown = owner.client.inspect(str(listed[f"/check/{name}"]["Id"]))
+        assert shown["State"]["Health"]["Status"] == "healthy"  # type: ignore[index]
 
 
 def test_an_agent_cut_off_from_the_database_stops_probing_and_is_fenced(

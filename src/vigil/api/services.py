@@ -82,7 +82,7 @@ async def list_services(
         parsed = parse_list_filters(filters)
     except ValueError as exc:
         raise InvalidParameterError(str(exc)) from None
-    names = manager.names()
+    names = manager.listed_names()  # services, and the fleet's shared checks held here
     await spend(request.app.state, len(names) * PER_SERVICE_NS)
     views = []
     for chunk in _chunks(names):

@@ -260,6 +260,8 @@ class Daemon:
         metrics = EngineMetrics(engine)  # before any service: every event is counted
         self.fleet_agent = await self._join_fleet(engine)
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
+        if self.fleet_agent is not None:  # its shared checks show with the services
+            manager.show_targets(self.fleet_agent.views)
         # the fleet's view of this node: history from the first event, states once served
         fleet = None if self.fleet_share is None else self.fleet_share.start(manager, self.clock)
         events = manager.events

@@ -138,6 +138,7 @@ class Manager:
         self._entries: dict[str, _Entry] = {}
         self._changed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self._shown: Callable[[], list[ServiceView]] = list  # show_targets
 
     # -- lookup and views --------------------------------------------------------------------
 
@@ -155,7 +156,27 @@ class Manager:
             raise InvalidParameterError(f"multiple IDs found with provided prefix: {ref}")
         raise NotFoundError(f"No such service: {ref}")
 
+    def show_targets(self, views: Callable[[], list[ServiceView]]) -> None:
+        """Also list and inspect what ``views()`` gives: targets the engine runs for another
+        part of the daemon (the fleet's shared checks, ``check/<name>``), read only."""
+        self._shown = views
+
+    def _shown_view(self, ref: str) -> ServiceView:
+        found = [v for v in self._shown() if v.config.name == ref or (ref and v.id == ref)]
+        found = found or [v for v in self._shown() if ref and v.id.startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise InvalidParameterError(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFoundError(f"No such service: {ref}")
+
     def view(self, ref: str) -> ServiceView:
+        try:
+            return self._service_view(ref)
+        except NotFoundError:
+            return self._shown_view(ref)
+
+    def _service_view(self, ref: str) -> ServiceView:
         """What Docker would show of ``ref`` now. The same object while its process state,
         error, health, log problem and record are (frozen states are replaced on change,
         never mutated), so its encoded JSON is reused (``ServiceView.renders``): ``ps`` of
@@ -185,10 +206,15 @@ class Manager:
         )
 
     def views(self) -> list[ServiceView]:
-        return [self.view(name) for name, entry in self._entries.items() if not entry.removing]
+        own = [self._service_view(name) for name, e in self._entries.items() if not e.removing]
+        return own + self._shown()
 
     def names(self) -> list[str]:
         return list(self._entries)
+
+    def listed_names(self) -> list[str]:
+        """What ``vigil ps`` lists: the services, then the targets ``show_targets`` adds."""
+        return [*self._entries, *(view.config.name for view in self._shown())]
 
     def log(self, ref: str) -> ServiceLog:
         return self.lookup(ref).log

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from vigil.compose.fleet import shared_check_to_dict
 from vigil.compose.project import parse_shared_check
+from vigil.core.config import ServiceConfig
 from vigil.core.events import ProbeCompleted, StatusChanged, TargetEvent
 from vigil.core.fleet import (
     CHECK_PREFIX,
@@ -33,6 +34,7 @@ from vigil.core.fleet import (
 )
 from vigil.core.health import HealthState, next_delay, start
 from vigil.core.netspec import NET_TYPES
+from vigil.docker.services import ServiceView
 from vigil.exceptions import ConfigError, StoreError
 from vigil.fleet.codec import decode_health, encode_health
 from vigil.fleet.db import Claimed, FleetDb, Overview
@@ -74,18 +76,24 @@ class FleetAgent:
         self._outage = False
         self.refused = 0  # health writes refused as stale (fencing)
         self._assigned: tuple[object, dict[str, str]] | None = None
+        self._since: dict[str, int] = {}  # check → when this agent took it (ns)
+        self._views: dict[str, ServiceView] = {}
 
     # -- joining and leaving ---------------------------------------------------------------
 
     async def start(self) -> None:
         specs = {name: shared_check_to_dict(check) for name, check in self._mine.items()}
         db = self._lease_db
-        await self._call(db.migrate)
-        await self._call(db.define, specs)
-        if not await self._call(db.register, self.node, self.incarnation, self.ttl,
-                                self._address, self._version):
-            raise StoreError(f"fleet: node {self.node!r} is already live (another agent "
-                             "heartbeats under that name): pick another --node")
+        try:
+            await self._call(db.migrate)
+            await self._call(db.define, specs)
+            if not await self._call(db.register, self.node, self.incarnation, self.ttl,
+                                    self._address, self._version):
+                raise StoreError(f"fleet: node {self.node!r} is already live (another agent "
+                                 "heartbeats under that name): pick another --node")
+        except BaseException:
+            db.close()
+            raise
         _log.info("fleet: joined as node %s (lease TTL %ss, schema %s)",
                   self.node, self.ttl / 1e9, self.schema)
         self._unsubscribe = self.engine.subscribe(self._on_event)
@@ -126,8 +134,10 @@ class FleetAgent:
                 if self._outage:
                     _log.warning("fleet: the database answers again")
                 self._outage = False
-            except StoreError as e:
-                if not self._outage:
+            except Exception as e:  # the database's, or a bug: the heartbeat goes on
+                if not isinstance(e, StoreError):
+                    _log.exception("fleet: heartbeat failed")
+                elif not self._outage:
                     _log.error("fleet: heartbeat failed (probes stop %ss after the last "
                                "renewal unless one gets through): %s",
                                (self.ttl - self.ttl // 5) / 1e9, e)
@@ -191,12 +201,19 @@ class FleetAgent:
                 self.checks.pop(name, None)
                 _log.error("fleet: shared check %s in the database is invalid and is not "
                            "run: %s", name, e)
+                await self._release(name, "its definition is invalid")
                 continue
             changed = name in self.checks and self.checks[name] != check
             self.checks[name] = check
             self._revisions[name] = revision
-            if changed and name in self.held:  # re-adopt with the new spec at next claim
-                await self._drop([name], "its definition changed")
+            if changed:  # released: probed with the new spec from the next claim
+                await self._release(name, "its definition changed")
+
+    async def _release(self, name: str, why: str) -> None:
+        epoch = self.held.get(name)
+        if epoch is not None:
+            await self._drop([name], why)
+            await self._call(self._lease_db.release, self.node, {name: epoch})
 
     # -- holding checks --------------------------------------------------------------------
 
@@ -217,6 +234,8 @@ class FleetAgent:
         if state.log:  # keep the previous owner's schedule: probe when the next was due
             due = state.log[-1].start + due - now
         self.held[claim.name] = claim.epoch
+        self._since[claim.name] = now
+        self._views.pop(claim.name, None)
         engine.add(target, check.healthcheck)
         engine.adopt(target, state, first_delay_ns=max(due, 0))
         _log.info("fleet: probing check %s (epoch %d)", claim.name, claim.epoch)
@@ -230,6 +249,25 @@ class FleetAgent:
             if target in set(self.engine.names()):
                 _log.warning("fleet: stopped probing check %s: %s", name, why)
                 await self.engine.remove(target)
+
+    def views(self) -> list[ServiceView]:
+        """The checks this agent probes, as ``vigil ps`` and the page show services: running
+        since it took the check, with their health (a view is reused while it is the same)."""
+        shown: list[ServiceView] = []
+        for name in self.held:
+            target, check = CHECK_PREFIX + name, self.checks.get(name)
+            if check is None or target not in set(self.engine.names()):
+                continue
+            health = self.engine.health(target)
+            cached = self._views.get(name)
+            if cached is None or cached.health is not health:
+                since, ref = self._since.get(name, 0), self.engine.ref(target)
+                cached = ServiceView(
+                    id=ref.id, config=ServiceConfig(name=target, healthcheck=check.healthcheck),
+                    created_ns=since, status="running", started_at_ns=since, health=health)
+                self._views[name] = cached
+            shown.append(cached)
+        return shown
 
     def _arm(self, deadline: int) -> None:
         if self._deadline is not None:

@@ -90,15 +90,24 @@ class FleetDb:
 
     def leave(self, node: str, incarnation: str, held: dict[str, int]) -> None:
         """A clean stop: release ``held`` leases (expired at once) and mark the node left."""
-        names, epochs = _pairs(held)
         with self._session() as conn, conn.transaction():
-            conn.execute(
-                "UPDATE checks c SET owner = NULL, expires_at = now(), handoff_to = NULL "
-                "FROM unnest(%s::text[], %s::bigint[]) AS m(name, epoch) "
-                "WHERE c.name = m.name AND c.epoch = m.epoch AND c.owner = %s",
-                (names, epochs, node))
+            self._release(conn, node, held)
             conn.execute("UPDATE nodes SET left_at = now() WHERE name = %s AND incarnation = %s",
                          (node, incarnation))
+
+    def release(self, node: str, held: dict[str, int]) -> None:
+        """Give leases (name → epoch) up now, for another agent (or this one) to claim."""
+        with self._session() as conn:
+            self._release(conn, node, held)
+
+    @staticmethod
+    def _release(conn: psycopg.Connection[Any], node: str, held: dict[str, int]) -> None:
+        names, epochs = _pairs(held)
+        conn.execute(
+            "UPDATE checks c SET owner = NULL, expires_at = now(), handoff_to = NULL "
+            "FROM unnest(%s::text[], %s::bigint[]) AS m(name, epoch) "
+            "WHERE c.name = m.name AND c.epoch = m.epoch AND c.owner = %s",
+            (names, epochs, node))
 
     # -- checks ------------------------------------------------------------------------------
 

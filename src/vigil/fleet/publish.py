@@ -19,7 +19,6 @@ import logging
 
 from vigil.daemon.manager import Manager
 from vigil.docker.services import ServiceView, inspect_bytes
-from vigil.exceptions import NotFoundError
 from vigil.fleet.nodestore import KeepOnly, NodeStore, ServiceState
 from vigil.runtime.clock import Clock
 from vigil.store.writer import BATCH_ROWS
@@ -75,11 +74,8 @@ class Publisher:
         writer = self._store.writer
         if writer.failing or writer.waiting >= _BEHIND:
             return 0
-        views: dict[str, ServiceView] = {}
-        for name in self._manager.names():
-            with contextlib.suppress(NotFoundError):
-                view = self._manager.view(name)
-                views[view.id] = view
+        # the services, and the shared checks this agent holds (``check/<name>``)
+        views = {view.id: view for view in self._manager.views()}
         ids = tuple(sorted(views))
         if ids != self._ids:
             self._store.put_state(KeepOnly(ids))
