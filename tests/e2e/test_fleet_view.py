@@ -37,7 +37,8 @@ def _config(url: str, node: str) -> str:
             "services:\n"
             f"  web:\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 200ms\n"
             f"  {node}-db:\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n"
-            "      interval: 200ms\n      retries: 1\n")
+            "      interval: 200ms\n      retries: 1\n"
+            "checks:\n  pg:\n    test: [\"TCP\", \"127.0.0.1:5432\"]\n    interval: 1s\n")
 
 
 @pytest.fixture
@@ -68,13 +69,23 @@ def _names(daemon: Daemon, **filters: list[str]) -> set[str]:
     return {item["Names"][0] for item in items}
 
 
+def _only_services_and_the_check(names: set[str], services: set[str]) -> bool:
+    """Every service listed, and nothing else but the shared check under its owner."""
+    return services <= names and all(n.endswith("/check/pg") for n in names - services)
+
+
 def test_every_agent_shows_the_whole_fleet_and_a_killed_node_goes_down(
         agents: dict[str, Daemon]) -> None:
     everyone = {f"/{node}/{name}" for node in NODES for name in ("web", f"{node}-db")}
     for daemon in agents.values():
-        _until(lambda d=daemon: _names(d) == everyone, "every node's services in ps --fleet")
+        _until(lambda d=daemon: _only_services_and_the_check(_names(d), everyone),
+               "every node's services in ps --fleet")
+    # the shared check shows once, under the node that holds it
+    held = _until(lambda: [n for n in _names(agents["alpha"]) if n.endswith("/check/pg")],
+                  "the shared check listed under its owner")
+    assert len(held) == 1
     alpha = agents["alpha"]
-    assert _names(alpha, node=["beta"]) == {"/beta/web", "/beta/beta-db"}
+    assert _names(alpha, node=["beta"]) - {"/beta/check/pg"} == {"/beta/web", "/beta/beta-db"}
     unhealthy = _until(lambda: _names(alpha, health=["unhealthy"]) == {
         f"/{n}/{n}-db" for n in NODES}, "the failing services unhealthy fleet-wide")
     assert unhealthy
@@ -84,8 +95,8 @@ def test_every_agent_shows_the_whole_fleet_and_a_killed_node_goes_down(
                             "json", "--filter", "node=alpha"], env=env, capture_output=True,
                            text=True, timeout=60, check=False)
     assert shown.returncode == 0, shown.stderr
-    assert {json.loads(line)["Names"] for line in shown.stdout.splitlines()} == {
-        "alpha/web", "alpha/alpha-db"}
+    assert {json.loads(line)["Names"] for line in shown.stdout.splitlines()} - {
+        "alpha/check/pg"} == {"alpha/web", "alpha/alpha-db"}
     inspected = subprocess.run([sys.executable, "-m", "vigil", "inspect", "beta/web"],
                                env=env, capture_output=True, text=True, timeout=60, check=False)
     assert inspected.returncode == 0, inspected.stderr
@@ -116,9 +127,11 @@ def test_events_fleet_from_any_agent_carries_every_nodes_events(
     for event in stream:
         attributes = event["Actor"]["Attributes"]
         seen.setdefault(attributes["node"], set()).add(attributes["name"])
-        if len(seen) == len(NODES) and all(len(names) == 2 for names in seen.values()):
+        if len(seen) == len(NODES) and all(
+                {f"{n}/web", f"{n}/{n}-db"} <= names for n, names in seen.items()):
             break
-    assert seen == {node: {f"{node}/web", f"{node}/{node}-db"} for node in NODES}
+    assert {n: names - {f"{n}/check/pg"} for n, names in seen.items()} == {
+        node: {f"{node}/web", f"{node}/{node}-db"} for node in NODES}
     only = agents["alpha"].client.events(until=f"{time.time() + WAIT_S:.9f}", fleet=True,
                                          filters={"node": ["gamma"]})
     first = next(iter(only))
