@@ -35,14 +35,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                 "vigil.linux"),
     "metrics": ("vigil.core", "vigil.go", "vigil.runtime"),
     "notify": ("vigil.core", "vigil.go", "vigil.runtime"),
+    # fleet mode (issue 11): agents, leases, shared checks on the fleet's PostgreSQL; the
+    # fleet's shared view over the manager's views (the API serves it)
+    "fleet": ("vigil.core", "vigil.go", "vigil.compose", "vigil.runtime", "vigil.store",
+              "vigil.probes", "vigil.targets", "vigil.docker", "vigil.daemon.manager"),
     "api": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
             "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.daemon.eventlog",
-            "vigil.client", "vigil.metrics", "vigil.notify.urls"),
+            "vigil.client", "vigil.metrics", "vigil.notify.urls", "vigil.fleet"),
     "web": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
-            "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.api"),
-    # fleet mode (issue 11): agents, leases, shared checks on the fleet's PostgreSQL
-    "fleet": ("vigil.core", "vigil.go", "vigil.compose", "vigil.docker", "vigil.runtime",
-              "vigil.store", "vigil.probes", "vigil.targets"),
+            "vigil.targets", "vigil.store", "vigil.daemon.manager", "vigil.api", "vigil.fleet"),
     "daemon": ("vigil.core", "vigil.go", "vigil.docker", "vigil.compose", "vigil.runtime",
                "vigil.targets", "vigil.store", "vigil.linux", "vigil.probes", "vigil.api",
                "vigil.metrics", "vigil.notify", "vigil.web", "vigil.dockerd", "vigil.fleet"),

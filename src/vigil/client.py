@@ -394,6 +394,27 @@ class Client:
         result: JsonObject = self._json(self._request("GET", self._service(ref, "/json")))
         return result
 
+    def fleet_services(self, all: bool = False,
+                       filters: Filters | None = None) -> list[JsonObject]:
+        """``GET /fleet/services/json``: every node's services (``node/service``)."""
+        params = {"all": _flag(all), "filters": encode_filters(filters)}
+        result: list[JsonObject] = self._json(
+            self._request("GET", "/fleet/services/json", params))
+        return result
+
+    def fleet_inspect(self, node: str, ref: str) -> JsonObject:
+        """``GET /fleet/services/{node}/{ref}/json``."""
+        _check_ref(node)
+        _check_ref(ref)
+        path = f"/fleet/services/{quote(node, safe='')}/{quote(ref, safe='')}/json"
+        result: JsonObject = self._json(self._request("GET", path))
+        return result
+
+    def fleet_nodes(self) -> list[JsonObject]:
+        """``GET /fleet/nodes``: every node and its liveness."""
+        result: list[JsonObject] = self._json(self._request("GET", "/fleet/nodes"))
+        return result
+
     def create(self, name: str, spec: Mapping[str, Any]) -> JsonObject:
         """``POST /services/create``: ``spec`` is a service entry as in vigil.yaml.
         Answers ``{"Id": ..., "Warnings": [...]}``; a name the daemon would refuse for its
@@ -453,11 +474,13 @@ class Client:
                 yield pending
 
     def events(
-        self, since: str | None = None, until: str | None = None, filters: Filters | None = None
+        self, since: str | None = None, until: str | None = None, filters: Filters | None = None,
+        *, fleet: bool = False,
     ) -> Iterator[JsonObject]:
-        """``GET /events``: replayed then live events, one dict each, key order kept."""
+        """``GET /events``: replayed then live events, one dict each, key order kept; with
+        ``fleet``, ``GET /fleet/events``: every node's live events."""
         params = {"since": since, "until": until, "filters": encode_filters(filters)}
-        with self._stream("/events", params) as response:
+        with self._stream("/fleet/events" if fleet else "/events", params) as response:
             for line in response.iter_lines():
                 if not line.strip():
                     continue

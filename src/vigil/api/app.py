@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from vigil import __version__
+from vigil.api import fleet as fleet_routes
 from vigil.api import history, info, services, system
 from vigil.api import metrics as metrics_routes
 from vigil.api.budget import ApiBudget, Budgeted
@@ -17,6 +19,9 @@ from vigil.api.streams import OpenStreams
 from vigil.daemon.manager import Manager
 from vigil.metrics import EngineMetrics
 
+if TYPE_CHECKING:
+    from vigil.api.fleet import Fleet
+
 
 def create_app(
     manager: Manager,
@@ -24,10 +29,12 @@ def create_app(
     on_down: Callable[[], None] | None = None,
     budget: ApiBudget | None = None,
     metrics: EngineMetrics | None = None,
+    fleet: Fleet | None = None,
 ) -> FastAPI:
     """The API over ``manager``. ``on_down`` is called after ``POST /down`` has answered.
     With a ``budget``, requests wait their turn for their share of the loop (the daemon's).
-    ``metrics`` are served at ``/metrics`` (default: new ones of the manager's engine)."""
+    ``metrics`` are served at ``/metrics`` (default: new ones of the manager's engine).
+    ``fleet``: the fleet's view (``/fleet`` routes), None when not in fleet mode."""
     app = FastAPI(
         title="vigil",
         version=__version__,
@@ -52,6 +59,8 @@ def create_app(
     app.include_router(metrics_routes.router)
     app.include_router(history.router)
     app.include_router(info.router)
+    app.state.fleet = fleet
+    app.include_router(fleet_routes.router)
     return app
 
 

@@ -20,6 +20,7 @@ _DESCRIPTIONS: dict[int | str, str] = {
     404: "no such service",
     409: "conflict: the service is not in a state that allows it",
     500: "server error",
+    503: "not in fleet mode, or the fleet database cannot be reached",
     "default": "any other error, in the same shape",
 }
 # Pydantic error types in Docker-like words; others use pydantic's own text.

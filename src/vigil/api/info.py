@@ -1,12 +1,12 @@
 """``GET /info``: the daemon's own state, like Docker's ``SystemInfo``: how many services,
-where history is kept, and ``Warnings`` (the history store's problem when its writes fail:
-the daemon never loses state silently)."""
+where history is kept, and ``Warnings`` (the history store's problem when its writes fail,
+and in fleet mode the fleet store's: the daemon never loses state silently)."""
 
 # No ``from __future__ import annotations``: FastAPI reads these signatures at run time.
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field
 
 from vigil.api.errors import DockerJSONResponse, error_responses
@@ -44,9 +44,12 @@ def store_info(store: StateStore) -> dict[str, str]:
     response_model=InfoResponse,
     responses=error_responses(500),
 )
-async def info(manager: ManagerDep) -> Any:
+async def info(request: Request, manager: ManagerDep) -> Any:
     store = store_info(manager.engine.store)
     warnings = [f"history store: {store['Problem']}"] if store["Problem"] else []
+    fleet = getattr(request.app.state, "fleet", None)  # fleet mode: the node's own store too
+    if fleet is not None and (problem := fleet.problem()):
+        warnings.append(f"fleet store: {problem}")
     return {"Services": len(manager.names()), "Store": store, "Warnings": warnings}
 
 

@@ -102,6 +102,8 @@ def _each(names: Iterable[str], action: Callable[[str], object]) -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only display IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate IDs and commands.")
+@click.option("--fleet", is_flag=True,
+              help="Every node's services (node/service); filter with node=NAME.")
 @connection_options
 @_daemon_errors
 def ps_command(
@@ -110,11 +112,15 @@ def ps_command(
     output: str,
     quiet: bool,
     no_trunc: bool,
+    fleet: bool,
 ) -> None:
     """List services, like `docker ps`."""
     wanted = parse_filters(filters)
     with open_client() as client:
-        items = client.list_services(all=show_all, filters=wanted)
+        if fleet:
+            items = client.fleet_services(all=show_all, filters=wanted)
+        else:
+            items = client.list_services(all=show_all, filters=wanted)
     now = now_ns()
     if quiet:
         for item in items:
@@ -144,7 +150,9 @@ def inspect_command(output: str, names: tuple[str, ...]) -> None:
     with open_client() as client:
         for name in names:
             try:
-                found.append(client.inspect(name))
+                node, slash, service = name.partition("/")  # node/service: in the fleet
+                found.append(client.fleet_inspect(node, service) if slash
+                             else client.inspect(name))
             except ApiError as error:
                 errors.append(
                     f"Error: {error.message}" if error.status == 404 else _error_text(error)
@@ -165,6 +173,8 @@ def inspect_command(output: str, names: tuple[str, ...]) -> None:
     default="human",
     help="docker's event lines, or one JSON object per line.",
 )
+@click.option("--fleet", is_flag=True,
+              help="Every node's live events (node/service); filter with node=NAME.")
 @connection_options
 @_daemon_errors
 def events_command(
@@ -172,11 +182,12 @@ def events_command(
     until: str | None,
     filters: tuple[str, ...],
     output: str,
+    fleet: bool,
 ) -> None:
     """Stream daemon events, like `docker events` (replay with --since, stop at --until)."""
     wanted = parse_filters(filters)
     with open_client() as client:
-        for event in client.events(since=since, until=until, filters=wanted):
+        for event in client.events(since=since, until=until, filters=wanted, fleet=fleet):
             click.echo(_docker_json.dumps(event) if output == "json" else fmt.event_line(event))
 
 

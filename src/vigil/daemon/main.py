@@ -49,6 +49,7 @@ from vigil.store.files import FileServiceStore
 
 if TYPE_CHECKING:
     from vigil.api.server import TLSFiles
+    from vigil.daemon.fleetview import FleetShare
     from vigil.fleet.agent import FleetAgent
     from vigil.metrics import EngineMetrics
 
@@ -212,6 +213,7 @@ class Daemon:
         self.docker_heal = docker_heal  # the containers' vigil.heal default (None: none)
         self.fleet = fleet or project.fleet  # --fleet/--node/--lease-ttl over fleet:
         self.fleet_agent: FleetAgent | None = None
+        self.fleet_share: FleetShare | None = None  # fleet mode's shared view (issue 11)
 
     async def run(self) -> int:
         """Lock the state directory (StoreError if another daemon holds it), then serve."""
@@ -221,7 +223,10 @@ class Daemon:
         try:
             self.history = open_store(self.store_url, state_dir=self.state_dir,
                                       now_ns=self.clock.now_ns)
+            self.fleet_share = self._open_fleet_share()
         except BaseException:
+            if self.history is not None:
+                self.history.close()
             store.close()
             raise
         sys.setswitchinterval(GIL_SWITCH_S)
@@ -235,6 +240,8 @@ class Daemon:
             contain.walk_after_spawn(False)
             sys.setswitchinterval(previous)
             self.history.close()  # after every service stopped: a clean stop loses nothing
+            if self.fleet_share is not None:
+                self.fleet_share.close()
             store.close()
 
     async def _run(self, store: FileServiceStore) -> int:
@@ -260,6 +267,8 @@ class Daemon:
         manager = Manager(clock=self.clock, engine=engine, services=store, known=records)
         if self.fleet_agent is not None:  # its shared checks show with the services
             manager.show_targets(self.fleet_agent.views)
+        # the fleet's view of this node: history from the first event, states once served
+        fleet = None if self.fleet_share is None else self.fleet_share.start(manager, self.clock)
         events = manager.events
         reactions = _Reactions(engine, manager)  # on_unhealthy and hooks: stream subscribers
         notifications = start_notifications(engine, self.clock, self.project, manager)
@@ -271,7 +280,8 @@ class Daemon:
         ready = asyncio.Event()
         budget = ApiBudget(self.clock)
         budget.watch()  # the API's share shrinks while probes would be late
-        app = create_app(manager, on_down=self.stopping.set, budget=budget, metrics=metrics)
+        app = create_app(manager, on_down=self.stopping.set, budget=budget, metrics=metrics,
+                         fleet=fleet)
         kind, where = self.endpoint
         server = asyncio.get_running_loop().create_task(
             serve(
@@ -297,6 +307,8 @@ class Daemon:
                 await self._leave_fleet()
                 await reactions.aclose()
                 await manager.down()
+                if self.fleet_share is not None:
+                    await self.fleet_share.stop()
                 await notifications.aclose()
                 server.result()  # raises the bind error
                 return 1
@@ -320,6 +332,8 @@ class Daemon:
             await self._leave_fleet()  # its checks go to the other agents at once
             await reactions.aclose()  # no remediation or hook while everything stops
             await manager.down()
+            if self.fleet_share is not None:
+                await self.fleet_share.stop()  # the final states, then the streams end
             await notifications.aclose()  # what is queued gets a few seconds to go out
             events.close()
             budget.close()
@@ -361,6 +375,14 @@ class Daemon:
             await client.aclose()
 
         return stop
+    def _open_fleet_share(self) -> FleetShare | None:
+        """Fleet mode's node store and view (``fleet:`` / ``--fleet``), None without it."""
+        if self.fleet is None or not self.fleet.url:
+            return None
+        from vigil.daemon.fleetview import FleetShare
+
+        return FleetShare.open(self.fleet.url, fleet_node(self.fleet), self.clock)
+
     async def _join_fleet(self, engine: Engine) -> FleetAgent | None:
         if self.fleet is None:
             if self.project.checks:
@@ -404,8 +426,9 @@ class Daemon:
 
         token, where = action_token(self.state_dir, self._token)
         host = sock.getsockname()[0]
+        fleet = None if self.fleet_share is None else self.fleet_share.served
         app = create_web_app(manager, token=token, hosts=None if self._allow_remote else [host],
-                             metrics=asgi_app(metrics))
+                             metrics=asgi_app(metrics), fleet=fleet)
         ready = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
             serve_web(app, sock, tls=self._tls, ready=ready.set, stop=stop))

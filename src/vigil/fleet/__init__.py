@@ -23,4 +23,10 @@ expiry; read them, write only through this package):
 
 Every write of an owner (renewal, health, Log) names its epoch and is refused in the same
 statement when the epoch moved on (fencing): ``vigil.fleet.db``.
+
+The fleet's one view (each node's services, history and events, read by any agent):
+``nodestore`` (one agent's history and services' state, in a schema of its own; the
+``fleet_histories`` directory and the NOTIFY trigger), ``publish`` (what the agent hands
+it), ``view`` (services with each node's liveness, inspect) and ``listen`` (fleet events
+fanned out with LISTEN/NOTIFY).
 """

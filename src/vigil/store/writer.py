@@ -76,6 +76,11 @@ class BatchWriter(Generic[T]):
         return "; ".join(parts) or None
 
     @property
+    def failing(self) -> bool:
+        """The last write failed (rows wait for a retry)."""
+        return self._failure is not None
+
+    @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 

@@ -5,6 +5,8 @@ Routes (all read-only but the actions):
 - ``GET /`` and ``GET /services/{name}``: the page (one HTML shell; ``static/page.js`` renders
   the overview or the service from the live stream).
 - ``GET /api/overview``, ``GET /api/services/{name}?range=1h|24h|7d``: the same data as JSON.
+- ``GET /fleet``, ``GET /api/fleet``: fleet mode's view, every node's services grouped by
+  node with its liveness (``vigil.web.fleet``); 503 when not in fleet mode.
 - ``GET /api/live[?service=NAME&range=...]``: server-sent events (``vigil.web.live``).
 - ``POST /api/actions/{name}/{restart|stop|start|pause|unpause}``: needs
   ``Authorization: Bearer <token>`` (``vigil.web.token``), checked as the API checks it.
@@ -37,6 +39,7 @@ from vigil.api.streams import OpenStreams, Stream
 from vigil.daemon.manager import Manager
 from vigil.exceptions import InvalidParameterError
 from vigil.web.data import DEFAULT_RANGE, RANGES, Json, overview, service_history
+from vigil.web.fleet import Fleet, fleet_overview
 from vigil.web.headers import SecurityHeaders
 from vigil.web.live import MAX_LIVE, live, subscribe
 
@@ -101,10 +104,12 @@ def create_web_app(
     token: str,
     hosts: Iterable[str] | None = None,
     metrics: ASGIApp | None = None,
+    fleet: Fleet | None = None,
 ) -> FastAPI:
     """The status page over ``manager``. ``token``: what actions must carry. ``hosts``: the
     names a ``Host`` header may give besides loopback (None: any, for a remote listener over
-    TLS). ``metrics``: the ASGI app serving ``/metrics`` (Prometheus text), if any."""
+    TLS). ``metrics``: the ASGI app serving ``/metrics`` (Prometheus text), if any.
+    ``fleet``: fleet mode's view (``/fleet``), if any."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False,
                   default_response_class=DockerJSONResponse)
     streams = OpenStreams()
@@ -115,6 +120,7 @@ def create_web_app(
     page = _page()
 
     @app.get("/", include_in_schema=False)
+    @app.get("/fleet", include_in_schema=False)
     @app.get("/services/{name:service}", include_in_schema=False)
     async def the_page() -> HTMLResponse:
         return HTMLResponse(page)
@@ -122,6 +128,10 @@ def create_web_app(
     @app.get("/api/overview")
     async def get_overview() -> Json:
         return await overview(manager)
+
+    @app.get("/api/fleet")
+    async def get_fleet() -> Json:
+        return await fleet_overview(fleet)
 
     @app.get("/api/services/{name:service}")
     async def get_service(name: Name, span: Span = DEFAULT_RANGE) -> Json:

@@ -377,5 +377,55 @@
       }
     });
   }
-  connect();
+  // ---- the fleet (fleet mode): every node's services, grouped by node, with liveness ---
+  // Read from the fleet's database every FLEET_POLL ms (nodes publish every 0.5 s).
+  const FLEET_POLL = 2000;
+  function fleetNode(node) {
+    const head = el("div", { className: "node-head" }, el("h2", {}, node.Name),
+      el("span", { className: "badge", "data-status": node.State === "ready" ? "healthy" : "unhealthy" },
+        node.State),
+      el("span", { className: "meta" }, node.Heartbeat ? `heartbeat ${ago(Date.parse(node.Heartbeat))}` : ""));
+    const rows = node.Services.map((item) => {
+      const health = item.Health.Status !== "none" ? item.Health.Status : item.State;
+      return el("article", { className: "service", "data-health": health, "data-name": item.Names[0] },
+        el("div", {}, el("h2", {}, item.Names[0].slice(1)),
+          el("span", { className: "badge", "data-status": health }, health)),
+        el("div", { className: "meta" }, item.Status),
+        el("div", { className: "meta" }, item.Command));
+    });
+    if (!rows.length) rows.push(el("p", { className: "muted" }, "No services."));
+    return el("section", { className: "node", "data-node": node.Name, "data-state": node.State },
+      head, el("div", { className: "services" }, ...rows));
+  }
+  async function pollFleet() {
+    try {
+      const answer = await fetch("/api/fleet");
+      const body = await answer.json();
+      if (!answer.ok) {
+        main.replaceChildren(el("p", { className: "muted" }, body.message));
+        setConnection("reconnecting");
+      } else {
+        count();
+        main.replaceChildren(...body.nodes.map(fleetNode));
+        const down = body.nodes.filter((n) => n.State !== "ready").length;
+        totals.textContent = `${body.nodes.length} nodes` + (down ? ` · ${down} down` : "");
+      }
+    } catch (error) {
+      setConnection("reconnecting");
+    }
+    setTimeout(pollFleet, FLEET_POLL);
+  }
+  async function linkFleet() {
+    try {
+      if ((await fetch("/api/fleet")).ok) {
+        totals.before(el("a", { href: "/fleet", className: "fleet-link" }, "fleet"));
+      }
+    } catch (error) { /* no fleet: no link */ }
+  }
+  if (location.pathname === "/fleet") {
+    pollFleet();
+  } else {
+    linkFleet();
+    connect();
+  }
 })();
