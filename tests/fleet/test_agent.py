@@ -263,3 +263,56 @@ def test_a_changed_definition_is_probed_with_the_new_spec() -> None:
 def test_malformed_stored_health_is_refused(garbage: object) -> None:
     """What another node wrote is never trusted: anything malformed reads as None."""
     assert decode_health(garbage) is None
+
+
+def test_transient_failures_while_joining_are_retried_not_fatal(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Agents starting together contend for the same rows: a deadlock, or a statement ended
+    for taking too long, is logged once and retried with a back-off on the agent's clock;
+    the agent then joins and probes as usual."""
+    from vigil.fleet.db import FleetBusy
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+        failures = [FleetBusy("fleet database: deadlock detected", conflict=True),
+                    FleetBusy("fleet database: consuming input failed")]
+        defined: list[object] = []
+
+        def define(specs: dict[str, object]) -> None:
+            if failures:
+                raise failures.pop(0)
+            defined.append(specs)
+
+        db.define = define  # type: ignore[method-assign]
+        agent = _agent(engine, db)
+        joining = asyncio.ensure_future(agent.start())
+        assert await clock.run_until_true(joining.done, limit_ns=60 * SECOND)
+        joining.result()
+        assert failures == []
+        assert defined == [{"x": SPEC}]
+        retried = [r for r in caplog.records if "retrying" in r.getMessage()]
+        assert len(retried) == 1
+        assert await clock.run_until_true(lambda: "check/x" in set(engine.names()))
+        await agent.aclose()
+
+    run(scenario)
+
+
+def test_a_lasting_error_while_joining_still_ends_the_start() -> None:
+    """Only transient failures are retried: a refusal (a newer schema, no rights) ends
+    ``start`` with its message, as before."""
+    from vigil.exceptions import StoreError
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+
+        def define(specs: dict[str, object]) -> None:
+            raise StoreError("fleet database: permission denied for table checks")
+
+        db.define = define  # type: ignore[method-assign]
+        agent = _agent(engine, db)
+        with pytest.raises(StoreError, match="permission denied"):
+            await agent.start()
+
+    run(scenario)
+
