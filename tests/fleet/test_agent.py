@@ -316,3 +316,39 @@ def test_a_lasting_error_while_joining_still_ends_the_start() -> None:
 
     run(scenario)
 
+
+def test_views_list_each_held_check_in_the_engine_reading_its_names_once() -> None:
+    """One view per held check the engine runs, in the order they were taken; a held name
+    without a target (being removed) is left out. The engine's names are read once per
+    call, not once per check: the publisher calls this every 0.5 s with thousands held."""
+    from vigil.fleet.db import Claimed
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+        agent = _agent(engine, db)
+        await agent.start()
+        assert await clock.run_until_true(lambda: "check/x" in set(engine.names()))
+        for name in ("y", "z", "gone"):
+            agent.checks[name] = SharedCheck(name, CHECK.healthcheck)
+            agent._adopt(Claimed(name, 1, None, 0))
+        await engine.remove("check/gone")  # held, but its target is already gone
+        real, calls = engine.names, []
+
+        def names() -> Any:
+            calls.append(1)
+            return real()
+
+        engine.names = names  # type: ignore[method-assign]
+        shown = agent.views()
+        assert [v.config.name for v in shown] == ["check/x", "check/y", "check/z"]
+        assert all(v.health is engine.health(v.config.name) for v in shown)
+        assert len(calls) == 1
+        again = agent.views()
+        assert all(a is b or a.health is not b.health for a, b in zip(shown, again,
+                                                                        strict=True))
+        assert len(calls) == 2
+        engine.names = real  # type: ignore[method-assign]
+        del agent.held["gone"]
+        await agent.aclose()
+
+    run(scenario)

@@ -272,9 +272,10 @@ class FleetAgent:
         """The checks this agent probes, as ``vigil ps`` and the page show services: running
         since it took the check, with their health (a view is reused while it is the same)."""
         shown: list[ServiceView] = []
+        present = set(self.engine.names())  # once per call: the publisher calls this often
         for name in self.held:
             target, check = CHECK_PREFIX + name, self.checks.get(name)
-            if check is None or target not in set(self.engine.names()):
+            if check is None or target not in present:
                 continue
             health = self.engine.health(target)
             cached = self._views.get(name)
