@@ -60,17 +60,15 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def _config(url: str, node: str, port: int, args: argparse.Namespace, *,
-            define: bool) -> str:
+def _config(url: str, node: str, port: int, args: argparse.Namespace) -> str:
     lines = [f"fleet: {{url: '{url}', node: {node}, lease_ttl: {args.lease_ttl}}}",
              "services:"]
     lines += [f"  local{i}:\n    healthcheck:\n      test: [\"HTTP\", "
               f"\"http://127.0.0.1:{port}/{node}/{i}\"]\n      interval: 1s"
               for i in range(args.services)] or ["  {}"]
-    if define:  # the others read the checks from the database
-        lines.append("checks:")
-        lines += [f"  c{i}:\n    test: [\"HTTP\", \"http://127.0.0.1:{port}/c/{i}\"]\n"
-                  f"    interval: {args.interval}" for i in range(args.checks)]
+    lines.append("checks:")
+    lines += [f"  c{i}:\n    test: [\"HTTP\", \"http://127.0.0.1:{port}/c/{i}\"]\n"
+              f"    interval: {args.interval}" for i in range(args.checks)]
     return "\n".join(lines) + "\n"
 
 
@@ -180,15 +178,6 @@ def _owned(url: str, fleet: str) -> dict[str, str | None]:
     return dict(rows)
 
 
-def _count_checks(url: str, fleet: str) -> int:
-    from psycopg import sql
-
-    with contextlib.suppress(Exception):  # not created yet
-        return int(_query(url, sql.SQL("SELECT count(*) FROM {}").format(
-            sql.Identifier(fleet, "checks")))[0][0])
-    return 0
-
-
 def _inserted(url: str) -> int:
     rows = _query(url, "SELECT tup_inserted FROM pg_stat_database "
                        "WHERE datname = current_database()")
@@ -286,16 +275,11 @@ def main() -> None:
         agents: list[Agent] = []
         try:
             started = time.monotonic()
-            # One agent defines the checks (20 defining the same 5,000 rows at once wait on
-            # each other's inserts); the others start once they are in the database.
-            agents.append(Agent(Path(tmp) / "a00", "a00",
-                                _config(url, "a00", port, args, define=True)))
-            _until("the first agent answering", agents[0].ready)
-            _until("the checks defined", lambda: _count_checks(args.url, fleet) == args.checks)
-            for i in range(1, args.agents):
+            # Every agent defines the same checks and all start at once, as a fleet
+            # deployed from one vigil.yaml does.
+            for i in range(args.agents):
                 node = f"a{i:02d}"
-                agents.append(Agent(Path(tmp) / node, node,
-                                    _config(url, node, port, args, define=False)))
+                agents.append(Agent(Path(tmp) / node, node, _config(url, node, port, args)))
             _until("every agent answering", lambda: all(a.ready() for a in agents))
             _until("every check owned", lambda: sum(
                 1 for o in _owned(args.url, fleet).values() if o) == args.checks)

@@ -263,3 +263,92 @@ def test_a_changed_definition_is_probed_with_the_new_spec() -> None:
 def test_malformed_stored_health_is_refused(garbage: object) -> None:
     """What another node wrote is never trusted: anything malformed reads as None."""
     assert decode_health(garbage) is None
+
+
+def test_transient_failures_while_joining_are_retried_not_fatal(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Agents starting together contend for the same rows: a deadlock, or a statement ended
+    for taking too long, is logged once and retried with a back-off on the agent's clock;
+    the agent then joins and probes as usual."""
+    from vigil.fleet.db import FleetBusy
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+        failures = [FleetBusy("fleet database: deadlock detected", conflict=True),
+                    FleetBusy("fleet database: consuming input failed")]
+        defined: list[object] = []
+
+        def define(specs: dict[str, object]) -> None:
+            if failures:
+                raise failures.pop(0)
+            defined.append(specs)
+
+        db.define = define  # type: ignore[method-assign]
+        agent = _agent(engine, db)
+        joining = asyncio.ensure_future(agent.start())
+        assert await clock.run_until_true(joining.done, limit_ns=60 * SECOND)
+        joining.result()
+        assert failures == []
+        assert defined == [{"x": SPEC}]
+        retried = [r for r in caplog.records if "retrying" in r.getMessage()]
+        assert len(retried) == 1
+        assert await clock.run_until_true(lambda: "check/x" in set(engine.names()))
+        await agent.aclose()
+
+    run(scenario)
+
+
+def test_a_lasting_error_while_joining_still_ends_the_start() -> None:
+    """Only transient failures are retried: a refusal (a newer schema, no rights) ends
+    ``start`` with its message, as before."""
+    from vigil.exceptions import StoreError
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+
+        def define(specs: dict[str, object]) -> None:
+            raise StoreError("fleet database: permission denied for table checks")
+
+        db.define = define  # type: ignore[method-assign]
+        agent = _agent(engine, db)
+        with pytest.raises(StoreError, match="permission denied"):
+            await agent.start()
+
+    run(scenario)
+
+
+def test_views_list_each_held_check_in_the_engine_reading_its_names_once() -> None:
+    """One view per held check the engine runs, in the order they were taken; a held name
+    without a target (being removed) is left out. The engine's names are read once per
+    call, not once per check: the publisher calls this every 0.5 s with thousands held."""
+    from vigil.fleet.db import Claimed
+
+    async def scenario(engine: Engine, clock: FakeClock, probe: ScriptedProbe) -> None:
+        db = StubDb()
+        agent = _agent(engine, db)
+        await agent.start()
+        assert await clock.run_until_true(lambda: "check/x" in set(engine.names()))
+        for name in ("y", "z", "gone"):
+            agent.checks[name] = SharedCheck(name, CHECK.healthcheck)
+            agent._adopt(Claimed(name, 1, None, 0))
+        await engine.remove("check/gone")  # held, but its target is already gone
+        real, calls = engine.names, []
+
+        def names() -> Any:
+            calls.append(1)
+            return real()
+
+        engine.names = names  # type: ignore[method-assign]
+        shown = agent.views()
+        assert [v.config.name for v in shown] == ["check/x", "check/y", "check/z"]
+        assert all(v.health is engine.health(v.config.name) for v in shown)
+        assert len(calls) == 1
+        again = agent.views()
+        assert all(a is b or a.health is not b.health for a, b in zip(shown, again,
+                                                                        strict=True))
+        assert len(calls) == 2
+        engine.names = real  # type: ignore[method-assign]
+        del agent.held["gone"]
+        await agent.aclose()
+
+    run(scenario)

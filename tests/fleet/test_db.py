@@ -13,7 +13,7 @@ import pytest
 from tests.postgres import URL
 
 from vigil.exceptions import StoreError
-from vigil.fleet.db import FleetDb
+from vigil.fleet.db import FleetBusy, FleetDb
 from vigil.go.duration import SECOND
 
 TTL = 10 * SECOND
@@ -214,3 +214,95 @@ def test_a_released_lease_is_free_at_once_and_only_its_holder_can_release(
     db.release("a", {"x": x.epoch})
     (again,) = _other(schema).claim("b", ["x"], TTL)
     assert again.epoch == x.epoch + 1
+
+
+def test_agents_defining_the_same_checks_at_once_all_succeed(db: FleetDb, schema: str) -> None:
+    """Issue 11: agents started together each define the same checks. Each lists them in
+    its own order here (the worst case): none deadlocks or fails, every check is stored
+    once, and nothing changed, so no revision moved."""
+    import random
+
+    names = [f"c{i:04d}" for i in range(1000)]
+    errors: list[BaseException] = []
+    agents = 8
+    barrier = threading.Barrier(agents, timeout=60)
+
+    def run(seed: int) -> None:
+        order = list(names)
+        random.Random(seed).shuffle(order)
+        mine = _other(schema)
+        try:
+            barrier.wait()
+            mine.define({name: SPEC for name in order})
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(agents)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert _sql(schema, "SELECT count(*), min(revision), max(revision) FROM checks") \
+        == [(len(names), 1, 1)]
+
+
+def test_defining_unchanged_checks_waits_on_no_lease_being_renewed(
+        db: FleetDb, schema: str) -> None:
+    """A starting agent's definition takes no lock on a row it does not change, so it
+    neither waits on nor blocks the running agents renewing or claiming those leases (a
+    row locked here, as a renewal holds it, for longer than the definer's I/O timeout)."""
+    import psycopg
+
+    specs = {f"c{i}": SPEC for i in range(50)}
+    db.define(specs)
+    starting = FleetDb(f"{URL}?schema={schema}", io_timeout_s=2)
+    _opened.append(starting)
+    with psycopg.connect(URL) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("SELECT 1 FROM checks FOR UPDATE")  # a renewal in progress
+        starting.define(specs)  # returns at once; the old upsert waited here and failed
+        starting.define({**specs, "new": SPEC})  # a new check goes in meanwhile too
+        conn.rollback()
+    assert _sql(schema, "SELECT count(*), max(revision) FROM checks") == [(51, 1)]
+
+
+def test_definitions_that_disagree_leave_the_last_one_with_a_new_revision(
+        db: FleetDb, schema: str) -> None:
+    """Two agents with different specs for the same checks: each write is whole, the last
+    one wins, and each change bumps the revision."""
+    db.define({"x": SPEC, "y": SPEC})
+    _other(schema).define({"y": {**SPEC, "interval": "5s"}, "x": {**SPEC, "interval": "5s"}})
+    assert db.specs(["x", "y"]) == {"x": (2, {**SPEC, "interval": "5s"}),
+                                    "y": (2, {**SPEC, "interval": "5s"})}
+    db.define({"x": SPEC})
+    assert db.specs(["x", "y"]) == {"x": (3, SPEC), "y": (2, {**SPEC, "interval": "5s"})}
+
+
+def test_a_definition_that_lost_a_race_is_tried_again(
+        db: FleetDb, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadlock or serialization failure in ``define`` is retried (it is idempotent); a
+    lost connection is left to the agent, which retries the whole step."""
+    from vigil.fleet import db as fleet_db
+
+    real = FleetDb._session
+    raised: list[FleetBusy] = []
+
+    def losing_once(self: FleetDb, timeout_s: float | None = None) -> Any:
+        if not raised:
+            raised.append(FleetBusy("fleet database: deadlock detected", conflict=True))
+            raise raised[0]
+        return real(self, timeout_s)
+
+    monkeypatch.setattr(fleet_db.FleetDb, "_session", losing_once)
+    db.define({"x": SPEC})
+    assert len(raised) == 1
+    assert db.specs(["x"]) == {"x": (1, SPEC)}
+
+    def lost(self: FleetDb, timeout_s: float | None = None) -> Any:
+        raise FleetBusy("fleet database: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(fleet_db.FleetDb, "_session", lost)
+    with pytest.raises(FleetBusy, match="server closed"):
+        db.define({"x": SPEC})

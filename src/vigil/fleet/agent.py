@@ -37,13 +37,15 @@ from vigil.core.netspec import NET_TYPES
 from vigil.docker.services import ServiceView
 from vigil.exceptions import ConfigError, StoreError
 from vigil.fleet.codec import decode_health, encode_health
-from vigil.fleet.db import Claimed, FleetDb, Overview
+from vigil.fleet.db import Claimed, FleetBusy, FleetDb, Overview
 from vigil.runtime.clock import Cancellable, wait_for_event
 from vigil.runtime.engine import Engine
 
 _log = logging.getLogger("vigil")
 T = TypeVar("T")
 FLUSH_NS = 500_000_000  # health writes are batched this long, unless the status changed
+JOIN_BACKOFF_NS = 100_000_000  # the first retry of a join step that failed transiently
+JOIN_BACKOFF_MAX_NS = 5_000_000_000  # ... doubling up to this
 
 
 class FleetAgent:
@@ -85,10 +87,10 @@ class FleetAgent:
         specs = {name: shared_check_to_dict(check) for name, check in self._mine.items()}
         db = self._lease_db
         try:
-            await self._call(db.migrate)
-            await self._call(db.define, specs)
-            if not await self._call(db.register, self.node, self.incarnation, self.ttl,
-                                    self._address, self._version):
+            await self._joining(db.migrate)
+            await self._joining(db.define, specs)
+            if not await self._joining(db.register, self.node, self.incarnation, self.ttl,
+                                       self._address, self._version):
                 raise StoreError(f"fleet: node {self.node!r} is already live (another agent "
                                  "heartbeats under that name): pick another --node")
         except BaseException:
@@ -100,6 +102,22 @@ class FleetAgent:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._heartbeats(), name="vigil-fleet-heartbeat"),
                        loop.create_task(self._writes(), name="vigil-fleet-writer")]
+
+    async def _joining(self, function: Callable[..., T], *args: Any) -> T:
+        """One step of joining, tried again after a transient failure (agents starting
+        together contend for the same rows; the connection may drop): one line is logged,
+        then it is retried with a back-off of at most ``JOIN_BACKOFF_MAX_NS``, never given
+        up. Any other failure (a newer schema, no rights) ends the start."""
+        delay, logged = JOIN_BACKOFF_NS, False
+        while True:
+            try:
+                return await self._call(function, *args)
+            except FleetBusy as e:
+                if not logged:
+                    _log.warning("fleet: joining the fleet failed, retrying: %s", e)
+                    logged = True
+                await self.engine.clock.sleep_ns(delay)
+                delay = min(delay * 2, JOIN_BACKOFF_MAX_NS)
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -254,9 +272,10 @@ class FleetAgent:
         """The checks this agent probes, as ``vigil ps`` and the page show services: running
         since it took the check, with their health (a view is reused while it is the same)."""
         shown: list[ServiceView] = []
+        present = set(self.engine.names())  # once per call: the publisher calls this often
         for name in self.held:
             target, check = CHECK_PREFIX + name, self.checks.get(name)
-            if check is None or target not in set(self.engine.names()):
+            if check is None or target not in present:
                 continue
             health = self.engine.health(target)
             cached = self._views.get(name)

@@ -11,7 +11,10 @@ lease is free (or handed to the claimant) by the server's clock.
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +30,20 @@ if TYPE_CHECKING:
     import psycopg
 
 MS = 1_000_000  # ns
+DEFINE_TIMEOUT_S = 30.0  # defining thousands of checks may wait on another agent doing so
+DEFINE_ATTEMPTS = 5  # tries of ``define`` on a deadlock or serialization failure
+# SQLSTATEs of a transaction that lost a race (serialization failure, deadlock): try again
+CONFLICTS = frozenset({"40001", "40P01"})
+
+
+class FleetBusy(StoreError):
+    """A failure that may pass on its own (the connection was lost or ended for taking too
+    long, a deadlock, a serialization failure, a lock not granted): trying again may
+    succeed. ``conflict`` says it was a deadlock or serialization failure."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.conflict = conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +83,7 @@ class FleetDb:
             conn.close()
 
     def migrate(self) -> int:
-        with self._session() as conn:
+        with self._session(max(self._io_timeout, DEFINE_TIMEOUT_S)) as conn:
             return run_migrations(conn, self.schema, lock=f"{LOCK}:{self.schema}",
                                   version_table=VERSION_TABLE, steps=MIGRATIONS)
 
@@ -112,18 +129,38 @@ class FleetDb:
     # -- checks ------------------------------------------------------------------------------
 
     def define(self, specs: dict[str, dict[str, object]]) -> None:
-        """Insert or update the checks of this agent's config (others' are left alone)."""
+        """Insert or update the checks of this agent's config (others' are left alone).
+
+        Many agents define the same checks when they start together, so this takes no lock
+        on a row it does not change: missing rows are inserted (``ON CONFLICT DO NOTHING``,
+        in name order, so two inserters wait on each other at most once and never
+        deadlock), and only rows whose spec differs are locked, in name order, and updated.
+        A deadlock or serialization failure (an unlikely ordering against other statements)
+        is retried a few times with a short back-off; the statements are idempotent."""
         if not specs:
             return
-        names = list(specs)
+        names = sorted(specs)
         texts = [json.dumps(specs[name], sort_keys=True) for name in names]
-        with self._session() as conn:
-            conn.execute(
-                "INSERT INTO checks (name, spec) "
-                "SELECT name, spec::jsonb FROM unnest(%s::text[], %s::text[]) AS d(name, spec) "
-                "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, "
-                "revision = checks.revision + 1 WHERE checks.spec <> excluded.spec",
-                (names, texts))
+        for attempt in itertools.count(1):
+            try:
+                with self._session(max(self._io_timeout, DEFINE_TIMEOUT_S)) as conn:
+                    conn.execute(
+                        "INSERT INTO checks (name, spec) SELECT name, spec::jsonb "
+                        "FROM unnest(%s::text[], %s::text[]) AS d(name, spec) ORDER BY name "
+                        "ON CONFLICT (name) DO NOTHING", (names, texts))
+                    conn.execute(
+                        "WITH d AS (SELECT name, spec::jsonb AS spec "
+                        "FROM unnest(%s::text[], %s::text[]) AS d(name, spec)), "
+                        "changed AS (SELECT c.name, d.spec FROM checks c JOIN d "
+                        "ON c.name = d.name WHERE c.spec <> d.spec "
+                        "ORDER BY c.name FOR UPDATE OF c) "
+                        "UPDATE checks c SET spec = changed.spec, revision = c.revision + 1 "
+                        "FROM changed WHERE c.name = changed.name", (names, texts))
+                return
+            except FleetBusy as e:
+                if not e.conflict or attempt >= DEFINE_ATTEMPTS:
+                    raise
+                time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.uniform(0.5, 1.0))
 
     def specs(self, names: Sequence[str]) -> dict[str, tuple[int, Any]]:
         with self._session() as conn:
@@ -211,7 +248,7 @@ class FleetDb:
     # -- the connection ----------------------------------------------------------------------
 
     @contextmanager
-    def _session(self) -> Iterator[psycopg.Connection[Any]]:
+    def _session(self, timeout_s: float | None = None) -> Iterator[psycopg.Connection[Any]]:
         import psycopg
         from psycopg import sql
 
@@ -222,11 +259,14 @@ class FleetDb:
                 conn.execute(sql.SQL("SET search_path TO {}").format(
                     sql.Identifier(self.schema)))
                 self._conn = conn
-            with io_deadline(self._conn, self._io_timeout, "fleet database"):
+            with io_deadline(self._conn, timeout_s or self._io_timeout, "fleet database"):
                 yield self._conn
         except psycopg.Error as e:
             self.close()
-            raise StoreError(f"fleet database: {' '.join(str(e).split())}") from None
+            message = f"fleet database: {' '.join(str(e).split())}"
+            if isinstance(e, psycopg.OperationalError):  # lost, severed, deadlock, ...
+                raise FleetBusy(message, conflict=e.sqlstate in CONFLICTS) from None
+            raise StoreError(message) from None
 
 
 def _on(table: str) -> str:
@@ -239,4 +279,4 @@ def _pairs(held: dict[str, int]) -> tuple[list[str], list[int]]:
     return names, [held[name] for name in names]
 
 
-__all__ = ["Claimed", "FleetDb", "Overview"]
+__all__ = ["Claimed", "FleetBusy", "FleetDb", "Overview"]
