@@ -163,9 +163,22 @@ def _processes_in(container: str, word: bytes) -> list[int]:
 
 
 async def _running(container: str) -> None:
-    """Until the check's ``sleep 3000`` runs in the container (bounded)."""
+    """Until the check's ``sleep 3000`` (or the shell about to fork it, whose command line
+    holds it too) runs in the container (bounded)."""
     await asyncio.to_thread(
         wait_until, lambda: _processes_in(container, b"3000"), 30, "the check to run"
+    )
+
+
+async def _armed(clock: ManualClock, delay_ns: int) -> None:
+    """Until the probe has set its timer of ``delay_ns`` (bounded): the check's output and
+    process may come before the probe has seen the exec start, and ``fire`` fires only the
+    timers already set."""
+    await asyncio.to_thread(
+        wait_until,
+        lambda: any(entry[0] == delay_ns for entry in list(clock.timers)),
+        30,
+        "the probe's timeout to be set",
     )
 
 
@@ -182,6 +195,7 @@ def test_timeout_gives_the_newest_text_and_kills_the_check(
         run = asyncio.ensure_future(_probe(docker_engine, container, test, clock, SECOND))
         await SeenApi.seen.wait()  # bounded by the wait_for below
         await _running(container)
+        await _armed(clock, SECOND)
         clock.fire(SECOND)
         return await run
 

@@ -5,8 +5,12 @@ Standard library only and no other vigil module, so the ``vigil check`` guardian
 
 Killing a tree that forks: every process found is SIGSTOPped first and the tree walked
 again until a walk finds nobody new (a stopped process cannot fork), in bounded rounds;
-then all of them get SIGKILL. A process whose parent dies while we walk is reparented, to
-the nearest subreaper (vigil) or PID 1: ``children_of_self`` finds the ones that came to us.
+then all of them get SIGKILL. A walk waits (bounded) until the processes just signalled
+have really stopped: SIGSTOP takes effect only when a process returns to user space, so one
+caught inside ``fork`` finishes it first, and its new child, not yet in /proc's children
+lists when we looked, would be missed, then orphaned by its parent's SIGKILL. A process
+whose parent dies while we walk is reparented, to the nearest subreaper (vigil) or PID 1:
+``children_of_self`` finds the ones that came to us.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterable
 
 WALK_ROUNDS = 8  # stop-and-walk rounds before the SIGKILL; each round stops all it found
 MAX_TREE = 100_000  # bound on one walk: a fork bomb must not make us loop for ever
+STOP_POLLS = 110  # bound, per kill_trees, on the pauses waiting for stopped ones to stop
+STOP_POLL_MAX_S = 0.005  # the longest pause (doubling from 0.1 ms): about 0.5 s in all
+_STOPPED = (b"T", b"t", b"Z", b"X")  # states in which a thread is in no system call
 
 
 def children(pid: int, thread: int | None = None) -> list[int]:
@@ -91,20 +99,60 @@ def signal_pids(pids: Iterable[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+def _stop(pids: Iterable[int]) -> list[int]:
+    """SIGSTOP ``pids``; those that got it."""
+    sent = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGSTOP)
+            sent.append(pid)
+    return sent
+
+
+def has_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (or exiting), or it is gone: then none of
+    its forks is half done, and all its children are in /proc."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tids:
+        raw = _read(f"/proc/{pid}/task/{tid}/stat")
+        if raw is not None and raw[raw.rfind(b")") + 2 :][:1] not in _STOPPED:
+            return False
+    return True
+
+
+def _wait_stopped(pids: list[int], budget: list[int]) -> None:
+    """Until every one of ``pids`` has stopped, or the ``budget`` of pauses (shared by the
+    walks of one kill_trees) is spent."""
+    pause = 0.0001
+    while pids:
+        pids = [pid for pid in pids if not has_stopped(pid)]
+        if not pids or budget[0] <= 0:
+            return
+        budget[0] -= 1
+        time.sleep(pause)  # bounded: a stopped process needs only to be scheduled once
+        pause = min(pause * 2, STOP_POLL_MAX_S)
+
+
 def kill_trees(roots: Iterable[int], *, include_roots: bool = True) -> set[int]:
     """Stop, then SIGKILL, ``roots`` (unless ``include_roots`` is False) and all their
-    descendants; the pids signalled. Does not wait for them to die."""
+    descendants; the pids signalled. Does not wait for them to die (it waits, at most
+    ``STOP_POLLS`` pauses in all, for them to stop before each walk of their children)."""
     roots = list(roots)
     frozen: set[int] = set(roots) if include_roots else set()
-    signal_pids(frozen, signal.SIGSTOP)
+    budget = [STOP_POLLS]
+    stopping = _stop(frozen)
     for _ in range(WALK_ROUNDS):
+        _wait_stopped(stopping, budget)  # one stopped inside fork has its child listed
         found: set[int] = set()
         for root in roots:
             found.update(descendants(root))
         new = found - frozen
         if not new or len(frozen) >= MAX_TREE:
             break
-        signal_pids(new, signal.SIGSTOP)
+        stopping = _stop(new)
         frozen |= new
     signal_pids(frozen, signal.SIGKILL)
     return frozen

@@ -15,8 +15,10 @@ What it does (moby ``daemon/health.go`` ``cmdProbe.run`` as of v24+, which old e
   ended without one is an error, as moby's ``has no exit code``.
 - On timeout (and when the monitor is cancelled) the check's process is killed, as moby
   v24+ does with SIGKILL: its host PID is taken from exec inspect and the process and its
-  descendants are stopped then SIGKILLed from vigil's side (``vigil.linux.tree``), so a
-  ``sh -c`` check leaves no orphan either (vigil's process probes kill the whole tree).
+  descendants are stopped then SIGKILLed from vigil's side (``vigil.linux.tree``, which
+  walks a process's children only once it has stopped, so a child it was forking at the
+  timeout is killed too), so a ``sh -c`` check leaves no orphan either (vigil's process
+  probes kill the whole tree).
   This needs vigil in the engine's PID namespace (a local engine); otherwise the process
   is left to the engine and a warning is logged once per probe. The result is Docker's
   newest text with the output so far, ``Health check exceeded timeout (1s): ...``.
@@ -239,7 +241,9 @@ async def kill_exec(api: ExecApi, exec_id: str) -> bool:
         )
         return False
     if tree.is_alive(pid, started):
-        tree.kill_trees([pid])
+        # off the loop: kill_trees waits (bounded) for each process to stop before it
+        # walks its children, so that a fork the check was in is not missed
+        await asyncio.to_thread(tree.kill_trees, [pid])
     return True
 
 
