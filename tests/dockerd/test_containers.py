@@ -97,14 +97,23 @@ def test_health_is_mirrored_as_docker_made_it(docker_engine: DockerEngine, tmp_p
             await until(lambda: len(h.changes(name)) == 3, "healthy again")
             assert h.changes(name) == [("starting", "healthy"), ("healthy", "unhealthy"),
                                        ("unhealthy", "healthy")]
-            docker_state = docker_engine.inspect("mirror")["State"]
-            assert isinstance(docker_state, dict)
-            docker_log = health_state(docker_state).log  # type: ignore[union-attr]
-            mirrored = [e.result for e in h.events
+
+            def mirrored_starts() -> list[int]:
+                return [e.result.start for e in h.events
                         if isinstance(e, ProbeCompleted) and e.target.name == name]
-            assert [r.start for r in mirrored[-len(docker_log):]] \
-                == [r.start for r in docker_log][-len(mirrored):]
-            assert len({r.start for r in mirrored}) == len(mirrored)  # none twice
+
+            def log_is_mirrored() -> bool:
+                # Docker keeps probing: a Log entry newer than vigil's last read shows up
+                # here first and is mirrored at the next read, so wait for them to agree
+                docker_state = docker_engine.inspect("mirror")["State"]
+                assert isinstance(docker_state, dict)
+                docker_log = [r.start for r in health_state(docker_state).log]  # type: ignore[union-attr]
+                mirrored = mirrored_starts()
+                return mirrored[-len(docker_log):] == docker_log[-len(mirrored):]
+
+            await until(log_is_mirrored, "Docker's Log mirrored")
+            mirrored = mirrored_starts()
+            assert len(set(mirrored)) == len(mirrored)  # none twice
             view = h.manager.view(name)
             assert view.health is not None
             assert view.health.status.value == "healthy"
